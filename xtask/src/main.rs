@@ -1,0 +1,185 @@
+//! The project's two commands, runnable on a fresh Debian machine as root:
+//!
+//! - `cargo xtask tour`: installs OVN/OVS when missing, then runs the lab tour example.
+//! - `cargo xtask test`: installs OVN/OVS when missing, then runs `cargo fmt --check`, clippy with
+//!   `-D warnings`, every test (the real-OVN ones included) and the doc build with warnings denied.
+//!
+//! `cargo xtask install` only does the install step.
+
+use std::env;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+/// The Debian packages the lab needs, as OVN-LAB.md lists them.
+const PACKAGES: &[&str] = &[
+    "openvswitch-switch",
+    "ovn-central",
+    "ovn-host",
+    "iputils-ping",
+    "ethtool",
+    "iproute2",
+];
+
+/// One binary of each package, to tell whether it is installed.
+const PROBES: &[(&str, &str)] = &[
+    ("openvswitch-switch", "ovs-vswitchd"),
+    ("openvswitch-switch", "ovsdb-server"),
+    ("ovn-central", "ovn-northd"),
+    ("ovn-host", "ovn-controller"),
+    ("iputils-ping", "ping"),
+    ("ethtool", "ethtool"),
+    ("iproute2", "ip"),
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("install") => install(),
+        Some("tour") => install().and_then(|()| tour(&args[1..])),
+        Some("test") => install().and_then(|()| test()),
+        _ => {
+            eprintln!("usage: cargo xtask <tour|test|install>");
+            eprintln!("  tour     install OVN/OVS if missing, run the lab tour example");
+            eprintln!("  test     install OVN/OVS if missing, then fmt, clippy, all tests, docs");
+            eprintln!("  install  only install OVN/OVS (Debian packages) if missing");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn on_path(binary: &str) -> bool {
+    let path = env::var_os("PATH").unwrap_or_default();
+    env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .any(|dir| dir.join(binary).is_file())
+}
+
+fn missing_packages() -> Vec<&'static str> {
+    let mut missing: Vec<&str> = PROBES
+        .iter()
+        .filter(|(_, binary)| !on_path(binary))
+        .map(|(package, _)| *package)
+        .collect();
+    missing.dedup();
+    missing
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Installs the lab's Debian packages when any is missing. Starts no daemon: init scripts are
+/// kept from running by `policy-rc.d` (created if absent), because the lab starts its own.
+fn install() -> Result<(), String> {
+    let missing = missing_packages();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = PACKAGES.join(" ");
+    if !is_root() {
+        return Err(format!(
+            "OVN/OVS is not installed (missing: {}). As root, run:\n  \
+             apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+             --no-install-recommends {list}",
+            missing.join(", ")
+        ));
+    }
+    println!("xtask: installing Debian packages: {list} (missing: {})", missing.join(", "));
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    if !policy.exists() {
+        println!("xtask: writing {} so that package init scripts start no daemon", policy.display());
+        std::fs::write(policy, "#!/bin/sh\nexit 101\n")
+            .map_err(|e| format!("writing {}: {e}", policy.display()))?;
+        run(Command::new("chmod").args(["+x", "/usr/sbin/policy-rc.d"]))?;
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(PACKAGES))?;
+    let still = missing_packages();
+    if !still.is_empty() {
+        return Err(format!("apt-get ran but these are still missing: {}", still.join(", ")));
+    }
+    Ok(())
+}
+
+fn tour(extra: &[String]) -> Result<(), String> {
+    run(Command::new(cargo())
+        .args(["run", "--package", "examples", "--example", "testbed_tour", "--"])
+        .args(extra))
+}
+
+fn test() -> Result<(), String> {
+    let cargo = cargo();
+    run(Command::new(&cargo).args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new(&cargo).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    if nextest_available(&cargo) {
+        run(Command::new(&cargo).args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--all-features",
+            "--no-fail-fast",
+        ]))?;
+    } else {
+        run(Command::new(&cargo).args([
+            "test",
+            "--workspace",
+            "--all-features",
+            "--lib",
+            "--bins",
+            "--tests",
+            "--examples",
+            "--no-fail-fast",
+        ]))?;
+    }
+    run(Command::new(&cargo).args(["test", "--workspace", "--all-features", "--doc"]))?;
+    run(Command::new(&cargo)
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .args(["doc", "--workspace", "--all-features", "--no-deps"]))?;
+    println!("xtask: all checks passed");
+    Ok(())
+}
+
+fn cargo() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+fn nextest_available(cargo: &str) -> bool {
+    Command::new(cargo)
+        .args(["nextest", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let shown = format!("{command:?}").replace('"', "");
+    println!("xtask: running {shown}");
+    let status = command.status().map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
