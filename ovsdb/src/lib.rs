@@ -9,3 +9,7 @@
 //! This release carries no API yet; the modules land with the ovsdb issues of the project
 //! (values, schemas and transactions first, then monitors, the replica, reconnect, Raft and
 //! locks).
+
+pub mod framing;
+pub mod jsonrpc;
+pub mod session;
