@@ -95,10 +95,16 @@ fn install() -> Result<(), String> {
             missing.join(", ")
         ));
     }
-    println!("xtask: installing Debian packages: {list} (missing: {})", missing.join(", "));
+    println!(
+        "xtask: installing Debian packages: {list} (missing: {})",
+        missing.join(", ")
+    );
     let policy = Path::new("/usr/sbin/policy-rc.d");
     if !policy.exists() {
-        println!("xtask: writing {} so that package init scripts start no daemon", policy.display());
+        println!(
+            "xtask: writing {} so that package init scripts start no daemon",
+            policy.display()
+        );
         std::fs::write(policy, "#!/bin/sh\nexit 101\n")
             .map_err(|e| format!("writing {}: {e}", policy.display()))?;
         run(Command::new("chmod").args(["+x", "/usr/sbin/policy-rc.d"]))?;
@@ -110,14 +116,24 @@ fn install() -> Result<(), String> {
         .args(PACKAGES))?;
     let still = missing_packages();
     if !still.is_empty() {
-        return Err(format!("apt-get ran but these are still missing: {}", still.join(", ")));
+        return Err(format!(
+            "apt-get ran but these are still missing: {}",
+            still.join(", ")
+        ));
     }
     Ok(())
 }
 
 fn tour(extra: &[String]) -> Result<(), String> {
     run(Command::new(cargo())
-        .args(["run", "--package", "examples", "--example", "testbed_tour", "--"])
+        .args([
+            "run",
+            "--package",
+            "examples",
+            "--example",
+            "testbed_tour",
+            "--",
+        ])
         .args(extra))
 }
 
@@ -176,7 +192,9 @@ fn nextest_available(cargo: &str) -> bool {
 fn run(command: &mut Command) -> Result<(), String> {
     let shown = format!("{command:?}").replace('"', "");
     println!("xtask: running {shown}");
-    let status = command.status().map_err(|e| format!("could not start {shown}: {e}"))?;
+    let status = command
+        .status()
+        .map_err(|e| format!("could not start {shown}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
