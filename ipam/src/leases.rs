@@ -1,0 +1,247 @@
+//! Compact lease storage: a slab of 32-byte slots and three hash indexes (owner, address, MAC)
+//! that hold 4-byte slot ids instead of copies of their keys.
+
+use std::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+
+use crate::addr::Family;
+
+const HAS_V4: u64 = 1 << 63;
+const HAS_V6: u64 = 1 << 62;
+const MAC_MASK: u64 = (1 << 48) - 1;
+/// Top bit of an address-index entry: the entry refers to the slot's IPv6 address.
+const V6_TAG: u32 = 1 << 31;
+
+/// One lease. An empty owner marks a free slot.
+#[derive(Debug, Default)]
+struct Slot {
+    owner: Box<str>,
+    /// MAC in the low 48 bits, HAS_V4 / HAS_V6 flags on top.
+    mac_flags: u64,
+    subnet: u32,
+    v4: u32,
+}
+
+/// A lease as stored, with borrowed owner.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LeaseRef<'a> {
+    pub(crate) owner: &'a str,
+    pub(crate) subnet: u32,
+    pub(crate) v4: Option<u128>,
+    pub(crate) v6: Option<u128>,
+    pub(crate) mac: u64,
+}
+
+impl LeaseRef<'_> {
+    pub(crate) fn addr(&self, family: Family) -> Option<u128> {
+        match family {
+            Family::V4 => self.v4,
+            Family::V6 => self.v6,
+        }
+    }
+}
+
+/// All live leases.
+#[derive(Debug)]
+pub(crate) struct Leases {
+    slots: Vec<Slot>,
+    /// IPv6 address per slot, grown only once an IPv6 lease exists.
+    v6: Vec<u128>,
+    free: Vec<u32>,
+    by_owner: HashTable<u32>,
+    by_addr: HashTable<u32>,
+    by_mac: HashTable<u32>,
+    hasher: FixedState,
+    len: usize,
+}
+
+impl Leases {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            slots: Vec::new(),
+            v6: Vec::new(),
+            free: Vec::new(),
+            by_owner: HashTable::new(),
+            by_addr: HashTable::new(),
+            by_mac: HashTable::new(),
+            hasher: FixedState::with_seed(seed),
+            len: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Reserves room for `additional` more leases.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let hasher = &self.hasher;
+        let slots = &self.slots;
+        let v6 = &self.v6;
+        self.by_owner.reserve(additional, |&i| hasher.hash_one(&*slots[i as usize].owner));
+        self.by_mac.reserve(additional, |&i| hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK));
+        self.by_addr.reserve(additional, |&e| addr_hash(hasher, slots, v6, e));
+        self.slots.reserve(additional.saturating_sub(self.free.len()));
+    }
+
+    fn get_ref(&self, id: u32) -> LeaseRef<'_> {
+        let s = &self.slots[id as usize];
+        LeaseRef {
+            owner: &s.owner,
+            subnet: s.subnet,
+            v4: (s.mac_flags & HAS_V4 != 0).then_some(u128::from(s.v4)),
+            v6: (s.mac_flags & HAS_V6 != 0).then(|| self.v6[id as usize]),
+            mac: s.mac_flags & MAC_MASK,
+        }
+    }
+
+    /// The lease of `owner`.
+    pub(crate) fn by_owner(&self, owner: &str) -> Option<(u32, LeaseRef<'_>)> {
+        let h = self.hasher.hash_one(owner);
+        let id = *self.by_owner.find(h, |&i| &*self.slots[i as usize].owner == owner)?;
+        Some((id, self.get_ref(id)))
+    }
+
+    /// The lease holding `addr` of `family` in `subnet`.
+    pub(crate) fn by_addr(&self, subnet: u32, family: Family, addr: u128) -> Option<LeaseRef<'_>> {
+        let h = self.hasher.hash_one((subnet, addr));
+        let slots = &self.slots;
+        let v6 = &self.v6;
+        let e = *self.by_addr.find(h, |&e| entry_key(slots, v6, e) == (subnet, family, addr))?;
+        Some(self.get_ref(e & !V6_TAG))
+    }
+
+    /// The lease holding `mac`.
+    pub(crate) fn by_mac(&self, mac: u64) -> Option<LeaseRef<'_>> {
+        let h = self.hasher.hash_one(mac);
+        let id =
+            *self.by_mac.find(h, |&i| self.slots[i as usize].mac_flags & MAC_MASK == mac)?;
+        Some(self.get_ref(id))
+    }
+
+    /// Stores a lease. The caller has checked that owner, addresses and MAC are not held.
+    pub(crate) fn insert(
+        &mut self,
+        owner: &str,
+        subnet: u32,
+        v4: Option<u128>,
+        v6: Option<u128>,
+        mac: u64,
+    ) -> u32 {
+        let mut mac_flags = mac & MAC_MASK;
+        if v4.is_some() {
+            mac_flags |= HAS_V4;
+        }
+        if v6.is_some() {
+            mac_flags |= HAS_V6;
+        }
+        // IPv4 values come from IPv4 addresses: they fit in 32 bits.
+        let slot = Slot { owner: owner.into(), mac_flags, subnet, v4: v4.unwrap_or(0) as u32 };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = slot;
+                id
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        if let Some(a) = v6 {
+            if self.v6.len() <= id as usize {
+                self.v6.resize(self.slots.len(), 0);
+            }
+            self.v6[id as usize] = a;
+        }
+        let hasher = &self.hasher;
+        let slots = &self.slots;
+        let v6s = &self.v6;
+        self.by_owner.insert_unique(hasher.hash_one(owner), id, |&i| {
+            hasher.hash_one(&*slots[i as usize].owner)
+        });
+        self.by_mac.insert_unique(hasher.hash_one(mac & MAC_MASK), id, |&i| {
+            hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK)
+        });
+        for (addr, tag) in [(v4, 0), (v6, V6_TAG)] {
+            if let Some(a) = addr {
+                self.by_addr.insert_unique(hasher.hash_one((subnet, a)), id | tag, |&e| {
+                    addr_hash(hasher, slots, v6s, e)
+                });
+            }
+        }
+        self.len += 1;
+        id
+    }
+
+    /// Removes lease `id` and returns (owner, subnet, v4, v6, mac).
+    pub(crate) fn remove(&mut self, id: u32) -> (Box<str>, u32, Option<u128>, Option<u128>, u64) {
+        let (subnet, v4, v6, mac) = {
+            let r = self.get_ref(id);
+            (r.subnet, r.v4, r.v6, r.mac)
+        };
+        let hasher = &self.hasher;
+        let owner_hash = hasher.hash_one(&*self.slots[id as usize].owner);
+        if let Ok(e) = self.by_owner.find_entry(owner_hash, |&i| i == id) {
+            e.remove();
+        }
+        if let Ok(e) = self.by_mac.find_entry(hasher.hash_one(mac), |&i| i == id) {
+            e.remove();
+        }
+        for (addr, tag) in [(v4, 0), (v6, V6_TAG)] {
+            if let Some(a) = addr {
+                let h = hasher.hash_one((subnet, a));
+                if let Ok(e) = self.by_addr.find_entry(h, |&e| e == id | tag) {
+                    e.remove();
+                }
+            }
+        }
+        let slot = std::mem::take(&mut self.slots[id as usize]);
+        self.free.push(id);
+        self.len -= 1;
+        (slot.owner, subnet, v4, v6, mac)
+    }
+
+    /// Live leases in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = LeaseRef<'_>> + '_ {
+        (0..self.slots.len() as u32)
+            .filter(|&i| !self.slots[i as usize].owner.is_empty())
+            .map(|i| self.get_ref(i))
+    }
+
+    /// Bytes held on the heap by the store, computed from capacities and sizes (hash tables:
+    /// one id plus one control byte per bucket).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let slots = self.slots.capacity() * size_of::<Slot>();
+        let owners: usize = self.slots.iter().map(|s| s.owner.len()).sum();
+        let v6 = self.v6.capacity() * size_of::<u128>();
+        let free = self.free.capacity() * size_of::<u32>();
+        let buckets = |cap: usize| {
+            if cap == 0 { 0 } else { (cap * 8 / 7).next_power_of_two() * (size_of::<u32>() + 1) }
+        };
+        slots
+            + owners
+            + v6
+            + free
+            + buckets(self.by_owner.capacity())
+            + buckets(self.by_addr.capacity())
+            + buckets(self.by_mac.capacity())
+    }
+}
+
+/// (subnet, family, address) of an address-index entry.
+fn entry_key(slots: &[Slot], v6: &[u128], e: u32) -> (u32, Family, u128) {
+    let id = (e & !V6_TAG) as usize;
+    let s = &slots[id];
+    if e & V6_TAG != 0 {
+        (s.subnet, Family::V6, v6[id])
+    } else {
+        (s.subnet, Family::V4, u128::from(s.v4))
+    }
+}
+
+fn addr_hash(hasher: &FixedState, slots: &[Slot], v6: &[u128], e: u32) -> u64 {
+    let (subnet, _, a) = entry_key(slots, v6, e);
+    hasher.hash_one((subnet, a))
+}
