@@ -6,10 +6,74 @@
 //! replica fed by monitor updates. Behind the `client` feature a tokio driver pumps bytes between
 //! that session and a TCP, unix or TLS socket.
 //!
-//! This release carries no API yet; the modules land with the ovsdb issues of the project
-//! (values, schemas and transactions first, then monitors, the replica, reconnect, Raft and
-//! locks).
+//! # What exists now
+//!
+//! - **Values** ([`value`]): [`Atom`], [`Datum`] (a [`Set`] or a [`Map`]), [`Uuid`] and
+//!   [`NamedUuid`], with the exact RFC 7047 JSON forms, encoded and decoded straight through
+//!   serde; [`DatumSeed`] and [`RowSeed`] decode against a column or table type.
+//! - **Schemas** ([`schema`]): [`DatabaseSchema`] from a `.ovsschema` file or a `get_schema`
+//!   reply, with every column constraint, and [`ColumnType::check`] for values.
+//! - **Operations and transactions**: [`Insert`], [`Select`], [`Update`], [`Mutate`],
+//!   [`Delete`], [`Wait`] and the other [`Operation`]s with their [`Condition`]s and
+//!   [`Mutation`]s; a [`Transaction`] serializes to the `transact` params and decodes the
+//!   reply's `result` into a [`TransactOutcome`] (typed per-operation handles) or a
+//!   [`TransactError`] naming the failed operation; [`Transaction::validate`] checks it against
+//!   a schema first ([`ValidationError`]).
+//! - **Wire**: JSON-RPC 1.0 streaming framing ([`framing`], [`jsonrpc`]) and a sans-IO session
+//!   ([`session`]).
+//!
+//! Monitors, the replica, reconnect, Raft and locks land with the later ovsdb issues.
+//!
+//! ```
+//! use ovsdb::{Datum, Insert, NamedUuid, Row, Transaction};
+//!
+//! let schema = ovsdb::DatabaseSchema::from_json_str(r#"{"name":"OVN_Northbound","version":"7.0.0",
+//!     "tables":{"Logical_Switch":{"columns":{"name":{"type":"string"},
+//!       "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}},
+//!       "isRoot":true}}}"#).unwrap();
+//! let mut txn = Transaction::new("OVN_Northbound");
+//! let sw = txn.push(
+//!     Insert::new("Logical_Switch", Row::new()
+//!         .with("name", "sw0")
+//!         .with("external_ids", Datum::map([("owner", "docs")])))
+//!     .uuid_name(NamedUuid::new("sw0").unwrap()),
+//! );
+//! txn.validate(&schema).unwrap();
+//! let params = serde_json::to_string(&txn).unwrap(); // the "transact" params
+//! # assert!(params.contains("uuid-name"));
+//! let outcome = txn
+//!     .decode_result_slice(br#"[{"uuid":["uuid","e0bbd7e6-7b5a-4f0e-9c6c-45a2c7b4b8d1"]}]"#)
+//!     .unwrap();
+//! assert!(outcome.uuid(&sw).is_some());
+//! ```
 
 pub mod framing;
 pub mod jsonrpc;
 pub mod session;
+
+pub mod condition;
+pub mod ops;
+pub mod result;
+mod row;
+pub mod schema;
+pub mod transaction;
+pub mod validate;
+pub mod value;
+
+pub use condition::{Condition, Function, Mutation, Mutator};
+pub use ops::{Delete, Insert, Mutate, OpKind, Operation, Select, Update, Wait, WaitUntil};
+pub use result::{ErrorKind, OperationResult, OvsdbError, TransactError, TransactOutcome};
+pub use row::Row;
+pub use schema::{
+    BaseType, ColumnSchema, ColumnType, ConstraintError, DatabaseSchema, Max, RefType,
+    SchemaError, TableSchema,
+};
+pub use transaction::{
+    CountHandle, InsertHandle, IntoOperation, OpHandle, SelectHandle, Transaction,
+};
+pub use validate::ValidationError;
+pub use value::{
+    Atom, AtomSeed, AtomicType, Datum, DatumSeed, Map, NamedUuid, RowSeed, Set, Uuid, ValueError,
+};
+#[cfg(feature = "client")]
+pub mod client;
