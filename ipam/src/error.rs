@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use crate::{Family, MacAddr};
 
 /// Why a reserved address was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Reserved {
     /// The subnet's gateway.

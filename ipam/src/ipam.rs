@@ -1,6 +1,6 @@
 //! The address manager: subnets, leases and the operations on them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -251,15 +251,15 @@ impl Ipam {
 
     /// Released addresses of a subnet, oldest first.
     pub(crate) fn released_of(&self, sid: u32) -> Vec<IpAddr> {
-        let mut all = BTreeMap::new();
+        let mut all = Vec::new();
         for fs in self.subnet(sid).fams.iter().flatten() {
             for pool in &fs.pools {
-                for (seq, a) in pool.released.iter() {
-                    all.insert(seq, fs.addr(a));
-                }
+                all.extend(pool.released.iter().map(|(seq, a)| (seq, fs.family, fs.addr(a))));
             }
         }
-        all.into_values().collect()
+        // One release queues both addresses of a dual-stack lease under one sequence number.
+        all.sort_unstable();
+        all.into_iter().map(|(_, _, a)| a).collect()
     }
 }
 

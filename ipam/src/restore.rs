@@ -437,7 +437,7 @@ impl CidrIndex {
     fn lookup(&self, ip: IpAddr) -> Result<u32, Vec<u32>> {
         let fam = Family::of(ip);
         let a = to_u128(ip);
-        let mut found = Vec::new();
+        let mut found: Vec<u32> = Vec::new();
         for (&(f, _, sid), &last) in self.map.range(..=(fam, a, u32::MAX)).rev() {
             if f != fam {
                 break;
@@ -449,6 +449,7 @@ impl CidrIndex {
                 break;
             }
         }
+        found.sort_unstable();
         match found.as_slice() {
             [one] => Ok(*one),
             _ => Err(found),
