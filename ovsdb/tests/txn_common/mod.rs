@@ -1,0 +1,115 @@
+//! Shared helpers for the real-server transaction tests.
+//!
+//! Transactions go to a real NB `ovsdb-server` started by the testbed. They are sent with
+//! `ovsdb-client transact` (the JSON is ovnkit's own serialization, the reply is decoded with
+//! ovnkit's own result decoder), and read back independently with `ovsdb-client dump` and
+//! `ovn-nbctl`.
+
+#![allow(dead_code)]
+
+pub mod sample;
+
+use std::process::Command;
+
+use ovn_testbed::{Lab, OvsdbServer, OvsdbServerOptions, schemas};
+use ovsdb::{DatabaseSchema, DatumSeed, Row, TransactError, TransactOutcome, Transaction};
+use serde_json::Value;
+
+/// A lab with a bare NB server (no northd, so nothing else writes to it).
+pub struct Nb {
+    /// The server.
+    pub server: OvsdbServer,
+    /// Its schema, as `get_schema` returns it.
+    pub schema: DatabaseSchema,
+    /// Kept last so the server stops before the lab goes.
+    pub lab: Lab,
+}
+
+/// Starts a bare NB server; `None` when this machine cannot run a lab (and `CI` is not `true`).
+pub fn nb() -> Option<Nb> {
+    let lab = Lab::for_test()?;
+    let server = lab
+        .start_ovsdb_server(OvsdbServerOptions::new(schemas::NB))
+        .expect("start NB ovsdb-server");
+    let text = server
+        .client(&["get-schema"], &["OVN_Northbound"])
+        .expect("ovsdb-client get-schema");
+    let schema = DatabaseSchema::from_json_str(&text).expect("parse get-schema reply");
+    Some(Nb {
+        server,
+        schema,
+        lab,
+    })
+}
+
+impl Nb {
+    /// Sends `txn` with `ovsdb-client transact` and decodes the reply against the schema.
+    pub fn transact(&self, txn: &Transaction) -> Result<TransactOutcome, TransactError> {
+        let params = serde_json::to_string(txn).expect("serialize transaction");
+        let out = self
+            .server
+            .client(&["transact"], &[&params])
+            .expect("ovsdb-client transact");
+        txn.decode_result_typed(out.trim().as_bytes(), &self.schema)
+    }
+
+    /// Validates, then sends.
+    pub fn validated(&self, txn: &Transaction) -> Result<TransactOutcome, TransactError> {
+        txn.validate(&self.schema)
+            .expect("transaction fits the schema");
+        self.transact(txn)
+    }
+
+    /// Every row of `table` as `ovsdb-client dump -f json` prints it, decoded against the schema.
+    pub fn dump(&self, table: &str) -> Vec<Row> {
+        let out = self
+            .server
+            .client(&["dump", "-f", "json"], &["OVN_Northbound", table])
+            .expect("ovsdb-client dump");
+        let v: Value = serde_json::from_str(&out).expect("dump output is JSON");
+        let ts = self.schema.table(table).expect("table in schema");
+        let headings: Vec<&str> = v["headings"]
+            .as_array()
+            .expect("headings")
+            .iter()
+            .map(|h| h.as_str().expect("heading"))
+            .collect();
+        v["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|cells| {
+                let cells = cells.as_array().expect("row cells");
+                headings
+                    .iter()
+                    .zip(cells)
+                    .map(|(h, cell)| {
+                        let ty = &ts.column(h).expect("dumped column in schema").type_;
+                        let d = DatumSeed(ty).decode_value(cell).unwrap_or_else(|e| {
+                            panic!("dump cell {table}.{h} = {cell} does not decode: {e}")
+                        });
+                        (h.to_string(), d)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Runs `ovn-nbctl --db=<this server>` with `args`; returns stdout or panics with stderr.
+    pub fn nbctl(&self, args: &[&str]) -> String {
+        let mut c = Command::new("ovn-nbctl");
+        for var in ["OVS_RUNDIR", "OVS_LOGDIR", "OVN_RUNDIR", "OVN_LOGDIR"] {
+            c.env(var, self.lab.dir());
+        }
+        c.arg(format!("--db={}", self.server.unix_remote()))
+            .arg("--timeout=20")
+            .args(args);
+        let out = c.output().expect("run ovn-nbctl");
+        assert!(
+            out.status.success(),
+            "ovn-nbctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+}
