@@ -8,6 +8,8 @@
 //! The JSON encoding is implemented directly on serde's data model (no detour through
 //! `serde_json::Value`): [`Datum`] and [`Atom`] implement `Serialize` and an untyped
 //! `Deserialize`, and [`DatumSeed`] decodes against a [`ColumnType`](crate::ColumnType).
+//! Reals round-trip bit for bit (the crate enables serde_json's `float_roundtrip`), so a value
+//! read from the server and written back is unchanged.
 //!
 //! ```
 //! use ovsdb::{Atom, Datum};
