@@ -270,8 +270,10 @@ mod tests {
     #[test]
     fn decodes_the_three_shapes() {
         let m = Message::decode(br#"{"method":"echo","params":[],"id":"echo"}"#).unwrap();
-        assert!(matches!(m, Message::Request(Request { ref method, ref id, .. })
-            if method == "echo" && *id == json!("echo")));
+        assert!(
+            matches!(m, Message::Request(Request { ref method, ref id, .. })
+            if method == "echo" && *id == json!("echo"))
+        );
 
         let m = Message::decode(br#"{"method":"update2","params":[null,{}],"id":null}"#).unwrap();
         let Message::Notification(n) = m else {
@@ -280,7 +282,10 @@ mod tests {
         assert_eq!(n.kind(), NotificationKind::Update2);
         assert_eq!(n.params.get(), "[null,{}]");
 
-        let m = Message::decode(br#"{"id":3,"result":null,"error":{"error":"unknown database","details":"x"}}"#).unwrap();
+        let m = Message::decode(
+            br#"{"id":3,"result":null,"error":{"error":"unknown database","details":"x"}}"#,
+        )
+        .unwrap();
         let Message::Response(r) = m else {
             panic!("response")
         };

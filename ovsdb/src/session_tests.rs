@@ -57,7 +57,9 @@ fn replies_are_matched_by_id_whatever_their_order() {
 #[test]
 fn update_before_the_transact_reply_is_delivered_first() {
     let mut s = Session::new(SessionConfig::default(), Instant::now());
-    let id = s.transact(&raw(r#"["OVN_Northbound",{"op":"insert","table":"Logical_Switch","row":{}}]"#));
+    let id = s.transact(&raw(
+        r#"["OVN_Northbound",{"op":"insert","table":"Logical_Switch","row":{}}]"#,
+    ));
     let _ = sent(&mut s);
     s.handle_input(
         br#"{"method":"update2","params":["m",{"Logical_Switch":{}}],"id":null}{"id":0,"result":[{"uuid":["uuid","u"]}],"error":null}"#,
@@ -73,7 +75,10 @@ fn server_echo_is_answered_without_an_event() {
     let mut s = Session::new(SessionConfig::default(), Instant::now());
     s.handle_input(br#"{"id":"echo","method":"echo","params":["x",1]}"#);
     assert!(events(&mut s).is_empty());
-    assert_eq!(sent(&mut s), r#"{"id":"echo","result":["x",1],"error":null}"#);
+    assert_eq!(
+        sent(&mut s),
+        r#"{"id":"echo","result":["x",1],"error":null}"#
+    );
 }
 
 #[test]
@@ -81,7 +86,10 @@ fn unknown_server_request_gets_an_error_reply() {
     let mut s = Session::new(SessionConfig::default(), Instant::now());
     s.handle_input(br#"{"id":5,"method":"frobnicate","params":[]}"#);
     assert!(events(&mut s).is_empty());
-    assert_eq!(sent(&mut s), r#"{"id":5,"result":null,"error":"unknown method"}"#);
+    assert_eq!(
+        sent(&mut s),
+        r#"{"id":5,"result":null,"error":"unknown method"}"#
+    );
 }
 
 #[test]
@@ -91,7 +99,10 @@ fn cancel_sends_the_notification_and_drops_the_late_reply() {
     let _ = sent(&mut s);
     assert!(s.cancel(id));
     assert!(!s.cancel(id), "a second cancel is a no-op");
-    assert_eq!(sent(&mut s), r#"{"method":"cancel","params":[0],"id":null}"#);
+    assert_eq!(
+        sent(&mut s),
+        r#"{"method":"cancel","params":[0],"id":null}"#
+    );
     s.handle_input(br#"{"id":0,"result":null,"error":"canceled"}"#);
     assert!(events(&mut s).is_empty());
     assert_eq!(s.pending_requests(), 0);
@@ -113,7 +124,10 @@ fn garbage_fails_the_session_once_and_later_input_is_ignored() {
     s.handle_input(br#"{"id":7,"result":[]} ]"#);
     let ev = events(&mut s);
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert!(matches!(ev[0], Event::Failed(SessionError::Framing(_))), "{ev:?}");
+    assert!(
+        matches!(ev[0], Event::Failed(SessionError::Framing(_))),
+        "{ev:?}"
+    );
     assert!(s.is_closed());
     s.handle_input(br#"{"id":0,"result":[],"error":null}"#);
     assert!(events(&mut s).is_empty());
@@ -125,7 +139,10 @@ fn undecodable_message_fails_the_session() {
         let mut s = Session::new(SessionConfig::default(), Instant::now());
         s.handle_input(input);
         let ev = events(&mut s);
-        assert!(matches!(ev[..], [Event::Failed(SessionError::Decode(_))]), "{ev:?}");
+        assert!(
+            matches!(ev[..], [Event::Failed(SessionError::Decode(_))]),
+            "{ev:?}"
+        );
     }
 }
 
@@ -146,7 +163,10 @@ fn inactivity_probe_sends_echo_then_times_out() {
 
     s.handle_timeout(t0 + probe * 2);
     let ev = events(&mut s);
-    assert!(matches!(ev[..], [Event::Failed(SessionError::InactivityTimeout(_))]), "{ev:?}");
+    assert!(
+        matches!(ev[..], [Event::Failed(SessionError::InactivityTimeout(_))]),
+        "{ev:?}"
+    );
     assert_eq!(s.poll_timeout(), None);
 }
 
@@ -165,7 +185,10 @@ fn traffic_keeps_the_probe_quiet_and_the_echo_reply_is_internal() {
     s.handle_timeout(t0 + probe * 2);
     assert_eq!(sent(&mut s), r#"{"method":"echo","params":[],"id":0}"#);
     s.handle_input(br#"{"id":0,"result":[],"error":null}"#);
-    assert!(events(&mut s).is_empty(), "the probe's reply is not an event");
+    assert!(
+        events(&mut s).is_empty(),
+        "the probe's reply is not an event"
+    );
     s.handle_timeout(t0 + probe * 3);
     assert!(!s.is_closed());
     assert_eq!(s.poll_timeout(), Some(t0 + probe * 4));

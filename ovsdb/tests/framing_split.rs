@@ -53,9 +53,8 @@ fn message() -> impl Strategy<Value = Value> {
     prop_oneof![
         (any::<u32>(), json_value())
             .prop_map(|(id, result)| json!({"id": id, "result": result, "error": null})),
-        (tricky_string(), json_value()).prop_map(
-            |(m, p)| json!({"method": format!("update2{m}"), "params": [p], "id": null})
-        ),
+        (tricky_string(), json_value())
+            .prop_map(|(m, p)| json!({"method": format!("update2{m}"), "params": [p], "id": null})),
         json_value().prop_map(|p| json!({"method": "echo", "params": [p], "id": "echo"})),
     ]
 }

@@ -1,0 +1,156 @@
+//! Errors of the client: connecting ([`ConnectError`]) and using a connection
+//! ([`ClientError`]).
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::jsonrpc::RpcError;
+use crate::session::SessionError;
+use crate::{SchemaError, TransactError, ValidationError};
+
+/// Opening a connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The remote string is not `tcp:IP:PORT`, `ssl:IP:PORT` or `unix:PATH` (or a list).
+    #[error("invalid remote {remote:?}: {reason}")]
+    InvalidRemote {
+        /// The remote as given.
+        remote: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An `ssl:` remote without a [`super::TlsConfig`]. There is no plaintext fallback.
+    #[error("remote {remote} is ssl: but no TLS configuration (key, certificate, CA) was given")]
+    TlsConfigMissing {
+        /// The remote.
+        remote: String,
+    },
+    /// A key, certificate or CA file could not be read or holds nothing usable.
+    #[error("TLS {what} file {}: {reason}", path.display())]
+    TlsFile {
+        /// `private key`, `certificate` or `CA certificate`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it is unusable.
+        reason: String,
+    },
+    /// rustls refused the configuration (for example, the key does not match the certificate).
+    #[error("TLS configuration refused")]
+    TlsConfig(#[source] rustls::Error),
+    /// The socket could not be opened.
+    #[error("connecting to {remote} failed")]
+    Io {
+        /// The remote.
+        remote: String,
+        /// The socket error.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS handshake failed: the server's certificate is not signed by the configured CA,
+    /// or the server refused the client certificate.
+    #[error("TLS handshake with {remote} failed")]
+    Handshake {
+        /// The remote.
+        remote: String,
+        /// The handshake error (its source is the rustls error, if any).
+        #[source]
+        source: io::Error,
+    },
+    /// Every remote of a list failed; the errors are in the list's order.
+    #[error("no remote could be reached: {}", list(.0))]
+    AllFailed(Vec<ConnectError>),
+}
+
+fn list(errors: &[ConnectError]) -> String {
+    errors
+        .iter()
+        .map(|e| match std::error::Error::source(e) {
+            Some(src) => format!("{e} ({src})"),
+            None => e.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A request on an open connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The connection is closed (the driver stopped, the server hung up, or the protocol
+    /// failed); the reason is the driver's error, as text.
+    #[error("the connection to the OVSDB server is closed: {reason}")]
+    Disconnected {
+        /// Why.
+        reason: String,
+    },
+    /// The server answered the request with an error.
+    #[error("the server answered {method} with an error: {error}")]
+    Server {
+        /// The method of the request.
+        method: String,
+        /// The error as the server sent it.
+        error: RpcError,
+    },
+    /// The request's params could not be serialized.
+    #[error("encoding the params of {method}")]
+    Encode {
+        /// The method.
+        method: String,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The transaction failed (an operation or the commit), or its result did not match it.
+    #[error("transaction failed")]
+    Transact(#[from] TransactError),
+    /// The transaction does not fit the schema; nothing was sent.
+    #[error("transaction does not fit the schema")]
+    Invalid(#[from] ValidationError),
+    /// The schema the server sent could not be parsed.
+    #[error("the schema of {db} sent by the server could not be parsed")]
+    Schema {
+        /// The database.
+        db: String,
+        /// The parser's error.
+        #[source]
+        source: SchemaError,
+    },
+    /// The reply did not have the shape the method's result has.
+    #[error("decoding the reply to {method}")]
+    Decode {
+        /// The method.
+        method: String,
+        /// The decoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Why a [`super::Driver`] stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// Reading or writing the socket failed.
+    #[error("I/O on the connection to {remote}")]
+    Io {
+        /// The remote.
+        remote: String,
+        /// The socket error.
+        #[source]
+        source: io::Error,
+    },
+    /// The server closed the connection.
+    #[error("{remote} closed the connection")]
+    Closed {
+        /// The remote.
+        remote: String,
+    },
+    /// The server broke the protocol or stopped answering.
+    #[error("protocol failure on the connection to {remote}")]
+    Protocol {
+        /// The remote.
+        remote: String,
+        /// The session's error.
+        #[source]
+        source: SessionError,
+    },
+}
