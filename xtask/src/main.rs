@@ -149,6 +149,11 @@ fn test() -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
+    run(Command::new(&cargo).args(["test", "--workspace", "--all-features", "--doc"]))?;
+    run(Command::new(&cargo)
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .args(["doc", "--workspace", "--all-features", "--no-deps"]))?;
+    // The test runs come last, so that their summary closes the output.
     if nextest_available(&cargo) {
         run(Command::new(&cargo).args([
             "nextest",
@@ -169,10 +174,6 @@ fn test() -> Result<(), String> {
             "--no-fail-fast",
         ]))?;
     }
-    run(Command::new(&cargo).args(["test", "--workspace", "--all-features", "--doc"]))?;
-    run(Command::new(&cargo)
-        .env("RUSTDOCFLAGS", "-D warnings")
-        .args(["doc", "--workspace", "--all-features", "--no-deps"]))?;
     println!("xtask: all checks passed");
     Ok(())
 }
