@@ -52,6 +52,7 @@ mod netns;
 mod node;
 mod ovsdb_server;
 mod pod;
+mod probe;
 mod traffic;
 
 pub use central::{Central, CentralOptions};
@@ -63,6 +64,7 @@ pub use netns::{Netns, NsThread};
 pub use node::{Node, UNDERLAY_PREFIX};
 pub use ovsdb_server::{OvsdbServer, OvsdbServerOptions, Pki, TlsFiles};
 pub use pod::{POD_MTU, Pod, PodConfig};
+pub use probe::{PingTimeline, Pinger, SourceEcho, source_seen_by};
 pub use traffic::{PingStats, Throughput, ping, tcp_throughput};
 
 /// Whether process `pid` exists and is not a zombie. Tests use it to check that a dropped lab

@@ -5,8 +5,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use ovn_testbed::{
-    Central, CentralOptions, ExternalNet, Lab, Node, Pod, PodConfig, namespaces_with_prefix,
-    process_alive,
+    Central, CentralOptions, ExternalNet, Lab, Node, Pinger, Pod, PodConfig, SourceEcho,
+    namespaces_with_prefix, process_alive, source_seen_by,
 };
 
 const UP: Duration = Duration::from_secs(20);
@@ -252,6 +252,8 @@ fn killing_a_nodes_data_plane_cuts_its_pods_off_until_restarted() {
     let (a1, a2) = (topo.pods[0].ip(), topo.pods[1].ip());
     assert_eq!(topo.pods[0].ping(a2, 3).unwrap().loss_percent(), 0.0);
     let pids = topo.nodes[1].pids();
+    let pinger = Pinger::start(topo.pods[0].netns(), a2, Duration::from_millis(50)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     topo.nodes[1].kill_data_plane().unwrap();
     assert!(!topo.nodes[1].data_plane_running());
     assert_eq!(topo.pods[0].ping(a2, 3).unwrap().loss_percent(), 100.0);
@@ -262,6 +264,21 @@ fn killing_a_nodes_data_plane_cuts_its_pods_off_until_restarted() {
     topo.central.wait_port_up("a2", UP).unwrap();
     let recovered = (0..50).any(|_| topo.pods[1].ping(a1, 1).is_ok_and(|s| s.received == 1));
     assert!(recovered, "a2 never reached a1 again after the restart");
+    std::thread::sleep(Duration::from_millis(500));
+    let timeline = pinger.stop();
+    let outages = timeline.outages(Duration::from_millis(500));
+    assert_eq!(
+        outages.len(),
+        1,
+        "one outage while the data plane was down: {outages:?}"
+    );
+    assert!(
+        timeline.replies.len() > 10,
+        "replies before and after the outage"
+    );
+    assert!(
+        *timeline.replies.last().unwrap() > outages[0].0 + outages[0].1 - Duration::from_millis(1)
+    );
 }
 
 #[test]
