@@ -301,6 +301,14 @@ fn external_network_is_reachable_from_a_connected_node_only() {
         !ping(&n2),
         "node2 is not connected and must not reach the external host"
     );
+    let echo = SourceEcho::start(external.netns(), (host, 8080).into()).unwrap();
+    let seen = source_seen_by(n1.netns(), echo.addr(), Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        seen,
+        IpAddr::V4(ip),
+        "the external host sees node1's external address"
+    );
+    assert_eq!(echo.seen(), vec![IpAddr::V4(ip)]);
     let mappings = n1
         .vsctl(&[
             "get",
