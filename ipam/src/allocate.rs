@@ -25,6 +25,9 @@ impl Ipam {
         if req.owner.is_empty() {
             return Err(IpamError::EmptyOwner);
         }
+        if !self.leases.has_room_for(req.owner) {
+            return Err(IpamError::OwnerSpaceFull { owner_len: req.owner.len() });
+        }
         if let Some(family) = req.twice {
             return Err(IpamError::TwoAddressesOfOneFamily { owner: req.owner.into(), family });
         }
@@ -187,7 +190,7 @@ impl Ipam {
     /// handed out again only after every never-used address. Returns the lease that ended.
     pub fn release(&mut self, owner: &str) -> Option<Lease> {
         let (id, _) = self.leases.by_owner(owner)?;
-        let (_, sid, v4, v6, mac) = self.leases.remove(id);
+        let (sid, v4, v6, mac) = self.leases.remove(id);
         let seq = self.next_seq();
         if let Some(subnet) = self.subnets[sid as usize].as_mut() {
             subnet.leases = subnet.leases.saturating_sub(1);

@@ -213,6 +213,12 @@ pub enum IpamError {
     /// The owner name is empty.
     #[error("an owner name cannot be empty")]
     EmptyOwner,
+    /// The owner names of all live leases would exceed 4 GiB in total.
+    #[error("no room for an owner name of {owner_len} bytes: owner names exceed 4 GiB in total")]
+    OwnerSpaceFull {
+        /// Length of the name that did not fit.
+        owner_len: usize,
+    },
     /// A subnet still holds leases and cannot be removed.
     #[error("subnet `{subnet}` still holds {leases} leases")]
     SubnetInUse {

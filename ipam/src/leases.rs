@@ -1,5 +1,6 @@
-//! Compact lease storage: a slab of 32-byte slots and three hash indexes (owner, address, MAC)
-//! that hold 4-byte slot ids instead of copies of their keys.
+//! Compact lease storage: a slab of 24-byte slots, owner names packed in one text arena, and
+//! three hash indexes (owner, address, MAC) that hold 4-byte slot ids instead of copies of their
+//! keys.
 
 use std::hash::BuildHasher;
 
@@ -10,19 +11,40 @@ use crate::addr::Family;
 
 const HAS_V4: u64 = 1 << 63;
 const HAS_V6: u64 = 1 << 62;
+const LIVE: u64 = 1 << 61;
 const MAC_MASK: u64 = (1 << 48) - 1;
 /// Top bit of an address-index entry: the entry refers to the slot's IPv6 address.
 const V6_TAG: u32 = 1 << 31;
 
-/// One lease. An empty owner marks a free slot.
-#[derive(Debug, Default)]
+/// One lease (or a free slot, without the LIVE flag).
+#[derive(Clone, Copy, Debug, Default)]
 struct Slot {
-    owner: Box<str>,
-    /// MAC in the low 48 bits, HAS_V4 / HAS_V6 flags on top.
+    /// MAC in the low 48 bits, LIVE / HAS_V4 / HAS_V6 flags on top.
     mac_flags: u64,
+    /// The owner name: `arena[owner_off..owner_off + owner_len]`.
+    owner_off: u32,
+    owner_len: u32,
     subnet: u32,
     v4: u32,
 }
+
+/// Owner names, back to back. Removed names leave garbage that is squeezed out once it
+/// outweighs the live text.
+#[derive(Debug, Default)]
+struct Arena {
+    text: String,
+    garbage: usize,
+}
+
+impl Arena {
+    fn get(&self, s: &Slot) -> &str {
+        let start = s.owner_off as usize;
+        &self.text[start..start + s.owner_len as usize]
+    }
+}
+
+/// Owner names are limited so that every offset into the arena fits in 32 bits.
+pub(crate) const MAX_ARENA: usize = u32::MAX as usize;
 
 /// A lease as stored, with borrowed owner.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +69,7 @@ impl LeaseRef<'_> {
 #[derive(Debug)]
 pub(crate) struct Leases {
     slots: Vec<Slot>,
+    arena: Arena,
     /// IPv6 address per slot, grown only once an IPv6 lease exists.
     v6: Vec<u128>,
     free: Vec<u32>,
@@ -61,6 +84,7 @@ impl Leases {
     pub(crate) fn new(seed: u64) -> Self {
         Self {
             slots: Vec::new(),
+            arena: Arena::default(),
             v6: Vec::new(),
             free: Vec::new(),
             by_owner: HashTable::new(),
@@ -80,7 +104,8 @@ impl Leases {
         let hasher = &self.hasher;
         let slots = &self.slots;
         let v6 = &self.v6;
-        self.by_owner.reserve(additional, |&i| hasher.hash_one(&*slots[i as usize].owner));
+        let arena = &self.arena;
+        self.by_owner.reserve(additional, |&i| hasher.hash_one(arena.get(&slots[i as usize])));
         self.by_mac.reserve(additional, |&i| hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK));
         self.by_addr.reserve(additional, |&e| addr_hash(hasher, slots, v6, e));
         self.slots.reserve(additional.saturating_sub(self.free.len()));
@@ -89,7 +114,7 @@ impl Leases {
     fn get_ref(&self, id: u32) -> LeaseRef<'_> {
         let s = &self.slots[id as usize];
         LeaseRef {
-            owner: &s.owner,
+            owner: self.arena.get(s),
             subnet: s.subnet,
             v4: (s.mac_flags & HAS_V4 != 0).then_some(u128::from(s.v4)),
             v6: (s.mac_flags & HAS_V6 != 0).then(|| self.v6[id as usize]),
@@ -100,7 +125,7 @@ impl Leases {
     /// The lease of `owner`.
     pub(crate) fn by_owner(&self, owner: &str) -> Option<(u32, LeaseRef<'_>)> {
         let h = self.hasher.hash_one(owner);
-        let id = *self.by_owner.find(h, |&i| &*self.slots[i as usize].owner == owner)?;
+        let id = *self.by_owner.find(h, |&i| self.arena.get(&self.slots[i as usize]) == owner)?;
         Some((id, self.get_ref(id)))
     }
 
@@ -121,7 +146,17 @@ impl Leases {
         Some(self.get_ref(id))
     }
 
-    /// Stores a lease. The caller has checked that owner, addresses and MAC are not held.
+    /// True when `owner` fits in the arena (compacting it first if that helps).
+    pub(crate) fn has_room_for(&mut self, owner: &str) -> bool {
+        if self.arena.text.len() + owner.len() <= MAX_ARENA {
+            return true;
+        }
+        self.compact();
+        self.arena.text.len() + owner.len() <= MAX_ARENA
+    }
+
+    /// Stores a lease. The caller has checked that owner, addresses and MAC are not held and
+    /// that the owner fits ([`Leases::has_room_for`]).
     pub(crate) fn insert(
         &mut self,
         owner: &str,
@@ -130,7 +165,7 @@ impl Leases {
         v6: Option<u128>,
         mac: u64,
     ) -> u32 {
-        let mut mac_flags = mac & MAC_MASK;
+        let mut mac_flags = mac & MAC_MASK | LIVE;
         if v4.is_some() {
             mac_flags |= HAS_V4;
         }
@@ -138,7 +173,15 @@ impl Leases {
             mac_flags |= HAS_V6;
         }
         // IPv4 values come from IPv4 addresses: they fit in 32 bits.
-        let slot = Slot { owner: owner.into(), mac_flags, subnet, v4: v4.unwrap_or(0) as u32 };
+        let owner_off = self.arena.text.len() as u32;
+        self.arena.text.push_str(owner);
+        let slot = Slot {
+            mac_flags,
+            owner_off,
+            owner_len: owner.len() as u32,
+            subnet,
+            v4: v4.unwrap_or(0) as u32,
+        };
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id as usize] = slot;
@@ -158,8 +201,9 @@ impl Leases {
         let hasher = &self.hasher;
         let slots = &self.slots;
         let v6s = &self.v6;
+        let arena = &self.arena;
         self.by_owner.insert_unique(hasher.hash_one(owner), id, |&i| {
-            hasher.hash_one(&*slots[i as usize].owner)
+            hasher.hash_one(arena.get(&slots[i as usize]))
         });
         self.by_mac.insert_unique(hasher.hash_one(mac & MAC_MASK), id, |&i| {
             hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK)
@@ -175,14 +219,14 @@ impl Leases {
         id
     }
 
-    /// Removes lease `id` and returns (owner, subnet, v4, v6, mac).
-    pub(crate) fn remove(&mut self, id: u32) -> (Box<str>, u32, Option<u128>, Option<u128>, u64) {
+    /// Removes lease `id` and returns (subnet, v4, v6, mac).
+    pub(crate) fn remove(&mut self, id: u32) -> (u32, Option<u128>, Option<u128>, u64) {
         let (subnet, v4, v6, mac) = {
             let r = self.get_ref(id);
             (r.subnet, r.v4, r.v6, r.mac)
         };
         let hasher = &self.hasher;
-        let owner_hash = hasher.hash_one(&*self.slots[id as usize].owner);
+        let owner_hash = hasher.hash_one(self.arena.get(&self.slots[id as usize]));
         if let Ok(e) = self.by_owner.find_entry(owner_hash, |&i| i == id) {
             e.remove();
         }
@@ -198,23 +242,38 @@ impl Leases {
             }
         }
         let slot = std::mem::take(&mut self.slots[id as usize]);
+        self.arena.garbage += slot.owner_len as usize;
         self.free.push(id);
         self.len -= 1;
-        (slot.owner, subnet, v4, v6, mac)
+        if self.arena.garbage > 4096 && self.arena.garbage * 2 > self.arena.text.len() {
+            self.compact();
+        }
+        (subnet, v4, v6, mac)
+    }
+
+    /// Rewrites the arena with live names only.
+    fn compact(&mut self) {
+        let mut text = String::with_capacity(self.arena.text.len() - self.arena.garbage);
+        for slot in self.slots.iter_mut().filter(|s| s.mac_flags & LIVE != 0) {
+            let start = slot.owner_off as usize;
+            slot.owner_off = text.len() as u32;
+            text.push_str(&self.arena.text[start..start + slot.owner_len as usize]);
+        }
+        self.arena = Arena { text, garbage: 0 };
     }
 
     /// Live leases in slot order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = LeaseRef<'_>> + '_ {
         (0..self.slots.len() as u32)
-            .filter(|&i| !self.slots[i as usize].owner.is_empty())
+            .filter(|&i| self.slots[i as usize].mac_flags & LIVE != 0)
             .map(|i| self.get_ref(i))
     }
 
-    /// Bytes held on the heap by the store, computed from capacities and sizes (hash tables:
-    /// one id plus one control byte per bucket).
+    /// Bytes held on the heap by the store, computed from capacities and sizes (owner text by
+    /// its length, hash tables as one id plus one control byte per bucket).
     pub(crate) fn heap_bytes(&self) -> usize {
         let slots = self.slots.capacity() * size_of::<Slot>();
-        let owners: usize = self.slots.iter().map(|s| s.owner.len()).sum();
+        let owners = self.arena.text.len();
         let v6 = self.v6.capacity() * size_of::<u128>();
         let free = self.free.capacity() * size_of::<u32>();
         let buckets = |cap: usize| {
@@ -244,4 +303,36 @@ fn entry_key(slots: &[Slot], v6: &[u128], e: u32) -> (u32, Family, u128) {
 fn addr_hash(hasher: &FixedState, slots: &[Slot], v6: &[u128], e: u32) -> u64 {
     let (subnet, _, a) = entry_key(slots, v6, e);
     hasher.hash_one((subnet, a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_survive_arena_compaction_and_slot_reuse() {
+        let mut leases = Leases::new(5);
+        let name = |i: u32| format!("namespace-{i}/a-fairly-long-pod-name-{i}/eth0");
+        for i in 0..3000u32 {
+            leases.insert(&name(i), 0, Some(u128::from(i)), None, u64::from(i) + 1);
+        }
+        for i in (0..3000u32).filter(|i| i % 10 != 0) {
+            let (id, _) = leases.by_owner(&name(i)).unwrap();
+            leases.remove(id);
+        }
+        assert!(leases.arena.text.len() < 3000 * 40, "arena was compacted");
+        for i in 3000..3500u32 {
+            leases.insert(&name(i), 0, Some(u128::from(i)), None, u64::from(i) + 1);
+        }
+        for i in 0..3500u32 {
+            let live = i % 10 == 0 || i >= 3000;
+            let found = leases.by_owner(&name(i)).map(|(_, r)| (r.owner.to_string(), r.v4, r.mac));
+            let want = live.then(|| (name(i), Some(u128::from(i)), u64::from(i) + 1));
+            assert_eq!(found, want);
+            assert_eq!(leases.by_addr(0, Family::V4, u128::from(i)).is_some(), live);
+            assert_eq!(leases.by_mac(u64::from(i) + 1).is_some(), live);
+        }
+        assert_eq!(leases.len(), 800);
+        assert_eq!(leases.iter().count(), 800);
+    }
 }

@@ -215,6 +215,10 @@ impl Ipam {
             issues.push(bad("empty owner"));
             return false;
         }
+        if !self.leases.has_room_for(&rec.owner) {
+            issues.push(bad("owner names exceed 4 GiB in total"));
+            return false;
+        }
         let Some(&first) = rec.addresses.first() else {
             issues.push(bad("no address"));
             return false;
