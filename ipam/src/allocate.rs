@@ -124,8 +124,7 @@ impl Ipam {
             };
         }
         subnet.leases += 1;
-        let id = self.leases.insert(req.owner, sid, addrs[0], addrs[1], mac);
-        let _ = id;
+        self.store(req.owner, sid, addrs, mac);
         Ok(Lease {
             v4: addrs[0].map(|a| std::net::Ipv4Addr::from(a as u32)),
             v6: addrs[1].map(std::net::Ipv6Addr::from),
@@ -170,20 +169,34 @@ impl Ipam {
         if !mac.is_unicast() || mac.to_u64() == 0 {
             return Err(IpamError::BadMac { mac });
         }
-        if let Some(holder) = self.leases.by_mac(mac.to_u64()) {
+        if let Some(holder) = self.mac_holder(mac.to_u64()) {
             return Err(IpamError::MacInUse { mac, owner: holder.owner.to_string() });
         }
         Ok(())
     }
 
-    /// The next generated MAC that nobody holds.
+    /// The lease holding `mac`. MACs the generator issued are not indexed, so for those the
+    /// index is backed by a scan (a cost paid only when a static or restored MAC could be one).
+    pub(crate) fn mac_holder(&self, mac: u64) -> Option<crate::leases::LeaseRef<'_>> {
+        self.leases.by_mac(mac, self.macs.issued(mac))
+    }
+
+    /// The next generated MAC that nobody holds. A fresh generator value can only clash with
+    /// an indexed (static or restored) MAC, until the 40-bit counter wraps.
     pub(crate) fn generate_mac(&mut self) -> u64 {
         loop {
-            let mac = self.macs.next_mac().to_u64();
-            if self.leases.by_mac(mac).is_none() {
+            let mac = self.macs.next_mac();
+            let wrapped = self.macs.counter > (1 << 40);
+            if self.leases.by_mac(mac, wrapped).is_none() {
                 return mac;
             }
         }
+    }
+
+    /// Stores a lease whose every part has been checked.
+    pub(crate) fn store(&mut self, owner: &str, sid: u32, addrs: [Option<u128>; 2], mac: u64) {
+        let index_mac = !self.macs.issued(mac);
+        self.leases.insert(owner, sid, (addrs[0], addrs[1]), mac, index_mac);
     }
 
     /// Ends `owner`'s lease. Its addresses go to the back of their pool's line, so they are

@@ -12,6 +12,8 @@ use crate::addr::Family;
 const HAS_V4: u64 = 1 << 63;
 const HAS_V6: u64 = 1 << 62;
 const LIVE: u64 = 1 << 61;
+/// The MAC is in the MAC index (MACs the generator issued are found by a scan instead).
+const MAC_INDEXED: u64 = 1 << 60;
 const MAC_MASK: u64 = (1 << 48) - 1;
 /// Top bit of an address-index entry: the entry refers to the slot's IPv6 address.
 const V6_TAG: u32 = 1 << 31;
@@ -138,12 +140,21 @@ impl Leases {
         Some(self.get_ref(e & !V6_TAG))
     }
 
-    /// The lease holding `mac`.
-    pub(crate) fn by_mac(&self, mac: u64) -> Option<LeaseRef<'_>> {
+    /// The lease holding `mac`: looked up in the MAC index, then, when `scan` is set, among
+    /// the leases whose MAC is not indexed.
+    pub(crate) fn by_mac(&self, mac: u64, scan: bool) -> Option<LeaseRef<'_>> {
         let h = self.hasher.hash_one(mac);
-        let id =
-            *self.by_mac.find(h, |&i| self.slots[i as usize].mac_flags & MAC_MASK == mac)?;
-        Some(self.get_ref(id))
+        let found = self.by_mac.find(h, |&i| self.slots[i as usize].mac_flags & MAC_MASK == mac);
+        if let Some(&id) = found {
+            return Some(self.get_ref(id));
+        }
+        if !scan {
+            return None;
+        }
+        let id = self.slots.iter().position(|s| {
+            s.mac_flags & (LIVE | MAC_INDEXED) == LIVE && s.mac_flags & MAC_MASK == mac
+        })?;
+        Some(self.get_ref(id as u32))
     }
 
     /// True when `owner` fits in the arena (compacting it first if that helps).
@@ -156,16 +167,20 @@ impl Leases {
     }
 
     /// Stores a lease. The caller has checked that owner, addresses and MAC are not held and
-    /// that the owner fits ([`Leases::has_room_for`]).
+    /// that the owner fits ([`Leases::has_room_for`]). `index_mac` is false only for MACs that
+    /// the generator has issued, which [`Leases::by_mac`] finds by scanning.
     pub(crate) fn insert(
         &mut self,
         owner: &str,
         subnet: u32,
-        v4: Option<u128>,
-        v6: Option<u128>,
+        (v4, v6): (Option<u128>, Option<u128>),
         mac: u64,
+        index_mac: bool,
     ) -> u32 {
         let mut mac_flags = mac & MAC_MASK | LIVE;
+        if index_mac {
+            mac_flags |= MAC_INDEXED;
+        }
         if v4.is_some() {
             mac_flags |= HAS_V4;
         }
@@ -205,9 +220,11 @@ impl Leases {
         self.by_owner.insert_unique(hasher.hash_one(owner), id, |&i| {
             hasher.hash_one(arena.get(&slots[i as usize]))
         });
-        self.by_mac.insert_unique(hasher.hash_one(mac & MAC_MASK), id, |&i| {
-            hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK)
-        });
+        if index_mac {
+            self.by_mac.insert_unique(hasher.hash_one(mac & MAC_MASK), id, |&i| {
+                hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK)
+            });
+        }
         for (addr, tag) in [(v4, 0), (v6, V6_TAG)] {
             if let Some(a) = addr {
                 self.by_addr.insert_unique(hasher.hash_one((subnet, a)), id | tag, |&e| {
@@ -230,8 +247,10 @@ impl Leases {
         if let Ok(e) = self.by_owner.find_entry(owner_hash, |&i| i == id) {
             e.remove();
         }
-        if let Ok(e) = self.by_mac.find_entry(hasher.hash_one(mac), |&i| i == id) {
-            e.remove();
+        if self.slots[id as usize].mac_flags & MAC_INDEXED != 0 {
+            if let Ok(e) = self.by_mac.find_entry(hasher.hash_one(mac), |&i| i == id) {
+                e.remove();
+            }
         }
         for (addr, tag) in [(v4, 0), (v6, V6_TAG)] {
             if let Some(a) = addr {
@@ -314,7 +333,7 @@ mod tests {
         let mut leases = Leases::new(5);
         let name = |i: u32| format!("namespace-{i}/a-fairly-long-pod-name-{i}/eth0");
         for i in 0..3000u32 {
-            leases.insert(&name(i), 0, Some(u128::from(i)), None, u64::from(i) + 1);
+            leases.insert(&name(i), 0, (Some(u128::from(i)), None), u64::from(i) + 1, i % 2 == 0);
         }
         for i in (0..3000u32).filter(|i| i % 10 != 0) {
             let (id, _) = leases.by_owner(&name(i)).unwrap();
@@ -322,7 +341,7 @@ mod tests {
         }
         assert!(leases.arena.text.len() < 3000 * 40, "arena was compacted");
         for i in 3000..3500u32 {
-            leases.insert(&name(i), 0, Some(u128::from(i)), None, u64::from(i) + 1);
+            leases.insert(&name(i), 0, (Some(u128::from(i)), None), u64::from(i) + 1, i % 2 == 0);
         }
         for i in 0..3500u32 {
             let live = i % 10 == 0 || i >= 3000;
@@ -330,7 +349,8 @@ mod tests {
             let want = live.then(|| (name(i), Some(u128::from(i)), u64::from(i) + 1));
             assert_eq!(found, want);
             assert_eq!(leases.by_addr(0, Family::V4, u128::from(i)).is_some(), live);
-            assert_eq!(leases.by_mac(u64::from(i) + 1).is_some(), live);
+            assert_eq!(leases.by_mac(u64::from(i) + 1, true).is_some(), live);
+            assert_eq!(leases.by_mac(u64::from(i) + 1, false).is_some(), live && i % 2 == 0);
         }
         assert_eq!(leases.len(), 800);
         assert_eq!(leases.iter().count(), 800);

@@ -87,10 +87,26 @@ impl<'de> Deserialize<'de> for MacAddr {
 }
 
 const MASK40: u64 = (1 << 40) - 1;
+const K1: u64 = 0x9E37_79B9_7F4B;
+const K2: u64 = 0xD6E8_FEB8_6659;
+
+/// Inverse of an odd number modulo 2^64 (Newton's iteration), masked to 40 bits by the caller.
+const fn inverse(a: u64) -> u64 {
+    let mut x = a;
+    let mut i = 0;
+    while i < 6 {
+        x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
+        i += 1;
+    }
+    x
+}
+const K1_INV: u64 = inverse(K1) & MASK40;
+const K2_INV: u64 = inverse(K2) & MASK40;
 
 /// Generates locally administered unicast MACs: a fixed first octet and 40 bits that are a
 /// seeded bijection of a counter, so two generated MACs never repeat until 2^40 have been made.
-/// The caller skips values already held (static or restored MACs).
+/// Because the bijection can be inverted, the manager can tell whether a MAC may have been
+/// generated already, and so needs no index entry for generated MACs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct MacGen {
     pub(crate) seed: u64,
@@ -105,18 +121,34 @@ impl MacGen {
         Self { seed, counter: 0 }
     }
 
-    /// The next candidate MAC.
-    pub(crate) fn next_mac(&mut self) -> MacAddr {
+    fn forward(&self, c: u64) -> u64 {
+        // Each step is a bijection on 40 bits: odd multiply, add, xor-shift.
+        let mut x = c.wrapping_mul(K1) & MASK40;
+        x = x.wrapping_add(self.seed) & MASK40;
+        x ^= x >> 20;
+        x = x.wrapping_mul(K2) & MASK40;
+        x ^ (x >> 17)
+    }
+
+    fn backward(&self, y: u64) -> u64 {
+        let mut x = y ^ (y >> 17) ^ (y >> 34);
+        x = x.wrapping_mul(K2_INV) & MASK40;
+        x ^= x >> 20;
+        x = x.wrapping_sub(self.seed) & MASK40;
+        x.wrapping_mul(K1_INV) & MASK40
+    }
+
+    /// The next candidate MAC, as the low 48 bits of an integer.
+    pub(crate) fn next_mac(&mut self) -> u64 {
         let c = self.counter;
         self.counter = self.counter.wrapping_add(1);
-        // Each step is a bijection on 40 bits: odd multiply, add, xor-shift.
-        let mut x = c & MASK40;
-        x = x.wrapping_mul(0x9E37_79B9_7F4B) & MASK40;
-        x = (x.wrapping_add(self.seed)) & MASK40;
-        x ^= x >> 20;
-        x = x.wrapping_mul(0xD6E8_FEB8_6659) & MASK40;
-        x ^= x >> 17;
-        MacAddr::from_u64((MAC_FIRST_OCTET << 40) | x)
+        (MAC_FIRST_OCTET << 40) | self.forward(c & MASK40)
+    }
+
+    /// True when `mac` is a value this generator has produced already.
+    pub(crate) fn issued(&self, mac: u64) -> bool {
+        mac >> 40 == MAC_FIRST_OCTET
+            && (self.counter > MASK40 || self.backward(mac & MASK40) < self.counter)
     }
 }
 
@@ -131,11 +163,24 @@ mod tests {
         let mut b = MacGen::new(2);
         let mut seen = HashSet::new();
         for _ in 0..100_000 {
-            let mac = a.next_mac();
+            let raw = a.next_mac();
+            let mac = MacAddr::from_u64(raw);
             assert!(mac.is_locally_administered() && mac.is_unicast());
             assert!(seen.insert(mac));
+            assert!(a.issued(raw));
         }
         assert_ne!(MacGen::new(1).next_mac(), b.next_mac());
+    }
+
+    #[test]
+    fn issued_is_true_exactly_for_macs_already_generated() {
+        let mut g = MacGen::new(0xfeed);
+        let first: Vec<u64> = (0..1000).map(|_| g.next_mac()).collect();
+        let mut ahead = g.clone();
+        let next: Vec<u64> = (0..1000).map(|_| ahead.next_mac()).collect();
+        assert!(first.iter().all(|&m| g.issued(m)));
+        assert!(next.iter().all(|&m| !g.issued(m)));
+        assert!(!g.issued(0x02_00_00_00_00_01));
     }
 
     #[test]

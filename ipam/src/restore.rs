@@ -317,7 +317,7 @@ impl Ipam {
             }
         }
         subnet.leases += 1;
-        self.leases.insert(&rec.owner, sid, addrs[0], addrs[1], mac);
+        self.store(&rec.owner, sid, addrs, mac);
         true
     }
 
@@ -356,6 +356,8 @@ impl Ipam {
     /// example two leases holding one address).
     pub fn from_snapshot(snapshot: Snapshot) -> Result<Self, IpamError> {
         let mut ipam = Ipam::new(snapshot.seed);
+        // Set first, so that generated MACs are recognised as such and left out of the index.
+        ipam.macs.counter = snapshot.mac_counter;
         for cfg in snapshot.subnets {
             ipam.add_subnet(cfg)?;
         }
@@ -402,7 +404,6 @@ impl Ipam {
                 first: first.to_string(),
             });
         }
-        ipam.macs.counter = snapshot.mac_counter;
         Ok(ipam)
     }
 }
