@@ -19,8 +19,15 @@
 //!   reply's `result` into a [`TransactOutcome`] (typed per-operation handles) or a
 //!   [`TransactError`] naming the failed operation; [`Transaction::validate`] checks it against
 //!   a schema first ([`ValidationError`]).
-//! - **Wire**: JSON-RPC 1.0 streaming framing ([`framing`], [`jsonrpc`]) and a sans-IO session
-//!   ([`session`]).
+//! - **Wire**: JSON-RPC 1.0 streaming framing ([`framing`]: concatenated JSON values split at
+//!   any byte, scanned once however they arrive), messages with raw `params`/`result`
+//!   ([`jsonrpc`]), and a sans-IO [`session::Session`] (bytes and time in, bytes and events
+//!   out; ids matched, `echo` answered, `cancel`, inactivity probe).
+//! - **Client** (feature `client`, tokio): `client::connect` over `tcp:`, `unix:` and `ssl:`
+//!   remotes (rustls, chain checked against the CA as Open vSwitch does) or a list of them;
+//!   it returns a driver to spawn, a cloneable `client::Client` (`list_dbs`, `get_schema`,
+//!   `transact`, `transact_validated`, `echo`, `get_server_id`, any request; pipelined) and a
+//!   stream of notifications.
 //!
 //! Monitors, the replica, reconnect, Raft and locks land with the later ovsdb issues.
 //!
