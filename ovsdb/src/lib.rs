@@ -59,7 +59,9 @@ pub mod jsonrpc;
 pub mod session;
 
 pub mod condition;
+pub mod monitor;
 pub mod ops;
+pub mod replica;
 pub mod result;
 mod row;
 pub mod schema;
