@@ -15,11 +15,32 @@ use tokio::time::Instant;
 
 use super::error::{ClientError, DriverError};
 use super::transport::Io;
-use crate::jsonrpc::Notification;
+use crate::jsonrpc::{Notification, RpcError};
 use crate::session::{Event, RequestId, Session};
 
+/// Why a request got no result; the [`super::Client`] turns it into a [`ClientError`].
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The server answered with an error.
+    Rpc(RpcError),
+    /// The connection ended first; the driver's error as text.
+    Disconnected(String),
+}
+
+impl Failure {
+    pub(crate) fn into_error(self, method: &str) -> ClientError {
+        match self {
+            Failure::Rpc(error) => ClientError::Server {
+                method: method.to_owned(),
+                error,
+            },
+            Failure::Disconnected(reason) => ClientError::Disconnected { reason },
+        }
+    }
+}
+
 /// The reply channel of one request.
-pub(crate) type ReplyTx = oneshot::Sender<Result<Box<RawValue>, ClientError>>;
+pub(crate) type ReplyTx = oneshot::Sender<Result<Box<RawValue>, Failure>>;
 
 /// What a [`super::Client`] asks of the driver.
 pub(crate) enum Command {
@@ -104,21 +125,16 @@ impl State {
             Err(e) => error_chain(e),
         };
         for (_, (_, reply)) in self.waiting.drain() {
-            let _ = reply.send(Err(ClientError::Disconnected {
-                reason: reason.clone(),
-            }));
+            let _ = reply.send(Err(Failure::Disconnected(reason.clone())));
         }
         commands.close();
         while let Ok(cmd) = commands.try_recv() {
             if let Command::Request { reply, .. } = cmd {
-                let _ = reply.send(Err(ClientError::Disconnected {
-                    reason: reason.clone(),
-                }));
+                let _ = reply.send(Err(Failure::Disconnected(reason.clone())));
             }
         }
-        if let Err(e) = &result {
+        if result.is_err() {
             tracing::debug!(error = %reason, remote = %self.remote, "OVSDB connection ended");
-            let _ = e;
         }
         result
     }
@@ -216,10 +232,7 @@ impl State {
                 Event::Reply { id, result } => {
                     if let Some((token, reply)) = self.waiting.remove(&id) {
                         self.tokens.remove(&token);
-                        let _ = reply.send(result.map_err(|error| ClientError::Server {
-                            method: String::new(),
-                            error,
-                        }));
+                        let _ = reply.send(result.map_err(Failure::Rpc));
                     }
                 }
                 Event::Notification(n) => {

@@ -243,11 +243,7 @@ impl Client {
         guard.armed = false;
         match result {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(ClientError::Server { error, .. })) => Err(ClientError::Server {
-                method: method.to_owned(),
-                error,
-            }),
-            Ok(Err(e)) => Err(e),
+            Ok(Err(failure)) => Err(failure.into_error(method)),
             Err(_) => Err(ClientError::Disconnected {
                 reason: "the driver stopped".to_owned(),
             }),
