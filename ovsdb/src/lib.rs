@@ -65,6 +65,7 @@ pub mod replica;
 pub mod result;
 mod row;
 pub mod schema;
+pub mod table;
 pub mod transaction;
 pub mod validate;
 pub mod value;
@@ -80,6 +81,7 @@ pub use schema::{
 pub use transaction::{
     CountHandle, InsertHandle, IntoOperation, OpHandle, SelectHandle, Transaction,
 };
+pub use table::{DecodeWarning, EncodeError, Ref, Table, WeakRef};
 pub use validate::ValidationError;
 pub use value::{
     Atom, AtomSeed, AtomicType, Datum, DatumSeed, Map, NamedUuid, RowSeed, Set, Uuid, ValueError,
