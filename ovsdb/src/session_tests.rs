@@ -208,3 +208,34 @@ fn request_with_failing_params_sends_nothing() {
     assert_eq!(sent(&mut s), r#"{"method":"list_dbs","params":[],"id":0}"#);
     assert_eq!(s.pending_requests(), 1);
 }
+
+#[test]
+fn a_thousand_pipelined_requests_answered_in_reverse_order() {
+    let mut s = Session::new(SessionConfig::default(), Instant::now());
+    let ids: Vec<RequestId> = (0..1000).map(|i| s.echo(&raw(&format!("[{i}]")))).collect();
+    let wire = sent(&mut s);
+    assert_eq!(wire.matches("\"method\":\"echo\"").count(), 1000);
+    assert_eq!(s.pending_requests(), 1000);
+    let mut replies = String::new();
+    for (i, id) in ids.iter().enumerate().rev() {
+        replies.push_str(&format!(r#"{{"id":{id},"result":[{i}],"error":null}}"#));
+    }
+    // Delivered in 7-byte pieces, as a slow socket might.
+    for piece in replies.as_bytes().chunks(7) {
+        s.handle_input(piece);
+    }
+    let got = events(&mut s);
+    assert_eq!(got.len(), 1000);
+    for (event, (i, id)) in got.iter().zip(ids.iter().enumerate().rev()) {
+        let Event::Reply {
+            id: got_id,
+            result: Ok(r),
+        } = event
+        else {
+            panic!("unexpected {event:?}")
+        };
+        assert_eq!(got_id, id);
+        assert_eq!(r.get(), format!("[{i}]"));
+    }
+    assert_eq!(s.pending_requests(), 0);
+}
