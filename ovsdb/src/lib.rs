@@ -75,7 +75,7 @@ pub use ops::{Delete, Insert, Mutate, OpKind, Operation, Select, Update, Wait, W
 pub use result::{ErrorKind, OperationResult, OvsdbError, TransactError, TransactOutcome};
 pub use row::Row;
 pub use schema::{
-    BaseType, ColumnSchema, ColumnType, ConstraintError, DatabaseSchema, Max, RefType,
+    AtomRole, BaseType, ColumnSchema, ColumnType, ConstraintError, DatabaseSchema, Max, RefType,
     SchemaError, TableSchema,
 };
 pub use transaction::{

@@ -105,7 +105,6 @@ impl Transaction {
     }
 
     /// Checks every operation against `schema` before sending.
-    #[allow(clippy::result_large_err)] // cold path; see `validate`
     pub fn validate(&self, schema: &DatabaseSchema) -> Result<(), ValidationError> {
         validate::transaction(self, schema)
     }

@@ -18,10 +18,6 @@
 //! assert_eq!(err.to_string(), "operation 0 (insert on T), column n: integer 10 is outside [-, 9]");
 //! ```
 
-// Validation errors carry their context inline so callers can match on it; they are built once,
-// off the hot path, so their size does not matter.
-#![allow(clippy::result_large_err)]
-
 use std::collections::HashMap;
 
 use crate::condition::{Condition, Function, Mutation, Mutator};
@@ -183,10 +179,10 @@ pub enum ValidationError {
         column: String,
         /// The name.
         name: String,
-        /// The column's `refTable`.
-        expected: String,
+        /// The column's `refTable` (boxed to keep the error small).
+        expected: Box<str>,
         /// The table the named row is inserted into.
-        found: String,
+        found: Box<str>,
     },
 }
 
@@ -275,7 +271,7 @@ impl Cx<'_> {
                 for r in &o.rows {
                     for (c, d) in r.iter() {
                         let col = self.column(c)?;
-                        self.datum(c, &col.type_, d, true)?;
+                        self.datum(c, &col.type_, d)?;
                     }
                 }
                 Ok(())
@@ -321,7 +317,7 @@ impl Cx<'_> {
     fn row(&self, row: &Row, changing: bool) -> Result<(), ValidationError> {
         for (c, d) in row.iter() {
             let col = self.writable(c, changing)?;
-            self.datum(c, &col.type_, d, true)?;
+            self.datum(c, &col.type_, d)?;
         }
         Ok(())
     }
@@ -364,20 +360,9 @@ impl Cx<'_> {
         }
     }
 
-    /// Checks elements against `ty`, the size only if `sized`, then the named UUIDs.
-    fn datum(
-        &self,
-        column: &str,
-        ty: &ColumnType,
-        d: &Datum,
-        sized: bool,
-    ) -> Result<(), ValidationError> {
-        let r = if sized {
-            ty.check(d)
-        } else {
-            ty.check_elements(d)
-        };
-        r.map_err(|e| self.constraint(column, e))?;
+    /// Checks `d` against `ty` (elements and size), then its named UUIDs.
+    fn datum(&self, column: &str, ty: &ColumnType, d: &Datum) -> Result<(), ValidationError> {
+        ty.check(d).map_err(|e| self.constraint(column, e))?;
         self.named_refs(column, ty, d)
     }
 
@@ -408,8 +393,8 @@ impl Cx<'_> {
                     table,
                     column,
                     name: n.to_string(),
-                    expected: expected.clone(),
-                    found: found.to_owned(),
+                    expected: expected.as_str().into(),
+                    found: found.into(),
                 }),
                 _ => Ok(()),
             }
@@ -449,7 +434,7 @@ impl Cx<'_> {
                 },
                 _ => ty.clone(),
             };
-            self.datum(&c.column, &arg_type, &c.value, true)?;
+            self.datum(&c.column, &arg_type, &c.value)?;
         }
         Ok(())
     }
@@ -469,7 +454,7 @@ impl Cx<'_> {
             // The argument is one atom of the key's atomic type; range constraints apply to the
             // result, which only the server can check.
             let arg = ColumnType::scalar(crate::schema::BaseType::new(ty.key.atomic));
-            return self.datum(&m.column, &arg, &m.value, true);
+            return self.datum(&m.column, &arg, &m.value);
         }
         if ty.is_scalar() {
             return Err(bad());
@@ -482,7 +467,7 @@ impl Cx<'_> {
                 max: Max::Unlimited,
                 ..ty.clone()
             };
-            return self.datum(&m.column, &keys, &m.value, true);
+            return self.datum(&m.column, &keys, &m.value);
         }
         let arg = ColumnType {
             min: 0,
@@ -493,6 +478,6 @@ impl Cx<'_> {
             },
             ..ty.clone()
         };
-        self.datum(&m.column, &arg, &m.value, true)
+        self.datum(&m.column, &arg, &m.value)
     }
 }

@@ -2,8 +2,9 @@
 //! table, column and constraint.
 
 use ovsdb::{
-    Condition, ConstraintError, DatabaseSchema, Datum, Delete, Function, Insert, Mutate, Mutation,
-    Mutator, NamedUuid, Select, Transaction, Update, Uuid, ValidationError, Wait, WaitUntil,
+    AtomRole, Condition, ConstraintError, DatabaseSchema, Datum, Delete, Function, Insert, Mutate,
+    Mutation, Mutator, NamedUuid, Select, Transaction, Update, Uuid, ValidationError, Wait,
+    WaitUntil,
 };
 
 fn schema() -> DatabaseSchema {
@@ -143,7 +144,10 @@ fn every_constraint_is_named() {
     ));
     assert!(matches!(
         c("ids", Datum::map([("a", "b")])).2,
-        ConstraintError::AtomType { role: "value", .. }
+        ConstraintError::AtomType {
+            role: AtomRole::Value,
+            ..
+        }
     ));
     let e = one(sw(&[("prio", 11.into())])).unwrap_err().to_string();
     assert_eq!(
@@ -244,7 +248,7 @@ fn named_uuids_must_be_declared_once_and_point_at_the_ref_table() {
     assert!(matches!(
         check(&txn),
         Err(ValidationError::RefTableMismatch { index: 1, ref expected, ref found, .. })
-            if expected == "Port" && found == "Other"
+            if &**expected == "Port" && &**found == "Other"
     ));
     let txn = Transaction::new("D")
         .with(Insert::new("Port", ovsdb::Row::new()).uuid_name(p.clone()))

@@ -3,6 +3,24 @@
 use super::{BaseType, ColumnType, Max};
 use crate::value::{Atom, AtomicType, Datum};
 
+/// Whether an atom is a key (or set element) or a map value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AtomRole {
+    /// A set element or a map key.
+    Key,
+    /// A map value.
+    Value,
+}
+
+impl std::fmt::Display for AtomRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AtomRole::Key => "key",
+            AtomRole::Value => "value",
+        })
+    }
+}
+
 /// Which constraint of a column type a value breaks.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConstraintError {
@@ -15,8 +33,8 @@ pub enum ConstraintError {
     /// An atom has the wrong atomic type.
     #[error("{role} atom {atom} is of type {found}, expected {expected}")]
     AtomType {
-        /// `key` or `value`.
-        role: &'static str,
+        /// Key or value.
+        role: AtomRole,
         /// The atom.
         atom: Atom,
         /// The type the column wants.
@@ -29,8 +47,8 @@ pub enum ConstraintError {
     NotInEnum {
         /// The atom.
         atom: Atom,
-        /// The allowed values, as JSON.
-        allowed: String,
+        /// The allowed values, as JSON (boxed to keep the error small).
+        allowed: Box<str>,
     },
     /// An integer is out of `[minInteger, maxInteger]`.
     #[error("integer {value} is outside [{}, {}]", bound(min), bound(max))]
@@ -84,8 +102,8 @@ fn bound<T: std::fmt::Display>(b: &Option<T>) -> String {
 }
 
 impl BaseType {
-    /// Checks one atom's type and constraints; `role` (`"key"` or `"value"`) goes in the error.
-    pub fn check(&self, atom: &Atom, role: &'static str) -> Result<(), ConstraintError> {
+    /// Checks one atom's type and constraints; `role` goes in the error.
+    pub fn check(&self, atom: &Atom, role: AtomRole) -> Result<(), ConstraintError> {
         let found = atom.atomic_type();
         // An integer literal is a valid real.
         let real_from_int = self.atomic == AtomicType::Real && found == AtomicType::Integer;
@@ -110,7 +128,7 @@ impl BaseType {
             if !allowed.contains(probe) {
                 return Err(ConstraintError::NotInEnum {
                     atom: atom.clone(),
-                    allowed: serde_json::to_string(allowed).unwrap_or_default(),
+                    allowed: serde_json::to_string(allowed).unwrap_or_default().into(),
                 });
             }
         }
@@ -194,13 +212,13 @@ impl ColumnType {
         match (datum, &self.value) {
             (Datum::Set(s), None) => {
                 for a in s {
-                    self.key.check(a, "key")?;
+                    self.key.check(a, AtomRole::Key)?;
                 }
             }
             (Datum::Map(m), Some(vt)) => {
                 for (k, v) in m.iter() {
-                    self.key.check(k, "key")?;
-                    vt.check(v, "value")?;
+                    self.key.check(k, AtomRole::Key)?;
+                    vt.check(v, AtomRole::Value)?;
                 }
             }
             (Datum::Set(_), Some(_)) => return Err(ConstraintError::ExpectedMap),
@@ -251,7 +269,10 @@ mod tests {
         assert!(t.check(&Datum::map([("a", 10)])).is_err());
         assert!(matches!(
             t.check(&Datum::map([(1, 1)])),
-            Err(ConstraintError::AtomType { role: "key", .. })
+            Err(ConstraintError::AtomType {
+                role: AtomRole::Key,
+                ..
+            })
         ));
         assert_eq!(
             t.check(&Datum::empty_set()),

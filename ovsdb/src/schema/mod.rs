@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::LazyLock;
 
-pub use check::ConstraintError;
+pub use check::{AtomRole, ConstraintError};
 
 use crate::value::{AtomicType, Set};
 
