@@ -25,6 +25,9 @@ impl Ipam {
         if req.owner.is_empty() {
             return Err(IpamError::EmptyOwner);
         }
+        if req.owner.len() > crate::leases::MAX_OWNER_LEN {
+            return Err(IpamError::OwnerTooLong { owner_len: req.owner.len() });
+        }
         if !self.leases.has_room_for(req.owner) {
             return Err(IpamError::OwnerSpaceFull { owner_len: req.owner.len() });
         }

@@ -213,6 +213,12 @@ pub enum IpamError {
     /// The owner name is empty.
     #[error("an owner name cannot be empty")]
     EmptyOwner,
+    /// The owner name is longer than 4095 bytes.
+    #[error("owner names are limited to 4095 bytes; this one has {owner_len}")]
+    OwnerTooLong {
+        /// Length of the name given.
+        owner_len: usize,
+    },
     /// The owner names of all live leases would exceed 4 GiB in total.
     #[error("no room for an owner name of {owner_len} bytes: owner names exceed 4 GiB in total")]
     OwnerSpaceFull {

@@ -1,8 +1,10 @@
 //! The address manager: subnets, leases and the operations on them.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
 
 use crate::addr::{Family, to_u128};
 use crate::error::{IpamError, Reserved};
@@ -33,7 +35,7 @@ use crate::{Lease, SubnetConfig};
 /// ```
 pub struct Ipam {
     pub(crate) subnets: Vec<Option<Subnet>>,
-    pub(crate) names: HashMap<String, u32>,
+    pub(crate) names: HashMap<String, u32, FixedState>,
     pub(crate) leases: Leases,
     pub(crate) macs: MacGen,
     /// Release sequence: orders released addresses across pools.
@@ -69,7 +71,7 @@ impl Ipam {
     pub fn new(seed: u64) -> Self {
         Self {
             subnets: Vec::new(),
-            names: HashMap::new(),
+            names: HashMap::with_hasher(FixedState::with_seed(seed)),
             leases: Leases::new(seed),
             macs: MacGen::new(seed),
             seq: 0,

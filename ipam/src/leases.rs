@@ -14,6 +14,10 @@ const HAS_V6: u64 = 1 << 62;
 const LIVE: u64 = 1 << 61;
 /// The MAC is in the MAC index (MACs the generator issued are found by a scan instead).
 const MAC_INDEXED: u64 = 1 << 60;
+/// The owner name's length sits in bits 48..60.
+const LEN_SHIFT: u32 = 48;
+/// Longest owner name, in bytes.
+pub(crate) const MAX_OWNER_LEN: usize = (1 << 12) - 1;
 const MAC_MASK: u64 = (1 << 48) - 1;
 /// Top bit of an address-index entry: the entry refers to the slot's IPv6 address.
 const V6_TAG: u32 = 1 << 31;
@@ -21,13 +25,25 @@ const V6_TAG: u32 = 1 << 31;
 /// One lease (or a free slot, without the LIVE flag).
 #[derive(Clone, Copy, Debug, Default)]
 struct Slot {
-    /// MAC in the low 48 bits, LIVE / HAS_V4 / HAS_V6 flags on top.
+    /// MAC in bits 0..48, the owner name's length in bits 48..60, flags on top.
     mac_flags: u64,
-    /// The owner name: `arena[owner_off..owner_off + owner_len]`.
+    /// The owner name starts at `arena[owner_off]`.
     owner_off: u32,
-    owner_len: u32,
+    /// 32 bits of the owner name's hash: rehashing and probing never touch the arena.
+    owner_hash: u32,
     subnet: u32,
     v4: u32,
+}
+
+impl Slot {
+    fn owner_len(&self) -> usize {
+        ((self.mac_flags >> LEN_SHIFT) as usize) & MAX_OWNER_LEN
+    }
+}
+
+/// The table hash of an owner, from the 32 bits kept in its slot.
+fn expand(h32: u32) -> u64 {
+    u64::from(h32).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// Owner names, back to back. Removed names leave garbage that is squeezed out once it
@@ -41,7 +57,7 @@ struct Arena {
 impl Arena {
     fn get(&self, s: &Slot) -> &str {
         let start = s.owner_off as usize;
-        &self.text[start..start + s.owner_len as usize]
+        &self.text[start..start + s.owner_len()]
     }
 }
 
@@ -106,8 +122,7 @@ impl Leases {
         let hasher = &self.hasher;
         let slots = &self.slots;
         let v6 = &self.v6;
-        let arena = &self.arena;
-        self.by_owner.reserve(additional, |&i| hasher.hash_one(arena.get(&slots[i as usize])));
+        self.by_owner.reserve(additional, |&i| expand(slots[i as usize].owner_hash));
         self.by_mac.reserve(additional, |&i| hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK));
         self.by_addr.reserve(additional, |&e| addr_hash(hasher, slots, v6, e));
         self.slots.reserve(additional.saturating_sub(self.free.len()));
@@ -124,10 +139,17 @@ impl Leases {
         }
     }
 
+    fn owner_hash(&self, owner: &str) -> u32 {
+        (self.hasher.hash_one(owner) >> 32) as u32
+    }
+
     /// The lease of `owner`.
     pub(crate) fn by_owner(&self, owner: &str) -> Option<(u32, LeaseRef<'_>)> {
-        let h = self.hasher.hash_one(owner);
-        let id = *self.by_owner.find(h, |&i| self.arena.get(&self.slots[i as usize]) == owner)?;
+        let h32 = self.owner_hash(owner);
+        let id = *self.by_owner.find(expand(h32), |&i| {
+            let s = &self.slots[i as usize];
+            s.owner_hash == h32 && self.arena.get(s) == owner
+        })?;
         Some((id, self.get_ref(id)))
     }
 
@@ -188,15 +210,12 @@ impl Leases {
             mac_flags |= HAS_V6;
         }
         // IPv4 values come from IPv4 addresses: they fit in 32 bits.
+        debug_assert!(owner.len() <= MAX_OWNER_LEN);
+        mac_flags |= ((owner.len() & MAX_OWNER_LEN) as u64) << LEN_SHIFT;
         let owner_off = self.arena.text.len() as u32;
         self.arena.text.push_str(owner);
-        let slot = Slot {
-            mac_flags,
-            owner_off,
-            owner_len: owner.len() as u32,
-            subnet,
-            v4: v4.unwrap_or(0) as u32,
-        };
+        let owner_hash = self.owner_hash(owner);
+        let slot = Slot { mac_flags, owner_off, owner_hash, subnet, v4: v4.unwrap_or(0) as u32 };
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id as usize] = slot;
@@ -216,10 +235,7 @@ impl Leases {
         let hasher = &self.hasher;
         let slots = &self.slots;
         let v6s = &self.v6;
-        let arena = &self.arena;
-        self.by_owner.insert_unique(hasher.hash_one(owner), id, |&i| {
-            hasher.hash_one(arena.get(&slots[i as usize]))
-        });
+        self.by_owner.insert_unique(expand(owner_hash), id, |&i| expand(slots[i as usize].owner_hash));
         if index_mac {
             self.by_mac.insert_unique(hasher.hash_one(mac & MAC_MASK), id, |&i| {
                 hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK)
@@ -243,7 +259,7 @@ impl Leases {
             (r.subnet, r.v4, r.v6, r.mac)
         };
         let hasher = &self.hasher;
-        let owner_hash = hasher.hash_one(self.arena.get(&self.slots[id as usize]));
+        let owner_hash = expand(self.slots[id as usize].owner_hash);
         if let Ok(e) = self.by_owner.find_entry(owner_hash, |&i| i == id) {
             e.remove();
         }
@@ -261,7 +277,7 @@ impl Leases {
             }
         }
         let slot = std::mem::take(&mut self.slots[id as usize]);
-        self.arena.garbage += slot.owner_len as usize;
+        self.arena.garbage += slot.owner_len();
         self.free.push(id);
         self.len -= 1;
         if self.arena.garbage > 4096 && self.arena.garbage * 2 > self.arena.text.len() {
@@ -276,7 +292,7 @@ impl Leases {
         for slot in self.slots.iter_mut().filter(|s| s.mac_flags & LIVE != 0) {
             let start = slot.owner_off as usize;
             slot.owner_off = text.len() as u32;
-            text.push_str(&self.arena.text[start..start + slot.owner_len as usize]);
+            text.push_str(&self.arena.text[start..start + slot.owner_len()]);
         }
         self.arena = Arena { text, garbage: 0 };
     }

@@ -215,6 +215,10 @@ impl Ipam {
             issues.push(bad("empty owner"));
             return false;
         }
+        if rec.owner.len() > crate::leases::MAX_OWNER_LEN {
+            issues.push(bad("owner name longer than 4095 bytes"));
+            return false;
+        }
         if !self.leases.has_room_for(&rec.owner) {
             issues.push(bad("owner names exceed 4 GiB in total"));
             return false;
