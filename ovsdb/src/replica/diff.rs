@@ -8,9 +8,10 @@ use crate::value::{Atom, Datum, Map, Set};
 /// Applies an `update2` "modify" diff for one column to its old value, as ovsdb-server(7)
 /// defines it:
 ///
-/// - a column that holds exactly one atom (min 1, max 1, not a map): the diff is the new value;
-/// - a set (including optional 0..1 columns): the diff is the symmetric difference of the old
-///   and new sets, so every element of the diff is toggled;
+/// - a column that holds at most one element (`max` 1: scalars and optional values, as
+///   ovsdb-server's `ovsdb_type_is_composite` says): the diff is the new value;
+/// - a set: the diff is the symmetric difference of the old and new sets, so every element of
+///   the diff is toggled;
 /// - a map: for each pair of the diff, a key absent from the old map is added, a key present
 ///   with a different value takes the diff's value, and a key present with the same value is
 ///   removed.
@@ -36,7 +37,7 @@ use crate::value::{Atom, Datum, Map, Set};
 /// ```
 #[must_use]
 pub fn apply_diff(ty: &ColumnType, old: &Datum, diff: Datum) -> Option<Datum> {
-    if ty.is_scalar() {
+    if matches!(ty.max, crate::Max::Limited(0 | 1)) {
         return Some(diff);
     }
     match (old, diff) {
@@ -106,15 +107,17 @@ mod tests {
     }
 
     #[test]
-    fn optional_column_toggles_like_a_set() {
+    fn optional_column_diff_is_the_new_value() {
+        // ovsdb-server sends the new value for columns of at most one element (seen on the
+        // wire: `enabled` going from [true] to [false] arrives as `"enabled": false`).
         let t = ty(r#"{"key":"boolean","min":0,"max":1}"#);
         let old = Datum::set([true]);
         assert_eq!(
-            apply_diff(&t, &old, Datum::set([true, false])),
+            apply_diff(&t, &old, Datum::set([false])),
             Some(Datum::set([false]))
         );
         assert_eq!(
-            apply_diff(&t, &old, Datum::set([true])),
+            apply_diff(&t, &old, Datum::empty_set()),
             Some(Datum::empty_set())
         );
         assert_eq!(
