@@ -1,9 +1,9 @@
 //! Shared helpers for the real-server transaction tests.
 //!
-//! Transactions go to a real NB `ovsdb-server` started by the testbed. They are sent with
-//! `ovsdb-client transact` (the JSON is ovnkit's own serialization, the reply is decoded with
-//! ovnkit's own result decoder), and read back independently with `ovsdb-client dump` and
-//! `ovn-nbctl`.
+//! Transactions go to a real NB `ovsdb-server` started by the testbed. With the `client`
+//! feature they are sent by ovnkit's own client; without it, with `ovsdb-client transact` (the
+//! JSON is still ovnkit's serialization and the reply is decoded by ovnkit's result decoder).
+//! Either way they are read back independently with `ovsdb-client dump` and `ovn-nbctl`.
 
 #![allow(dead_code)]
 
@@ -15,8 +15,43 @@ use ovn_testbed::{Lab, OvsdbServer, OvsdbServerOptions, schemas};
 use ovsdb::{DatabaseSchema, DatumSeed, Row, TransactError, TransactOutcome, Transaction};
 use serde_json::Value;
 
+/// ovnkit's client on a runtime of its own, so that the tests can stay synchronous.
+#[cfg(feature = "client")]
+struct Ovnkit {
+    rt: tokio::runtime::Runtime,
+    client: ovsdb::client::Client,
+}
+
+#[cfg(feature = "client")]
+impl Ovnkit {
+    fn connect(remote: &str) -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let config = ovsdb::client::ConnectConfig::new(remote);
+        let (driver, client, _updates) = rt
+            .block_on(ovsdb::client::connect(&config))
+            .unwrap_or_else(|e| panic!("connect to {remote}: {e}"));
+        rt.spawn(async move {
+            if let Err(e) = driver.await {
+                eprintln!("ovsdb driver: {e}");
+            }
+        });
+        Ovnkit { rt, client }
+    }
+
+    fn transact_raw(&self, txn: &Transaction) -> Box<serde_json::value::RawValue> {
+        self.rt
+            .block_on(self.client.transact_raw(txn))
+            .unwrap_or_else(|e| panic!("transact: {e}"))
+    }
+}
+
 /// A lab with a bare NB server (no northd, so nothing else writes to it).
 pub struct Nb {
+    #[cfg(feature = "client")]
+    ovnkit: Ovnkit,
     /// The server.
     pub server: OvsdbServer,
     /// Its schema, as `get_schema` returns it.
@@ -36,6 +71,8 @@ pub fn nb() -> Option<Nb> {
         .expect("ovsdb-client get-schema");
     let schema = DatabaseSchema::from_json_str(&text).expect("parse get-schema reply");
     Some(Nb {
+        #[cfg(feature = "client")]
+        ovnkit: Ovnkit::connect(&server.unix_remote()),
         server,
         schema,
         lab,
@@ -43,14 +80,19 @@ pub fn nb() -> Option<Nb> {
 }
 
 impl Nb {
-    /// Sends `txn` with `ovsdb-client transact` and decodes the reply against the schema.
+    /// Sends `txn` (unvalidated, so that the server's own errors can be tested) and decodes
+    /// the reply against the schema.
     pub fn transact(&self, txn: &Transaction) -> Result<TransactOutcome, TransactError> {
-        let params = serde_json::to_string(txn).expect("serialize transaction");
-        let out = self
-            .server
-            .client(&["transact"], &[&params])
-            .expect("ovsdb-client transact");
-        txn.decode_result_typed(out.trim().as_bytes(), &self.schema)
+        #[cfg(feature = "client")]
+        let reply = self.ovnkit.transact_raw(txn).get().to_owned();
+        #[cfg(not(feature = "client"))]
+        let reply = {
+            let params = serde_json::to_string(txn).expect("serialize transaction");
+            self.server
+                .client(&["transact"], &[&params])
+                .expect("ovsdb-client transact")
+        };
+        txn.decode_result_typed(reply.trim().as_bytes(), &self.schema)
     }
 
     /// Validates, then sends.
