@@ -78,10 +78,10 @@ pub use schema::{
     AtomRole, BaseType, ColumnSchema, ColumnType, ConstraintError, DatabaseSchema, Max, RefType,
     SchemaError, TableSchema,
 };
+pub use table::{DecodeWarning, EncodeError, Ref, Table, WeakRef};
 pub use transaction::{
     CountHandle, InsertHandle, IntoOperation, OpHandle, SelectHandle, Transaction,
 };
-pub use table::{DecodeWarning, EncodeError, Ref, Table, WeakRef};
 pub use validate::ValidationError;
 pub use value::{
     Atom, AtomSeed, AtomicType, Datum, DatumSeed, Map, NamedUuid, RowSeed, Set, Uuid, ValueError,
