@@ -48,7 +48,7 @@ impl Ovnkit {
     }
 }
 
-/// A lab with a bare NB server (no northd, so nothing else writes to it).
+/// A lab with one bare server (no northd, so nothing else writes to it).
 pub struct Nb {
     #[cfg(feature = "client")]
     ovnkit: Ovnkit,
@@ -62,12 +62,17 @@ pub struct Nb {
 
 /// Starts a bare NB server; `None` when this machine cannot run a lab (and `CI` is not `true`).
 pub fn nb() -> Option<Nb> {
+    server(schemas::NB, "OVN_Northbound")
+}
+
+/// Starts a bare server for the schema file `schema`, whose database is `db`.
+pub fn server(schema: &str, db: &str) -> Option<Nb> {
     let lab = Lab::for_test()?;
     let server = lab
-        .start_ovsdb_server(OvsdbServerOptions::new(schemas::NB))
-        .expect("start NB ovsdb-server");
+        .start_ovsdb_server(OvsdbServerOptions::new(schema))
+        .expect("start ovsdb-server");
     let text = server
-        .client(&["get-schema"], &["OVN_Northbound"])
+        .client(&["get-schema"], &[db])
         .expect("ovsdb-client get-schema");
     let schema = DatabaseSchema::from_json_str(&text).expect("parse get-schema reply");
     Some(Nb {
@@ -106,7 +111,7 @@ impl Nb {
     pub fn dump(&self, table: &str) -> Vec<Row> {
         let out = self
             .server
-            .client(&["dump", "-f", "json"], &["OVN_Northbound", table])
+            .client(&["dump", "-f", "json"], &[&self.schema.name, table])
             .expect("ovsdb-client dump");
         let v: Value = serde_json::from_str(&out).expect("dump output is JSON");
         let ts = self.schema.table(table).expect("table in schema");
