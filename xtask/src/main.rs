@@ -10,7 +10,8 @@ use std::env;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-/// The Debian packages the lab needs, as OVN-LAB.md lists them.
+/// The Debian packages the lab needs: OVN-LAB.md's list, plus nftables for the node-side
+/// gateway (masquerade in a node's namespace).
 const PACKAGES: &[&str] = &[
     "openvswitch-switch",
     "ovn-central",
@@ -18,6 +19,7 @@ const PACKAGES: &[&str] = &[
     "iputils-ping",
     "ethtool",
     "iproute2",
+    "nftables",
 ];
 
 /// One binary of each package, to tell whether it is installed.
@@ -29,6 +31,7 @@ const PROBES: &[(&str, &str)] = &[
     ("iputils-ping", "ping"),
     ("ethtool", "ethtool"),
     ("iproute2", "ip"),
+    ("nftables", "nft"),
 ];
 
 fn main() -> ExitCode {
