@@ -249,10 +249,9 @@ impl Ctx<'_> {
                     (value, d.finish())
                 }
 
-                fn to_row(&self) -> Result<Row, EncodeError> {
-                    let mut e = Encoder::new(Self::TABLE, Self::table_schema());
+                fn encode(&self, e: &mut Encoder) -> Result<(), EncodeError> {
                     #(#encodes)*
-                    Ok(e.finish())
+                    Ok(())
                 }
             }
         })

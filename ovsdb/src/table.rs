@@ -56,27 +56,29 @@ pub trait Table: Sized + Clone + fmt::Debug + Default + PartialEq {
     /// Decodes a row, forgivingly: never fails, reports what it had to default.
     fn from_row(uuid: Uuid, row: &Row) -> (Self, Vec<DecodeWarning>);
 
-    /// Encodes every column, strictly: a value the model does not allow is an error.
-    fn to_row(&self) -> Result<Row, EncodeError>;
+    /// Writes every column into `encoder` (which checks them against [`Table::table_schema`]).
+    fn encode(&self, encoder: &mut Encoder) -> Result<(), EncodeError>;
 
-    /// Encodes only `columns` (for an `update` that leaves the other columns alone).
+    /// Encodes every column, strictly: a value the model does not allow is an error.
+    fn to_row(&self) -> Result<Row, EncodeError> {
+        let mut e = Encoder::new(Self::TABLE, Self::table_schema());
+        self.encode(&mut e)?;
+        Ok(e.finish())
+    }
+
+    /// Encodes only `columns` (for an `update` that leaves the other columns alone); the other
+    /// columns are neither written nor checked.
     fn to_row_columns(&self, columns: &[&str]) -> Result<Row, EncodeError> {
-        let full = self.to_row()?;
-        let mut out = Row::new();
-        for c in columns {
-            match full.get(c) {
-                Some(d) => {
-                    out.insert(*c, d.clone());
-                }
-                None => {
-                    return Err(EncodeError::UnknownColumn {
-                        table: Self::TABLE,
-                        column: (*c).to_owned(),
-                    });
-                }
-            }
+        if let Some(c) = columns.iter().find(|c| !Self::COLUMNS.contains(c)) {
+            return Err(EncodeError::UnknownColumn {
+                table: Self::TABLE,
+                column: (*c).to_owned(),
+            });
         }
-        Ok(out)
+        let mut e = Encoder::new(Self::TABLE, Self::table_schema());
+        e.only = Some(columns.iter().map(|c| (*c).to_owned()).collect());
+        self.encode(&mut e)?;
+        Ok(e.finish())
     }
 }
 
@@ -563,6 +565,7 @@ pub struct Encoder {
     schema: &'static TableSchema,
     table: &'static str,
     row: Row,
+    only: Option<Vec<String>>,
 }
 
 impl Encoder {
@@ -573,11 +576,23 @@ impl Encoder {
             schema,
             table,
             row: Row::new(),
+            only: None,
         }
+    }
+
+    /// Whether `column` is written (all are, unless [`Table::to_row_columns`] chose some).
+    #[must_use]
+    pub fn wants(&self, column: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|c| c == column))
     }
 
     /// Sets `column` to `datum` after checking it.
     pub fn datum(&mut self, column: &'static str, datum: Datum) -> Result<(), EncodeError> {
+        if !self.wants(column) {
+            return Ok(());
+        }
         let Some(col) = self.schema.columns.get(column) else {
             return Err(EncodeError::UnknownColumn {
                 table: self.table,
@@ -638,6 +653,9 @@ impl Encoder {
         column: &'static str,
         encoded: Result<Datum, String>,
     ) -> Result<(), EncodeError> {
+        if !self.wants(column) {
+            return Ok(());
+        }
         let datum = encoded.map_err(|reason| EncodeError::Domain {
             table: self.table,
             column,

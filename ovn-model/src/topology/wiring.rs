@@ -1,0 +1,113 @@
+//! Changes that wire rows together: router ports to switch ports, load balancers to switches
+//! and routers, ports to port groups, DHCP options and DNS records to ports and switches.
+
+use ovsdb::table::{Ref, WeakRef};
+use ovsdb::{Atom, Datum, Mutation, Table};
+
+use super::{ChangeSet, Target, TopologyError};
+use crate::nb::{
+    DhcpOptions, Dns, HaChassisGroup, LoadBalancer, LoadBalancerGroup, LogicalRouter,
+    LogicalRouterPort, LogicalSwitch, LogicalSwitchPort, PortGroup,
+};
+
+/// Tables with a `load_balancer` column of weak references to `Load_Balancer`.
+pub trait HasLoadBalancers: Table {}
+impl HasLoadBalancers for LogicalSwitch {}
+impl HasLoadBalancers for LogicalRouter {}
+impl HasLoadBalancers for LoadBalancerGroup {}
+
+impl ChangeSet {
+    /// Adds `router_port` to `router` and a `router`-type port on `switch` peered with it (named
+    /// `<switch>-<router_port>`... by the caller's choice: `lsp_name`), in this change set.
+    pub fn connect_router_to_switch(
+        &mut self,
+        router: impl Into<Target<LogicalRouter>>,
+        switch: impl Into<Target<LogicalSwitch>>,
+        router_port: &LogicalRouterPort,
+    ) -> Result<(Ref<LogicalRouterPort>, Ref<LogicalSwitchPort>), TopologyError> {
+        let lsp_name = format!("{}-peer", router_port.name);
+        let lrp = self.insert_child(router, router_port)?;
+        let lsp = self.insert_child(
+            switch,
+            &LogicalSwitchPort::router(&lsp_name, &router_port.name),
+        )?;
+        Ok((lrp, lsp))
+    }
+
+    /// Applies `lb` on every switch (or router, or group) `target` selects.
+    pub fn attach_load_balancer<T: HasLoadBalancers>(
+        &mut self,
+        target: impl Into<Target<T>>,
+        lb: &Ref<LoadBalancer>,
+    ) -> Result<(), TopologyError> {
+        self.add_reference(&target.into(), "load_balancer", lb.id().to_atom())
+    }
+
+    /// Stops applying `lb` on `target`.
+    pub fn detach_load_balancer<T: HasLoadBalancers>(
+        &mut self,
+        target: impl Into<Target<T>>,
+        lb: &Ref<LoadBalancer>,
+    ) -> Result<(), TopologyError> {
+        let m = Mutation::delete("load_balancer", Datum::set([lb.id().to_atom()]));
+        self.mutate(&target.into(), m)
+    }
+
+    /// Adds switch ports to a port group.
+    pub fn add_port_group_ports(
+        &mut self,
+        group: impl Into<Target<PortGroup>>,
+        ports: &[Ref<LogicalSwitchPort>],
+    ) -> Result<(), TopologyError> {
+        let group = group.into();
+        for p in ports {
+            self.add_reference(&group, "ports", p.id().to_atom())?;
+        }
+        Ok(())
+    }
+
+    /// Removes switch ports from a port group.
+    pub fn remove_port_group_ports(
+        &mut self,
+        group: impl Into<Target<PortGroup>>,
+        ports: &[Ref<LogicalSwitchPort>],
+    ) -> Result<(), TopologyError> {
+        let atoms: Vec<Atom> = ports.iter().map(|p| p.id().to_atom()).collect();
+        self.mutate(&group.into(), Mutation::delete("ports", Datum::set(atoms)))
+    }
+
+    /// Serves `dhcp` (DHCPv4) to `port`.
+    pub fn set_dhcpv4_options(
+        &mut self,
+        port: impl Into<Target<LogicalSwitchPort>>,
+        dhcp: &Ref<DhcpOptions>,
+    ) -> Result<(), TopologyError> {
+        let row = LogicalSwitchPort {
+            dhcpv4_options: Some(WeakRef::from_id(dhcp.id().clone())),
+            ..LogicalSwitchPort::default()
+        };
+        self.update(port, &row, &["dhcpv4_options"])
+    }
+
+    /// Answers DNS queries from `switch`'s ports with `dns`'s records.
+    pub fn attach_dns(
+        &mut self,
+        switch: impl Into<Target<LogicalSwitch>>,
+        dns: &Ref<Dns>,
+    ) -> Result<(), TopologyError> {
+        self.add_reference(&switch.into(), "dns_records", dns.id().to_atom())
+    }
+
+    /// Makes `group` the HA chassis group of a router port (centralized gateway).
+    pub fn set_router_port_ha_group(
+        &mut self,
+        port: impl Into<Target<LogicalRouterPort>>,
+        group: &Ref<HaChassisGroup>,
+    ) -> Result<(), TopologyError> {
+        let row = LogicalRouterPort {
+            ha_chassis_group: Some(group.clone()),
+            ..LogicalRouterPort::default()
+        };
+        self.update(port, &row, &["ha_chassis_group"])
+    }
+}
