@@ -42,7 +42,7 @@ impl Visitor<'_> for UuidStrVisitor {
 
 impl Serialize for NamedUuid {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
