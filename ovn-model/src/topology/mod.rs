@@ -237,6 +237,49 @@ impl ChangeSet {
         self.push_insert(row)
     }
 
+    /// Creates a root row together with its children, for parents that need at least one
+    /// child (a `Meter` needs a band): the parent's column is checked once the children are in.
+    pub fn insert_with_children<P: Root, C: ChildOf<P>>(
+        &mut self,
+        parent: &P,
+        children: &[C],
+    ) -> Result<(Ref<P>, Vec<Ref<C>>), TopologyError> {
+        let columns: Vec<&str> = P::COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| *c != C::COLUMN)
+            .collect();
+        let mut encoded = parent.to_row_columns(&columns)?;
+        for child in children {
+            child.to_row()?;
+        }
+        if let Some(col) = P::table_schema().columns.get(C::COLUMN) {
+            let n = children.len() as u64;
+            col.type_
+                .check_size(n, col.type_.min, col.type_.max)
+                .map_err(|source| EncodeError::Constraint {
+                    table: P::TABLE,
+                    column: C::COLUMN,
+                    source,
+                })?;
+        }
+        trim_empty(&mut encoded);
+        let name = self.fresh_name(P::TABLE);
+        self.names.insert(name.clone(), self.pending.len());
+        self.pending.push(Pending::Insert {
+            table: P::TABLE,
+            root: true,
+            name: name.clone(),
+            row: encoded,
+        });
+        let parent_ref: Ref<P> = Ref::named(name);
+        let mut refs = Vec::with_capacity(children.len());
+        for child in children {
+            refs.push(self.insert_child(&parent_ref, child)?);
+        }
+        Ok((parent_ref, refs))
+    }
+
     /// Creates a row of a non-root table and adds it to `parent`'s column in the same change
     /// set, so the server keeps it.
     pub fn insert_child<P: Table, C: ChildOf<P>>(
