@@ -276,3 +276,30 @@ async fn malformed_remotes_are_refused_before_connecting() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_server_is_detected_by_the_inactivity_probe() {
+    let Some((_lab, server)) = nb_server() else {
+        return;
+    };
+    let config = ConnectConfig::new(server.unix_remote())
+        .with_inactivity_probe(Some(std::time::Duration::from_millis(100)));
+    let (driver, client, _updates) = connect(&config).await.expect("connect");
+    let task = tokio::spawn(driver);
+    client.list_dbs().await.expect("list_dbs");
+    server.pause().expect("SIGSTOP the server");
+    let result = task.await.expect("driver task");
+    server.resume().expect("SIGCONT the server");
+    let err = result.expect_err("the driver gives up on a silent server");
+    assert!(
+        matches!(
+            &err,
+            ovsdb::client::DriverError::Protocol {
+                source: ovsdb::session::SessionError::InactivityTimeout(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(client.is_closed());
+}

@@ -196,6 +196,11 @@ impl Drop for CancelOnDrop<'_> {
 }
 
 impl Client {
+    /// Whether the driver has stopped (requests would fail with [`ClientError::Disconnected`]).
+    pub fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+
     /// The remote this handle's connection reached.
     pub fn remote(&self) -> &Remote {
         &self.remote
