@@ -150,6 +150,9 @@ pub struct OvsdbError {
     pub error: String,
     /// The `details` member, if any (human-readable).
     pub details: Option<String>,
+    /// The `syntax` member ovsdb-server adds to syntax-class errors: the JSON it could not
+    /// accept.
+    pub syntax: Option<String>,
 }
 
 impl OvsdbError {
@@ -226,6 +229,7 @@ struct RawResult {
     rows: Option<Vec<Row>>,
     error: Option<String>,
     details: Option<String>,
+    syntax: Option<String>,
 }
 
 pub(crate) fn decode(
@@ -254,6 +258,7 @@ fn classify(
         let error = OvsdbError {
             error: r.error.unwrap_or_default(),
             details: r.details,
+            syntax: r.syntax,
         };
         return match ops.get(i) {
             Some(op) => Err(TransactError::Operation {
@@ -391,20 +396,22 @@ impl<'de> Visitor<'de> for OneResultSeed<'_> {
                 "count" => r.count = Some(map.next_value()?),
                 "rows" => r.rows = Some(map.next_value_seed(RowsSeed { table: self.table })?),
                 "error" => r.error = Some(map.next_value()?),
-                "details" => {
-                    r.details = map
-                        .next_value::<Option<serde_json::Value>>()?
-                        .map(|d| match d {
-                            serde_json::Value::String(s) => s,
-                            other => other.to_string(),
-                        })
-                }
+                "details" => r.details = map.next_value::<Option<serde_json::Value>>()?.map(text),
+                "syntax" => r.syntax = map.next_value::<Option<serde_json::Value>>()?.map(text),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         Ok(Some(r))
+    }
+}
+
+/// A string member as is; anything else as its JSON text.
+fn text(v: serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
     }
 }
 

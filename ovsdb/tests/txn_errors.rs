@@ -154,6 +154,14 @@ fn unknown_column_is_typed_and_caught_by_validation() {
         )
     );
     assert!(e.to_string().contains("nmae"), "{e}");
+    let syntax = e
+        .server_error()
+        .and_then(|s| s.syntax.clone())
+        .unwrap_or_default();
+    assert!(
+        syntax.contains("nmae"),
+        "the server's syntax member is kept: {syntax:?}"
+    );
 }
 
 #[test]
