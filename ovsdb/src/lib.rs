@@ -29,7 +29,15 @@
 //!   `transact`, `transact_validated`, `echo`, `get_server_id`, any request; pipelined) and a
 //!   stream of notifications.
 //!
-//! Monitors, the replica, reconnect, Raft and locks land with the later ovsdb issues.
+//! - **Monitors** ([`monitor`]): `monitor`, `monitor_cond` and `monitor_cond_since` requests
+//!   as values (columns, conditions and `select` per table), `monitor_cond_change` and
+//!   `monitor_cancel`, and the decoding of their replies and of `update`/`update2`/`update3`
+//!   straight from the JSON text against the schema.
+//! - **Replica** ([`replica`]): an in-memory copy fed by those replies and notifications, with
+//!   O(1) snapshots, schema and user indexes, coalesced per-consumer change sets, full resync
+//!   that reports the difference, and the last transaction id for resumption.
+//!
+//! Reconnect, Raft leader-only mode and locks land with later work.
 //!
 //! ```
 //! use ovsdb::{Datum, Insert, NamedUuid, Row, Transaction};
