@@ -1,7 +1,122 @@
-//! Pure planning of pod bandwidth QoS.
+//! Pure planning of pod bandwidth QoS on OVN and OVS.
 //!
-//! `qos` will turn a QoS intent (ingress/egress rate and burst, DSCP, netem) plus the rows
-//! observed in OVN/OVS into the minimal change set: OVN NB `QoS` rows and meters, or OVS
-//! `QoS`/`Queue`/`Interface` settings on the node. It reads no clock and touches no socket.
+//! `qos` sits on `ovn-model` (typed OVN NB and Open_vSwitch rows) and `ovsdb` (transactions),
+//! below the reference controller and node agent. It turns what a pod asks for (a
+//! [`QosIntent`]: ingress and egress rate and burst, DSCP, netem; parsed from Kube-OVN
+//! annotations by [`annotations::parse`]) and the rows observed in a database into a
+//! [`Plan`]: the minimal changes, each with its reason, that become **one** validated
+//! `ovsdb` transaction. It reads no clock and touches no socket; whoever holds a client sends
+//! the transaction.
 //!
-//! This release carries no API yet.
+//! # Mechanisms
+//!
+//! Chosen per cluster with [`Config`]:
+//!
+//! | what | mechanism | rows |
+//! |---|---|---|
+//! | egress limit | [`EgressMechanism::OvnQos`] (default) | NB `QoS`, `from-lport`, `inport == "<lsp>"`, `bandwidth` rate (kbit/s) and burst (kbit), on `Logical_Switch.qos_rules` |
+//! | egress limit | [`EgressMechanism::OvsPolicing`] | `Interface.ingress_policing_rate` (kbit/s) and `_burst` (kbit) |
+//! | ingress limit | [`IngressMechanism::OvnQos`] (default) | NB `QoS`, `to-lport`, `outport == "<lsp>"` |
+//! | ingress limit | [`IngressMechanism::OvsHtb`] | OVS `QoS` `linux-htb` + `Queue` `other_config:max-rate` (bit/s) on `Port.qos` |
+//! | DSCP | always OVN | NB `QoS`, `from-lport`, `action` `dscp` |
+//! | netem | always OVS | OVS `QoS` `linux-netem` on `Port.qos` |
+//!
+//! [`Planner::plan_nb`] plans the OVN_Northbound side, [`Planner::plan_node`] the pod's node
+//! (its Open_vSwitch database). Each plans the whole intent for its database, so switching a
+//! mechanism also removes what the other one left behind. Every row the planner creates carries
+//! `external_ids` `ovnkit.io/pod` = `namespace/name` and `ovnkit.io/qos` = its [`tags::Role`]:
+//! that is how it finds its own rows among the observed ones, updates them in place, and
+//! deletes them (no orphan `QoS` or `Queue`) when the intent goes away. OVN meters are derived
+//! by `ovn-northd` from `bandwidth`; the planner writes no NB `Meter` rows.
+//!
+//! The default burst is one second of the rate: policer and meter bursts much smaller than that
+//! starve TCP (a 10 Mbit/s OVN meter with a 1 Mbit burst passes ~4.7 Mbit/s of TCP).
+//!
+//! # Example
+//!
+//! ```
+//! use std::collections::BTreeSet;
+//! use ovn_model::nb;
+//! use ovsdb::Uuid;
+//! use qos::{annotations, Config, NbObserved, PodId, PodTarget, Planner};
+//!
+//! let pod = PodId::new("default", "web");
+//! let intent = annotations::parse(&pod, [("ovn.kubernetes.io/egress_rate", "10")])?;
+//! let target = PodTarget::new(pod, "ls1", "web", "veth-web");
+//! let switches = [nb::LogicalSwitch { uuid: Uuid::from_u128(1), name: "ls1".into(), ..Default::default() }];
+//!
+//! let plan = Planner::new(Config::default())
+//!     .plan_nb(&target, &intent, &NbObserved { switches: &switches, qos: &[] })?;
+//! for line in plan.explain() {
+//!     println!("{line}"); // default/web: egress asked (10 Mbit/s (burst 10 Mbit) ...), no row yet: insert QoS ...
+//! }
+//! let txn = plan.into_transaction()?; // one transaction, validated against OVN_Northbound
+//! assert_eq!(txn.len(), 2); // insert the QoS row, add it to the switch's qos_rules
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod annotations;
+mod config;
+mod error;
+mod intent;
+mod plan;
+mod plan_nb;
+mod plan_node;
+pub mod tags;
+mod units;
+
+pub use annotations::{AnnotationError, BadValue};
+pub use config::{Config, EgressMechanism, IngressMechanism, NbObserved, NodeObserved, PodTarget};
+pub use error::PlanError;
+pub use intent::{Limit, Netem, PodId, QosIntent};
+pub use plan::{Change, Plan, Step};
+pub use units::{BitRate, Burst, Dscp, LossPercent};
+
+/// The planner: a [`Config`] and two pure functions from (intent, observed rows) to a [`Plan`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Planner {
+    config: Config,
+}
+
+impl Planner {
+    /// A planner for a cluster configured with `config`.
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Planner { config }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The OVN_Northbound changes for the pod at `target` to get `intent`.
+    ///
+    /// # Errors
+    /// [`PlanError::SwitchNotFound`] when a row must be added to a switch that was not
+    /// observed; [`PlanError::Encode`] when a value does not fit its column.
+    pub fn plan_nb(
+        &self,
+        target: &PodTarget,
+        intent: &QosIntent,
+        observed: &NbObserved<'_>,
+    ) -> Result<Plan, PlanError> {
+        plan_nb::plan(&self.config, target, intent, observed)
+    }
+
+    /// The Open_vSwitch changes on the pod's node for the pod at `target` to get `intent`.
+    ///
+    /// # Errors
+    /// [`PlanError::PortNotFound`] when the pod's port must change but was not observed;
+    /// [`PlanError::HtbAndNetem`] when ingress through htb and netem are both asked;
+    /// [`PlanError::Encode`] when a value does not fit its column.
+    pub fn plan_node(
+        &self,
+        target: &PodTarget,
+        intent: &QosIntent,
+        observed: &NodeObserved<'_>,
+    ) -> Result<Plan, PlanError> {
+        plan_node::plan(&self.config, target, intent, observed)
+    }
+}
