@@ -1,8 +1,149 @@
-//! Pure planning of OVN egress gateways.
+//! Pure planning of OVN egress gateways: how pods reach the world outside the cluster.
 //!
-//! `gateway` will turn egress intents (distributed, centralized active-backup or ECMP, with or
-//! without SNAT, OVN-native gateway ports with EIP/FIP) plus node health and observed rows into
-//! OVN changes (router policies, static routes, NAT, gateway chassis) and a node-side plan as
-//! data. It reads no clock and touches no socket.
+//! `gateway` sits on `ovsdb` (rows and transactions) beside `qos`, below the reference
+//! controller and node agent (`ovnkit-kube`). It turns each subnet's [`EgressIntent`], the
+//! [`Node`]s (join address, chassis, health) and the [`Observed`] rows into a [`Plan`]: the
+//! OVN_Northbound changes (router policies, static routes, NAT, gateway chassis), each with its
+//! reason, that become **one** validated transaction, plus a [`NodePlan`] per node, as data:
+//! the routes and masquerade rules that node must hold. It reads no clock and touches no
+//! socket; a client sends the transaction and the node agent
+//! (`ovnkit_kube::node::gateway`) applies the node plans.
 //!
-//! This release carries no API yet.
+//! # The topology it assumes
+//!
+//! ```text
+//!                        external network (e.g. 10.18.0.0/24)
+//!        masquerade on node1   |        |  masquerade on node2   | OVN-native: localnet port,
+//!        node1 (10.18.0.101)   |        |  node2 (10.18.0.102)   | distributed gateway port
+//!        ovn0 100.64.0.2 ------+        +------ ovn0 100.64.0.3  | on the gateway chassis
+//!               |                                    |           |
+//!   join switch 100.64.0.0/16 -----------------------+           |
+//!               | 100.64.0.1                                     |
+//!          cluster router (`ovn-cluster`) -----------------------+
+//!           |                  |
+//!   subnet switch 10.16.1.0/24   subnet switch 10.16.2.0/24  ... pods
+//! ```
+//!
+//! - A cluster router ([`Cluster::router`]).
+//! - A join switch ([`Cluster::join_cidr`], default `100.64.0.0/16`) on the router (the
+//!   router's join port at [`Cluster::router_join_ip`], e.g. `100.64.0.1`), with a
+//!   management port on every node: `ovn0`, an OVS internal port on the node's `br-int` in the
+//!   node's own network namespace, holding the node's join address ([`Node::join_ip`]).
+//! - Each subnet a logical switch on the router.
+//! - Optionally ([`NativeGateway`]): a distributed gateway router port on an external network
+//!   reached through a localnet port.
+//!
+//! The planner does not create that topology (the topology layer of `ovn-model` does); it
+//! owns only the rows it tags (`external_ids` `ovnkit.io/gateway`, see [`tags`]).
+//!
+//! # Egress modes, per subnet
+//!
+//! | mode | OVN rows | node side |
+//! |---|---|---|
+//! | distributed | one `reroute` policy per node: `ip4.src == {that node's pods}` -> that node's join address | each node routes the subnet back via `ovn0` and masquerades it |
+//! | centralized active-backup | one `reroute` policy: `ip4.src == CIDR` -> the first healthy gateway node | only that node routes and masquerades |
+//! | centralized ECMP | one `reroute` policy with every healthy gateway as a next hop | every healthy gateway node |
+//! | no SNAT (`nat_outgoing=false`) | as distributed or centralized | routes only; pod addresses leave unchanged |
+//! | OVN-native | `snat` to the gateway port's address, `dnat_and_snat` per floating IP; `Gateway_Chassis` priorities on the port (BFD moves it) | nothing |
+//!
+//! Besides: one `allow` policy at a higher priority keeps cluster-internal destinations
+//! (cluster CIDRs, the join subnet, every subnet) on the normal routing path, and a default
+//! route lets traffic to the outside reach the policy stage.
+//!
+//! A node that stops passing traffic (its [`Node::healthy`] turned false by a probe) moves a
+//! centralized active-backup subnet to its next gateway, or leaves an ECMP set, in one plan.
+//! A subnet whose intent is bad (an unknown gateway node, a gateway without a join address,
+//! contradictory modes) is an [`IntentError`] in [`Plan::rejected`]; the plan leaves its
+//! current egress path alone, on OVN and on the nodes. Planning the applied state again gives
+//! an empty plan.
+//!
+//! # Example
+//!
+//! ```
+//! use gateway::{Cluster, EgressIntent, Node, Observed, Planner};
+//! use ovsdb::Row;
+//!
+//! let cluster = Cluster::default();
+//! let nodes = [
+//!     Node::new("node1", "chassis-1").with_join_ip("100.64.0.2".parse()?),
+//!     Node::new("node2", "chassis-2").with_join_ip("100.64.0.3".parse()?),
+//! ];
+//! let intents = [EgressIntent::centralized("ls1", "10.16.1.0/24".parse()?, ["node1", "node2"])];
+//! let mut observed = Observed::default();
+//! observed.add_row(&cluster, "Logical_Router",
+//!     &Row::new().with("_uuid", ovsdb::Uuid::from_u128(1)).with("name", "ovn-cluster"));
+//!
+//! let planner = Planner::new(cluster);
+//! let plan = planner.plan(&intents, &nodes, &observed)?;
+//! for line in plan.explain() {
+//!     println!("{line}"); // subnet ls1: centralized (active-backup, active node1), masqueraded ...
+//! }
+//! assert_eq!(plan.node_plan("node1").unwrap().masquerade.len(), 1);
+//! assert!(plan.node_plan("node2").unwrap().is_empty());
+//! observed.apply(&plan, 1);
+//! let txn = plan.into_transaction()?; // one transaction, validated against OVN_Northbound
+//! assert_eq!(txn.len(), 6); // allow policy, reroute policy, default route: insert + attach
+//!
+//! // node1 stops answering probes: one plan moves the subnet to node2.
+//! let nodes = [nodes[0].clone().with_health(false), nodes[1].clone()];
+//! let failover = planner.plan(&intents, &nodes, &observed)?;
+//! assert_eq!(failover.steps().len(), 1); // the policy's next hop
+//! assert!(failover.node_plan("node1").unwrap().is_empty());
+//! assert_eq!(failover.node_plan("node2").unwrap().masquerade.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod apply;
+mod config;
+mod error;
+mod intent;
+mod node_plan;
+mod observed;
+mod plan;
+mod planner;
+pub mod tags;
+
+pub use config::{Cluster, NativeGateway, Node};
+pub use error::{ConfigError, IntentError, PlanError};
+pub use intent::{EgressIntent, Fip, GatewayType, PodPlacement};
+pub use node_plan::{Masquerade, NodePlan, NodeRoute};
+pub use observed::{ChildTable, Observed, Owned, Parent, Query};
+pub use plan::{Change, Plan, Step, nb_schema};
+pub use planner::{EGRESS_PRIORITY, INTERNAL_PRIORITY, TOP_CHASSIS_PRIORITY};
+
+/// The planner: a [`Cluster`] and one pure function from (intents, nodes, observed rows) to a
+/// [`Plan`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Planner {
+    cluster: Cluster,
+}
+
+impl Planner {
+    /// A planner for `cluster`.
+    #[must_use]
+    pub fn new(cluster: Cluster) -> Self {
+        Planner { cluster }
+    }
+
+    /// The cluster.
+    #[must_use]
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// The plan that gives every subnet of `intents` its egress path, given `nodes` and the
+    /// `observed` rows. Subnets whose intent is bad are set aside ([`Plan::rejected`]) and keep
+    /// their current path; owned rows of subnets no longer in `intents` are removed.
+    ///
+    /// # Errors
+    /// [`PlanError`] when no plan can be made at all: a bad cluster configuration, the router
+    /// or the native gateway port not observed, a native chassis node that is not known.
+    pub fn plan(
+        &self,
+        intents: &[EgressIntent],
+        nodes: &[Node],
+        observed: &Observed,
+    ) -> Result<Plan, PlanError> {
+        planner::plan(&self.cluster, intents, nodes, observed)
+    }
+}

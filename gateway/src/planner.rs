@@ -1,0 +1,574 @@
+//! The planning itself: intents -> wanted rows -> a diff against the owned rows, and the node
+//! plans derived from the egress policies that will be in place.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use ovsdb::{Datum, NamedUuid, Row};
+
+use crate::config::{Cluster, Node};
+use crate::error::{IntentError, PlanError};
+use crate::intent::{EgressIntent, GatewayType};
+use crate::node_plan::{Masquerade, NodePlan, NodeRoute};
+use crate::observed::{ChildTable, Observed, Owned};
+use crate::plan::{Change, Plan, Step};
+use crate::tags::{self, Key, Role};
+
+/// Priority of the policy that keeps cluster-internal traffic on the normal routing path.
+pub const INTERNAL_PRIORITY: i64 = 31000;
+/// Priority of the policies that reroute a subnet's traffic to its gateways.
+pub const EGRESS_PRIORITY: i64 = 29000;
+/// `Gateway_Chassis` priority of the native gateway's first chassis (the next ones count down).
+pub const TOP_CHASSIS_PRIORITY: i64 = 100;
+
+/// A row the intents ask for.
+struct Want {
+    key: Key,
+    table: ChildTable,
+    row: Row,
+    what: String,
+}
+
+fn want(key: Key, table: ChildTable, row: Row, what: String) -> Want {
+    let row = row.with("external_ids", tags::map_datum(&key.external_ids()));
+    Want {
+        key,
+        table,
+        row,
+        what,
+    }
+}
+
+fn family(net: &IpNet) -> &'static str {
+    match net {
+        IpNet::V4(_) => "ip4",
+        IpNet::V6(_) => "ip6",
+    }
+}
+
+pub(crate) fn plan(
+    cluster: &Cluster,
+    intents: &[EgressIntent],
+    nodes: &[Node],
+    observed: &Observed,
+) -> Result<Plan, PlanError> {
+    cluster.validate()?;
+    let by_name: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+    let mut plan = Plan::default();
+    let mut wants: Vec<Want> = Vec::new();
+
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in intents {
+        *count.entry(&i.subnet).or_default() += 1;
+    }
+    for (subnet, _) in count.iter().filter(|(_, n)| **n > 1) {
+        plan.rejected.push(IntentError::Duplicate {
+            subnet: (*subnet).to_owned(),
+        });
+    }
+
+    let internal = internal_destinations(cluster, intents);
+    for intent in intents.iter().filter(|i| count[i.subnet.as_str()] == 1) {
+        match subnet_wants(cluster, intent, &by_name, &mut plan.notes) {
+            Ok(w) => wants.extend(w),
+            Err(e) => plan.rejected.push(e),
+        }
+    }
+    wants.extend(global_wants(cluster, intents, &by_name, &internal)?);
+
+    let rejected: BTreeSet<&str> = plan.rejected.iter().map(IntentError::subnet).collect();
+    diff(cluster, &wants, observed, &rejected, &mut plan.steps)?;
+    plan.nodes = node_plans(cluster, nodes, &wants, observed, &rejected, &internal);
+    Ok(plan)
+}
+
+/// Destinations never sent to a gateway: the cluster CIDRs, the join subnet and every subnet.
+fn internal_destinations(cluster: &Cluster, intents: &[EgressIntent]) -> BTreeSet<IpNet> {
+    cluster
+        .cluster_cidrs
+        .iter()
+        .copied()
+        .chain([cluster.join_cidr])
+        .chain(intents.iter().map(|i| i.cidr))
+        .map(|n| n.trunc())
+        .collect()
+}
+
+fn contradiction(intent: &EgressIntent, reason: &str) -> IntentError {
+    IntentError::Contradictory {
+        subnet: intent.subnet.clone(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Checks what can contradict itself in an intent, whatever the nodes.
+fn check_modes(intent: &EgressIntent) -> Result<(), IntentError> {
+    let t = intent.gateway_type;
+    if t != GatewayType::Centralized && !intent.gateway_nodes.is_empty() {
+        return Err(contradiction(
+            intent,
+            &format!(
+                "{} egress names gateway nodes {:?}",
+                t.as_str(),
+                intent.gateway_nodes
+            ),
+        ));
+    }
+    if t != GatewayType::Centralized && intent.ecmp {
+        return Err(contradiction(
+            intent,
+            &format!("ECMP asked for {} egress", t.as_str()),
+        ));
+    }
+    if t == GatewayType::Centralized && intent.gateway_nodes.is_empty() {
+        return Err(contradiction(
+            intent,
+            "centralized egress without gateway nodes",
+        ));
+    }
+    if t != GatewayType::OvnNative && !intent.fips.is_empty() {
+        return Err(contradiction(
+            intent,
+            &format!(
+                "floating IPs need the OVN-native gateway, not {} egress",
+                t.as_str()
+            ),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(g) = intent.gateway_nodes.iter().find(|g| !seen.insert(*g)) {
+        return Err(contradiction(
+            intent,
+            &format!("gateway node {g:?} listed twice"),
+        ));
+    }
+    if let Some(p) = intent.pods.iter().find(|p| !intent.cidr.contains(&p.ip)) {
+        return Err(contradiction(
+            intent,
+            &format!("pod {} is outside the subnet's CIDR {}", p.ip, intent.cidr),
+        ));
+    }
+    Ok(())
+}
+
+fn join_ip(intent: &EgressIntent, node: &Node) -> Result<IpAddr, IntentError> {
+    node.join_ip.ok_or_else(|| IntentError::NoJoinAddress {
+        subnet: intent.subnet.clone(),
+        node: node.name.clone(),
+    })
+}
+
+fn egress_row(matches: String, nexthops: &[IpAddr]) -> Row {
+    Row::new()
+        .with("priority", EGRESS_PRIORITY)
+        .with("match", matches)
+        .with("action", "reroute")
+        .with(
+            "nexthops",
+            Datum::set(nexthops.iter().map(|n| n.to_string())),
+        )
+}
+
+fn egress_key(intent: &EgressIntent, node: Option<&str>) -> Key {
+    Key {
+        node: node.map(str::to_owned),
+        ..Key::subnet(Role::Egress, &intent.subnet)
+    }
+}
+
+/// The egress tags that let a node plan be derived from a policy row alone.
+fn with_egress_tags(mut w: Want, intent: &EgressIntent) -> Want {
+    let mut ids = w.key.external_ids();
+    ids.insert(tags::CIDR.to_owned(), intent.cidr.to_string());
+    ids.insert(tags::NAT.to_owned(), intent.nat_outgoing.to_string());
+    w.row.insert("external_ids", tags::map_datum(&ids));
+    w
+}
+
+fn subnet_wants(
+    cluster: &Cluster,
+    intent: &EgressIntent,
+    nodes: &BTreeMap<&str, &Node>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Want>, IntentError> {
+    check_modes(intent)?;
+    let fam = family(&intent.cidr);
+    let snat = if intent.nat_outgoing {
+        "masqueraded"
+    } else {
+        "not masqueraded"
+    };
+    match intent.gateway_type {
+        GatewayType::Distributed => {
+            let mut per_node: BTreeMap<&str, BTreeSet<IpAddr>> = BTreeMap::new();
+            for p in &intent.pods {
+                per_node.entry(&p.node).or_default().insert(p.ip);
+            }
+            let mut out = Vec::new();
+            for (name, ips) in per_node {
+                let node = nodes.get(name).ok_or_else(|| IntentError::UnknownPodNode {
+                    subnet: intent.subnet.clone(),
+                    node: name.to_owned(),
+                    ip: *ips.iter().next().expect("a node is listed for a pod"),
+                })?;
+                let hop = join_ip(intent, node)?;
+                let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
+                let m = format!("{fam}.src == {{{}}}", list.join(", "));
+                let what = format!(
+                    "subnet {}: {} pod(s) on {name} leave through {name} ({hop}), {snat}",
+                    intent.subnet,
+                    ips.len()
+                );
+                let w = want(
+                    egress_key(intent, Some(name)),
+                    ChildTable::Policy,
+                    egress_row(m, &[hop]),
+                    what,
+                );
+                out.push(with_egress_tags(w, intent));
+            }
+            Ok(out)
+        }
+        GatewayType::Centralized => {
+            let mut all = Vec::new();
+            for g in &intent.gateway_nodes {
+                let node =
+                    nodes
+                        .get(g.as_str())
+                        .ok_or_else(|| IntentError::UnknownGatewayNode {
+                            subnet: intent.subnet.clone(),
+                            node: g.clone(),
+                        })?;
+                all.push((node, join_ip(intent, node)?));
+            }
+            let healthy: Vec<_> = all.iter().filter(|(n, _)| n.healthy).collect();
+            let chosen: Vec<_> = if intent.ecmp {
+                healthy
+            } else {
+                healthy.into_iter().take(1).collect()
+            };
+            if chosen.is_empty() {
+                return Err(IntentError::NoHealthyGateway {
+                    subnet: intent.subnet.clone(),
+                    gateways: intent.gateway_nodes.clone(),
+                });
+            }
+            let names: Vec<&str> = chosen.iter().map(|(n, _)| n.name.as_str()).collect();
+            let down: Vec<&str> = all
+                .iter()
+                .filter(|(n, _)| !n.healthy)
+                .map(|(n, _)| n.name.as_str())
+                .collect();
+            let how = if intent.ecmp {
+                "ECMP over"
+            } else {
+                "active-backup, active"
+            };
+            let mut what = format!(
+                "subnet {}: centralized ({how} {}), {snat}",
+                intent.subnet,
+                names.join(", ")
+            );
+            if !down.is_empty() {
+                what.push_str(&format!("; unhealthy: {}", down.join(", ")));
+            }
+            notes.push(what.clone());
+            let hops: Vec<IpAddr> = chosen.iter().map(|(_, ip)| *ip).collect();
+            let m = format!("{fam}.src == {}", intent.cidr);
+            let w = want(
+                egress_key(intent, None),
+                ChildTable::Policy,
+                egress_row(m, &hops),
+                what,
+            );
+            Ok(vec![with_egress_tags(w, intent)])
+        }
+        GatewayType::OvnNative => {
+            let Some(native) = &cluster.native else {
+                return Err(IntentError::NoNativeGateway {
+                    subnet: intent.subnet.clone(),
+                });
+            };
+            let mut out = Vec::new();
+            if intent.nat_outgoing {
+                out.push(want(
+                    Key::subnet(Role::Snat, &intent.subnet),
+                    ChildTable::Nat,
+                    Row::new()
+                        .with("type", "snat")
+                        .with("external_ip", native.address.to_string())
+                        .with("logical_ip", intent.cidr.to_string()),
+                    format!(
+                        "subnet {}: SNAT to {} on gateway port {}",
+                        intent.subnet, native.address, native.port
+                    ),
+                ));
+            }
+            for f in &intent.fips {
+                out.push(want(
+                    Key {
+                        fip: Some(f.external_ip.to_string()),
+                        ..Key::subnet(Role::Fip, &intent.subnet)
+                    },
+                    ChildTable::Nat,
+                    Row::new()
+                        .with("type", "dnat_and_snat")
+                        .with("external_ip", f.external_ip.to_string())
+                        .with("logical_ip", f.logical_ip.to_string()),
+                    format!(
+                        "subnet {}: floating IP {} for pod {}",
+                        intent.subnet, f.external_ip, f.logical_ip
+                    ),
+                ));
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn global_wants(
+    cluster: &Cluster,
+    intents: &[EgressIntent],
+    nodes: &BTreeMap<&str, &Node>,
+    internal: &BTreeSet<IpNet>,
+) -> Result<Vec<Want>, PlanError> {
+    let mut out = Vec::new();
+    let join_based = intents
+        .iter()
+        .any(|i| i.gateway_type != GatewayType::OvnNative);
+    if join_based {
+        let mut parts = Vec::new();
+        for fam in ["ip4", "ip6"] {
+            let nets: Vec<String> = internal
+                .iter()
+                .filter(|n| family(n) == fam)
+                .map(ToString::to_string)
+                .collect();
+            if !nets.is_empty() {
+                parts.push(format!("{fam}.dst == {{{}}}", nets.join(", ")));
+            }
+        }
+        out.push(want(
+            Key::global(Role::Internal),
+            ChildTable::Policy,
+            Row::new()
+                .with("priority", INTERNAL_PRIORITY)
+                .with("match", parts.join(" || "))
+                .with("action", "allow"),
+            "cluster-internal destinations are routed normally, never to a gateway".to_owned(),
+        ));
+    }
+    let next_hop = cluster.native.as_ref().and_then(|n| n.next_hop);
+    if join_based || next_hop.is_some() {
+        let hop = next_hop.unwrap_or(cluster.router_join_ip);
+        let prefix = if hop.is_ipv4() { "0.0.0.0/0" } else { "::/0" };
+        out.push(want(
+            Key::global(Role::DefaultRoute),
+            ChildTable::StaticRoute,
+            Row::new()
+                .with("ip_prefix", prefix)
+                .with("nexthop", hop.to_string()),
+            format!("default route via {hop} (egress policies pick the real gateway)"),
+        ));
+    }
+    if let Some(native) = &cluster.native {
+        for (i, name) in native.chassis.iter().enumerate() {
+            let node = nodes
+                .get(name.as_str())
+                .ok_or_else(|| PlanError::UnknownChassisNode {
+                    port: native.port.clone(),
+                    node: name.clone(),
+                })?;
+            let priority = TOP_CHASSIS_PRIORITY - i64::try_from(i).unwrap_or(TOP_CHASSIS_PRIORITY);
+            out.push(want(
+                Key {
+                    node: Some(name.clone()),
+                    ..Key::global(Role::Chassis)
+                },
+                ChildTable::GatewayChassis,
+                Row::new()
+                    .with("name", format!("{}-{}", native.port, node.chassis))
+                    .with("chassis_name", node.chassis.as_str())
+                    .with("priority", priority.max(0)),
+                format!(
+                    "gateway port {} may run on {} ({}) with priority {}",
+                    native.port,
+                    name,
+                    node.chassis,
+                    priority.max(0)
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn diff(
+    cluster: &Cluster,
+    wants: &[Want],
+    observed: &Observed,
+    rejected: &BTreeSet<&str>,
+    steps: &mut Vec<Step>,
+) -> Result<(), PlanError> {
+    let parent_of = |t: ChildTable| match t {
+        ChildTable::GatewayChassis => observed.gateway_port.as_ref(),
+        _ => observed.router.as_ref(),
+    };
+    let mut kept = BTreeSet::new();
+    let mut n = 0;
+    for w in wants {
+        let existing = observed
+            .owned
+            .iter()
+            .find(|o| o.table == w.table && o.key == w.key && !kept.contains(&o.uuid));
+        if let Some(o) = existing {
+            kept.insert(o.uuid);
+            let changed: Row = w
+                .row
+                .iter()
+                .filter(|(c, d)| o.row.get(c) != Some(*d))
+                .map(|(c, d)| (c.to_owned(), d.clone()))
+                .collect();
+            if !changed.is_empty() {
+                let cols: Vec<&str> = changed.columns().collect();
+                steps.push(Step {
+                    change: Change::Update {
+                        table: w.table,
+                        uuid: o.uuid,
+                        row: changed.clone(),
+                    },
+                    why: format!("{}: update {}", w.what, cols.join(", ")),
+                });
+            }
+            continue;
+        }
+        let parent = parent_of(w.table).ok_or_else(|| match w.table {
+            ChildTable::GatewayChassis => PlanError::GatewayPortNotFound {
+                port: cluster
+                    .native
+                    .as_ref()
+                    .map(|n| n.port.clone())
+                    .unwrap_or_default(),
+            },
+            _ => PlanError::RouterNotFound {
+                router: cluster.router.clone(),
+            },
+        })?;
+        n += 1;
+        steps.push(Step {
+            change: Change::Insert {
+                table: w.table,
+                name: NamedUuid::numbered("gw", n),
+                row: w.row.clone(),
+                parent: parent.uuid,
+            },
+            why: format!("{}: insert {}", w.what, w.table.table()),
+        });
+    }
+    for o in observed.owned.iter().filter(|o| !kept.contains(&o.uuid)) {
+        if o.key
+            .subnet
+            .as_deref()
+            .is_some_and(|s| rejected.contains(s))
+        {
+            continue;
+        }
+        let parent = parent_of(o.table)
+            .filter(|p| p.children.contains(&o.uuid))
+            .map(|p| p.uuid);
+        steps.push(Step {
+            change: Change::Delete {
+                table: o.table,
+                uuid: o.uuid,
+                parent,
+            },
+            why: format!(
+                "{}: no longer wanted, delete {}",
+                describe(o),
+                o.table.table()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn describe(o: &Owned) -> String {
+    let mut s = o.key.role.as_str().to_owned();
+    for (what, v) in [
+        ("subnet", &o.key.subnet),
+        ("node", &o.key.node),
+        ("fip", &o.key.fip),
+    ] {
+        if let Some(v) = v {
+            s.push_str(&format!(" {what} {v}"));
+        }
+    }
+    s
+}
+
+/// (subnet, CIDR, masquerade?, next hops) of an egress policy row.
+fn egress_of(key: &Key, row: &Row) -> Option<(String, IpNet, bool, Vec<IpAddr>)> {
+    if key.role != Role::Egress {
+        return None;
+    }
+    let ids = tags::string_map(row, "external_ids");
+    let cidr: IpNet = ids.get(tags::CIDR)?.parse().ok()?;
+    let nat = ids.get(tags::NAT).is_some_and(|v| v == "true");
+    let hops = row
+        .get("nexthops")
+        .map(|d| d.atoms().filter_map(|a| a.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    Some((key.subnet.clone()?, cidr, nat, hops))
+}
+
+fn node_plans(
+    cluster: &Cluster,
+    nodes: &[Node],
+    wants: &[Want],
+    observed: &Observed,
+    rejected: &BTreeSet<&str>,
+    internal: &BTreeSet<IpNet>,
+) -> BTreeMap<String, NodePlan> {
+    let mut plans: BTreeMap<String, NodePlan> = nodes
+        .iter()
+        .map(|n| (n.name.clone(), NodePlan::empty(&n.name)))
+        .collect();
+    let kept = observed
+        .owned
+        .iter()
+        .filter(|o| {
+            o.key
+                .subnet
+                .as_deref()
+                .is_some_and(|s| rejected.contains(s))
+        })
+        .map(|o| (&o.key, &o.row));
+    let egress = wants
+        .iter()
+        .map(|w| (&w.key, &w.row))
+        .chain(kept)
+        .filter_map(|(k, r)| egress_of(k, r));
+    for (subnet, cidr, nat, hops) in egress {
+        for hop in hops {
+            let Some(node) = nodes.iter().find(|n| n.join_ip == Some(hop)) else {
+                continue;
+            };
+            let p = plans.get_mut(&node.name).expect("every node has a plan");
+            p.forwarding = true;
+            p.routes.insert(NodeRoute {
+                destination: cidr,
+                via: cluster.router_join_ip,
+                device: cluster.mgmt_port.clone(),
+            });
+            if nat {
+                p.masquerade.insert(Masquerade {
+                    subnet: subnet.clone(),
+                    source: cidr,
+                    except: internal.clone(),
+                });
+            }
+        }
+    }
+    plans
+}

@@ -1,0 +1,3 @@
+//! The node agent's pieces that act on the node itself.
+
+pub mod gateway;
