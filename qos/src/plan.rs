@@ -231,13 +231,9 @@ impl fmt::Display for Plan {
         if self.steps.is_empty() {
             return write!(f, "{} {}: nothing to change", self.database(), self.pod);
         }
-        writeln!(
-            f,
-            "{} {}: {} steps",
-            self.database(),
-            self.pod,
-            self.steps.len()
-        )?;
+        let n = self.steps.len();
+        let unit = if n == 1 { "step" } else { "steps" };
+        writeln!(f, "{} {}: {n} {unit}", self.database(), self.pod)?;
         for line in self.explain() {
             writeln!(f, "- {line}")?;
         }

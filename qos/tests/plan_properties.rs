@@ -1,0 +1,167 @@
+//! Properties of the planner, applying its plans with the in-memory database of `common`
+//! (the same properties run against a real `ovsdb-server` in `server.rs`): planning again after
+//! applying gives an empty plan; clearing leaves no row of the pod; a change of rates only
+//! updates rows in place; rows of another pod are never touched.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{MemDb, NbRows, NodeRows, nb_db, node_db};
+use proptest::prelude::*;
+use qos::{
+    BitRate, Burst, Change, Config, Dscp, EgressMechanism, IngressMechanism, Limit, LossPercent,
+    Netem, PlanError, Planner, PodId, PodTarget, QosIntent,
+};
+
+fn target(name: &str) -> PodTarget {
+    PodTarget::new(PodId::new("ns", name), "ls1", name, format!("veth-{name}"))
+}
+
+fn limit() -> impl Strategy<Value = Limit> {
+    (1u64..=100_000, prop::option::of(1u64..=100_000)).prop_map(|(kbps, burst)| {
+        let l = Limit::new(BitRate::from_kbit_per_s(kbps));
+        burst.map_or(l, |b| l.with_burst(Burst::from_kbit(b)))
+    })
+}
+
+fn intent() -> impl Strategy<Value = QosIntent> {
+    (
+        prop::option::of(limit()),
+        prop::option::of(limit()),
+        prop::option::of(0u8..=63),
+        prop::option::of((
+            0u64..=100,
+            0u64..=10,
+            0u16..=10_000,
+            prop::option::of(1u32..=5000),
+        )),
+    )
+        .prop_map(|(ingress, egress, dscp, netem)| QosIntent {
+            ingress,
+            egress,
+            dscp: dscp.and_then(Dscp::new),
+            netem: netem.map(|(lat, jit, loss, limit)| Netem {
+                latency: Duration::from_millis(lat),
+                jitter: Duration::from_millis(jit),
+                loss: LossPercent::from_hundredths(loss).unwrap(),
+                limit,
+            }),
+        })
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    (any::<bool>(), any::<bool>()).prop_map(|(e, i)| {
+        Config::default()
+            .with_egress(if e {
+                EgressMechanism::OvsPolicing
+            } else {
+                EgressMechanism::OvnQos
+            })
+            .with_ingress(if i {
+                IngressMechanism::OvsHtb
+            } else {
+                IngressMechanism::OvnQos
+            })
+    })
+}
+
+/// Plans and applies `intent` for pod `name` to both databases, and checks that planning again
+/// gives nothing; `false` if the planner refused the combination (htb and netem), in which case
+/// nothing was applied.
+fn converge(
+    planner: &Planner,
+    nb: &mut MemDb,
+    node: &mut MemDb,
+    name: &str,
+    intent: &QosIntent,
+) -> bool {
+    let t = target(name);
+    let node_plan = match planner.plan_node(&t, intent, &NodeRows::of(node).observed()) {
+        Ok(p) => p,
+        Err(PlanError::HtbAndNetem { .. }) => return false,
+        Err(e) => panic!("{e}"),
+    };
+    let nb_plan = planner
+        .plan_nb(&t, intent, &NbRows::of(nb).observed())
+        .unwrap();
+    node_plan.clone().into_transaction().unwrap();
+    nb_plan.clone().into_transaction().unwrap();
+    nb.apply(&nb_plan);
+    node.apply(&node_plan);
+    let again_nb = planner
+        .plan_nb(&t, intent, &NbRows::of(nb).observed())
+        .unwrap();
+    let again_node = planner
+        .plan_node(&t, intent, &NodeRows::of(node).observed())
+        .unwrap();
+    assert!(again_nb.is_empty(), "NB plan after apply:\n{again_nb}");
+    assert!(
+        again_node.is_empty(),
+        "node plan after apply:\n{again_node}"
+    );
+    true
+}
+
+/// (NB QoS, OVS QoS, OVS Queue) rows.
+fn counts(nb: &MemDb, node: &MemDb) -> (usize, usize, usize) {
+    (nb.count("QoS"), node.count("QoS"), node.count("Queue"))
+}
+
+proptest! {
+    #[test]
+    fn plan_after_apply_is_empty_and_clear_leaves_no_row(
+        config in config(),
+        intents in prop::collection::vec(intent(), 1..6),
+        other in intent(),
+    ) {
+        let planner = Planner::new(config);
+        let (mut nb, mut node) = (nb_db(), node_db());
+        // Pod `b` (on veth-b) keeps its rows through everything done to pod `a`.
+        let other_ok = converge(&planner, &mut nb, &mut node, "b", &other);
+        let before = counts(&nb, &node);
+        for i in &intents {
+            converge(&planner, &mut nb, &mut node, "a", i);
+        }
+        converge(&planner, &mut nb, &mut node, "a", &QosIntent::none());
+        prop_assert_eq!(counts(&nb, &node), before);
+        let a = PodId::new("ns", "a").to_string();
+        let tagged_a = NbRows::of(&nb).1.iter().any(|q| q.external_ids.values().any(|v| *v == a))
+            || NodeRows::of(&node).2.iter().any(|q| q.external_ids.values().any(|v| *v == a))
+            || NodeRows::of(&node).3.iter().any(|q| q.external_ids.values().any(|v| *v == a));
+        prop_assert!(!tagged_a);
+        let iface = NodeRows::of(&node).1.into_iter().find(|i| i.name == "veth-a").unwrap();
+        prop_assert_eq!((iface.ingress_policing_rate, iface.ingress_policing_burst), (0, 0));
+        if other_ok {
+            converge(&planner, &mut nb, &mut node, "b", &QosIntent::none());
+        }
+        prop_assert_eq!(counts(&nb, &node), (0, 0, 0));
+    }
+
+    #[test]
+    fn changing_rates_only_updates_in_place(
+        config in config(),
+        first in intent(),
+        rates in (limit(), limit()),
+    ) {
+        let planner = Planner::new(config);
+        let (mut nb, mut node) = (nb_db(), node_db());
+        prop_assume!(converge(&planner, &mut nb, &mut node, "a", &first));
+        // The same limits exist, with other numbers.
+        let second = QosIntent {
+            ingress: first.ingress.map(|_| rates.0),
+            egress: first.egress.map(|_| rates.1),
+            ..first
+        };
+        let t = target("a");
+        let plans = [
+            planner.plan_nb(&t, &second, &NbRows::of(&nb).observed()).unwrap(),
+            planner.plan_node(&t, &second, &NodeRows::of(&node).observed()).unwrap(),
+        ];
+        for p in &plans {
+            for s in p.steps() {
+                prop_assert!(matches!(s.change, Change::Update { .. }), "not in place: {}", s.change);
+            }
+        }
+    }
+}
