@@ -85,8 +85,9 @@ fn converge(
     let nb_plan = planner
         .plan_nb(&t, intent, &NbRows::of(nb).observed())
         .unwrap();
-    node_plan.clone().into_transaction().unwrap();
-    nb_plan.clone().into_transaction().unwrap();
+    // Both plans make transactions that fit their schema.
+    let _node_txn = node_plan.clone().into_transaction().unwrap();
+    let _nb_txn = nb_plan.clone().into_transaction().unwrap();
     nb.apply(&nb_plan);
     node.apply(&node_plan);
     let again_nb = planner
