@@ -89,12 +89,12 @@ impl Serialize for Atom {
 
 impl Serialize for Set {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if let [one] = self.0.as_slice() {
+        if let [one] = self.as_slice() {
             return one.serialize(s);
         }
         let mut t = s.serialize_tuple(2)?;
         t.serialize_element("set")?;
-        t.serialize_element(self.0.as_slice())?;
+        t.serialize_element(self.as_slice())?;
         t.end()
     }
 }

@@ -303,14 +303,30 @@ impl From<&NamedUuid> for Atom {
 }
 
 /// A sorted set of unique atoms.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Set(Vec<Atom>);
+///
+/// A one-atom set (every scalar column value) is stored inline, without a heap allocation of
+/// its own.
+#[derive(Clone)]
+pub struct Set(Atoms);
+
+/// The storage of a [`Set`]: `Many` holds zero or at least two atoms.
+#[derive(Clone)]
+enum Atoms {
+    One(Atom),
+    Many(Vec<Atom>),
+}
 
 impl Set {
     /// The empty set.
     #[must_use]
     pub const fn new() -> Self {
-        Set(Vec::new())
+        Set(Atoms::Many(Vec::new()))
+    }
+
+    /// The set of one atom.
+    #[must_use]
+    pub const fn one(atom: Atom) -> Self {
+        Set(Atoms::One(atom))
     }
 
     /// A set from atoms in any order; duplicates are dropped.
@@ -323,49 +339,101 @@ impl Set {
             v.sort_unstable();
             v.dedup();
         }
-        Set(v)
+        if v.len() == 1 {
+            if let Some(a) = v.pop() {
+                return Set(Atoms::One(a));
+            }
+        }
+        Set(Atoms::Many(v))
     }
 
     /// The atoms, in order.
     #[must_use]
     pub fn as_slice(&self) -> &[Atom] {
-        &self.0
+        match &self.0 {
+            Atoms::One(a) => std::slice::from_ref(a),
+            Atoms::Many(v) => v,
+        }
     }
 
     /// Iterates over the atoms in order.
     pub fn iter(&self) -> std::slice::Iter<'_, Atom> {
-        self.0.iter()
+        self.as_slice().iter()
     }
 
     /// Number of atoms.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_slice().len()
     }
 
     /// Whether the set is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_slice().is_empty()
     }
 
     /// Whether `atom` is in the set.
     #[must_use]
     pub fn contains(&self, atom: &Atom) -> bool {
-        self.0.binary_search(atom).is_ok()
+        self.as_slice().binary_search(atom).is_ok()
     }
 
     /// Adds an atom (no effect if present).
     pub fn insert(&mut self, atom: Atom) {
-        if let Err(i) = self.0.binary_search(&atom) {
-            self.0.insert(i, atom);
-        }
+        let Err(i) = self.as_slice().binary_search(&atom) else {
+            return;
+        };
+        let mut v = std::mem::take(self).into_vec();
+        v.insert(i, atom);
+        *self = Set::from_vec(v);
     }
 
     /// The atoms, by value.
     #[must_use]
     pub fn into_vec(self) -> Vec<Atom> {
-        self.0
+        match self.0 {
+            Atoms::One(a) => vec![a],
+            Atoms::Many(v) => v,
+        }
+    }
+}
+
+impl Default for Set {
+    fn default() -> Self {
+        Set::new()
+    }
+}
+
+impl fmt::Debug for Set {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Set").field(&self.as_slice()).finish()
+    }
+}
+
+impl PartialEq for Set {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Set {}
+
+impl PartialOrd for Set {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Set {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
+impl std::hash::Hash for Set {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
     }
 }
 
@@ -379,7 +447,7 @@ impl<'a> IntoIterator for &'a Set {
     type Item = &'a Atom;
     type IntoIter = std::slice::Iter<'a, Atom>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.iter()
     }
 }
 
@@ -506,7 +574,7 @@ impl Datum {
 
     /// An optional value: the empty set for `None`, a one-element set for `Some`.
     pub fn optional<A: Into<Atom>>(atom: Option<A>) -> Self {
-        Datum::Set(Set(atom.map(|a| vec![a.into()]).unwrap_or_default()))
+        Datum::Set(atom.map_or_else(Set::new, |a| Set::one(a.into())))
     }
 
     /// The set, if this is one.
@@ -531,7 +599,7 @@ impl Datum {
     #[must_use]
     pub fn as_atom(&self) -> Option<&Atom> {
         match self {
-            Datum::Set(s) if s.len() == 1 => s.0.first(),
+            Datum::Set(Set(Atoms::One(a))) => Some(a),
             _ => None,
         }
     }
@@ -563,7 +631,7 @@ impl Datum {
 
 impl<T: Into<Atom>> From<T> for Datum {
     fn from(v: T) -> Self {
-        Datum::Set(Set(vec![v.into()]))
+        Datum::Set(Set::one(v.into()))
     }
 }
 
