@@ -136,7 +136,10 @@ impl FromStr for Entry {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let input = s.trim();
-        let err = |reason| IpamError::InvalidEntry { entry: s.to_string(), reason };
+        let err = |reason| IpamError::InvalidEntry {
+            entry: s.to_string(),
+            reason,
+        };
         if let Some((a, b)) = input.split_once("..") {
             let a: IpAddr = a.trim().parse().map_err(|_| err("bad first address"))?;
             let b: IpAddr = b.trim().parse().map_err(|_| err("bad last address"))?;
@@ -152,7 +155,10 @@ impl FromStr for Entry {
             let net: IpNet = input.parse().map_err(|_| err("bad CIDR"))?;
             return Ok(Entry::Cidr(net.trunc()));
         }
-        input.parse().map(Entry::Single).map_err(|_| err("bad address"))
+        input
+            .parse()
+            .map(Entry::Single)
+            .map_err(|_| err("bad address"))
     }
 }
 
@@ -190,12 +196,21 @@ mod tests {
             Entry::Single("10.0.0.1".parse().unwrap())
         );
         assert_eq!("fd00::1..fd00::ff".parse::<Entry>().unwrap().len(), 255);
-        assert_eq!("10.1.2.3/24".parse::<Entry>().unwrap().to_string(), "10.1.2.0/24");
+        assert_eq!(
+            "10.1.2.3/24".parse::<Entry>().unwrap().to_string(),
+            "10.1.2.0/24"
+        );
     }
 
     #[test]
     fn malformed_entries_are_rejected_with_the_input() {
-        for bad in ["10.0.0.1..fd00::1", "10.0.0.300", "10.0.0.0/33", "10.0.0.2..10.0.0.1", ""] {
+        for bad in [
+            "10.0.0.1..fd00::1",
+            "10.0.0.300",
+            "10.0.0.0/33",
+            "10.0.0.2..10.0.0.1",
+            "",
+        ] {
             let e = bad.parse::<Entry>().unwrap_err();
             assert!(matches!(e, IpamError::InvalidEntry { ref entry, .. } if entry == bad));
         }

@@ -26,34 +26,47 @@ impl Ipam {
             return Err(IpamError::EmptyOwner);
         }
         if req.owner.len() > crate::leases::MAX_OWNER_LEN {
-            return Err(IpamError::OwnerTooLong { owner_len: req.owner.len() });
+            return Err(IpamError::OwnerTooLong {
+                owner_len: req.owner.len(),
+            });
         }
         if !self.leases.has_room_for(req.owner) {
-            return Err(IpamError::OwnerSpaceFull { owner_len: req.owner.len() });
+            return Err(IpamError::OwnerSpaceFull {
+                owner_len: req.owner.len(),
+            });
         }
         if let Some(family) = req.twice {
-            return Err(IpamError::TwoAddressesOfOneFamily { owner: req.owner.into(), family });
+            return Err(IpamError::TwoAddressesOfOneFamily {
+                owner: req.owner.into(),
+                family,
+            });
         }
         let sid = self.subnet_id(req.subnet)?;
         let subnet = self.subnet(sid);
         let pool = match req.pool {
             None => 0,
-            Some(name) => subnet.pool_index(name).ok_or_else(|| IpamError::UnknownPool {
-                subnet: req.subnet.into(),
-                pool: name.into(),
-            })?,
+            Some(name) => subnet
+                .pool_index(name)
+                .ok_or_else(|| IpamError::UnknownPool {
+                    subnet: req.subnet.into(),
+                    pool: name.into(),
+                })?,
         };
         if let Some((_, held)) = self.leases.by_owner(req.owner) {
             let lease = Lease::from_ref(&held);
             let same_subnet = held.subnet == sid;
-            let ips_match = req.ips.iter().flatten().all(|&ip| lease.addresses().any(|a| a == ip));
+            let ips_match = req
+                .ips
+                .iter()
+                .flatten()
+                .all(|&ip| lease.addresses().any(|a| a == ip));
             let mac_match = req.mac.is_none_or(|m| m == lease.mac);
             let ordinal_match = match req.ordinal {
                 None => true,
                 Some(o) => [Family::V4, Family::V6].iter().all(|&f| {
-                    subnet.fam(f).is_none_or(|fs| {
-                        pool > 0 && fs.nth_of_pool(pool, o).ok() == held.addr(f)
-                    })
+                    subnet
+                        .fam(f)
+                        .is_none_or(|fs| pool > 0 && fs.nth_of_pool(pool, o).ok() == held.addr(f))
                 }),
             };
             if same_subnet && ips_match && mac_match && ordinal_match {
@@ -71,14 +84,21 @@ impl Ipam {
             let given = req.ips[family.index()];
             let Some(fs) = subnet.fam(family) else {
                 if let Some(ip) = given {
-                    return Err(IpamError::OutsideSubnet { subnet: req.subnet.into(), address: ip });
+                    return Err(IpamError::OutsideSubnet {
+                        subnet: req.subnet.into(),
+                        address: ip,
+                    });
                 }
                 continue;
             };
             let target = match (given, req.ordinal) {
                 (Some(ip), _) => Some(to_u128(ip)),
                 (None, Some(ordinal)) => {
-                    let nth = if pool == 0 { Err(0) } else { fs.nth_of_pool(pool, ordinal) };
+                    let nth = if pool == 0 {
+                        Err(0)
+                    } else {
+                        fs.nth_of_pool(pool, ordinal)
+                    };
                     Some(nth.map_err(|len| IpamError::OrdinalOutOfRange {
                         subnet: req.subnet.into(),
                         pool: subnet.pool_names[pool].clone(),
@@ -111,11 +131,15 @@ impl Ipam {
             None => self.generate_mac(),
         };
         // Every check passed: commit.
-        let subnet = self.subnets[sid as usize].as_mut().expect("subnet ids in use are live");
+        let subnet = self.subnets[sid as usize]
+            .as_mut()
+            .expect("subnet ids in use are live");
         let mut addrs = [None, None];
         for (i, pick) in picks.iter().enumerate() {
             let Some(pick) = *pick else { continue };
-            let Some(fs) = subnet.fams[i].as_mut() else { continue };
+            let Some(fs) = subnet.fams[i].as_mut() else {
+                continue;
+            };
             fs.leased += 1;
             addrs[i] = match pick {
                 Pick::Given(a, Some(p)) => {
@@ -147,7 +171,10 @@ impl Ipam {
         let address = from_u128(family, a);
         let name = || req.subnet.to_string();
         let Some(fs) = subnet.fam(family) else {
-            return Err(IpamError::OutsideSubnet { subnet: name(), address });
+            return Err(IpamError::OutsideSubnet {
+                subnet: name(),
+                address,
+            });
         };
         let class = fs.classify(a);
         if let Some(holder) = self.leases.by_addr(sid, family, a) {
@@ -158,10 +185,15 @@ impl Ipam {
             });
         }
         match class {
-            Class::Outside => Err(IpamError::OutsideSubnet { subnet: name(), address }),
-            Class::Reserved(reason) if !req.allow_reserved => {
-                Err(IpamError::ReservedAddress { subnet: name(), address, reason })
-            }
+            Class::Outside => Err(IpamError::OutsideSubnet {
+                subnet: name(),
+                address,
+            }),
+            Class::Reserved(reason) if !req.allow_reserved => Err(IpamError::ReservedAddress {
+                subnet: name(),
+                address,
+                reason,
+            }),
             Class::Reserved(_) => Ok(None),
             Class::Pool(p) => Ok(Some(p)),
         }
@@ -173,7 +205,10 @@ impl Ipam {
             return Err(IpamError::BadMac { mac });
         }
         if let Some(holder) = self.mac_holder(mac.to_u64()) {
-            return Err(IpamError::MacInUse { mac, owner: holder.owner.to_string() });
+            return Err(IpamError::MacInUse {
+                mac,
+                owner: holder.owner.to_string(),
+            });
         }
         Ok(())
     }
@@ -199,7 +234,8 @@ impl Ipam {
     /// Stores a lease whose every part has been checked.
     pub(crate) fn store(&mut self, owner: &str, sid: u32, addrs: [Option<u128>; 2], mac: u64) {
         let index_mac = !self.macs.issued(mac);
-        self.leases.insert(owner, sid, (addrs[0], addrs[1]), mac, index_mac);
+        self.leases
+            .insert(owner, sid, (addrs[0], addrs[1]), mac, index_mac);
     }
 
     /// Ends `owner`'s lease. Its addresses go to the back of their pool's line, so they are
@@ -237,10 +273,16 @@ impl Ipam {
         let sid = self.subnet_id(subnet)?;
         let s = self.subnet(sid);
         let pool_name = pool.unwrap_or(DEFAULT_POOL);
-        let p = s.pool_index(pool_name).ok_or_else(|| IpamError::UnknownPool {
-            subnet: subnet.into(),
-            pool: pool_name.into(),
-        })?;
-        Ok(s.fams.iter().flatten().filter_map(|fs| fs.pools[p].peek().map(|a| fs.addr(a))).collect())
+        let p = s
+            .pool_index(pool_name)
+            .ok_or_else(|| IpamError::UnknownPool {
+                subnet: subnet.into(),
+                pool: pool_name.into(),
+            })?;
+        Ok(s.fams
+            .iter()
+            .flatten()
+            .filter_map(|fs| fs.pools[p].peek().map(|a| fs.addr(a)))
+            .collect())
     }
 }

@@ -41,7 +41,11 @@ impl SubnetConfig {
     /// A subnet with one CIDR.
     #[must_use]
     pub fn new(name: impl Into<String>, cidr: IpNet) -> Self {
-        Self { name: name.into(), cidrs: vec![cidr], ..Self::default() }
+        Self {
+            name: name.into(),
+            cidrs: vec![cidr],
+            ..Self::default()
+        }
     }
 
     /// Adds a CIDR (the other family, for dual stack).
@@ -96,7 +100,10 @@ impl PoolConfig {
     /// An empty pool.
     #[must_use]
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), entries: Vec::new() }
+        Self {
+            name: name.into(),
+            entries: Vec::new(),
+        }
     }
 
     /// Appends an entry.

@@ -95,7 +95,9 @@ pub enum IpamError {
         entry: String,
     },
     /// Two pools (or a pool with itself) share addresses.
-    #[error("subnet `{subnet}`: pool `{first}` entry `{first_entry}` overlaps pool `{second}` entry `{second_entry}`")]
+    #[error(
+        "subnet `{subnet}`: pool `{first}` entry `{first_entry}` overlaps pool `{second}` entry `{second_entry}`"
+    )]
     PoolOverlap {
         /// The subnet.
         subnet: String,
@@ -185,7 +187,9 @@ pub enum IpamError {
         family: Family,
     },
     /// An ordinal request on a pool, or an ordinal past the end of the pool's list.
-    #[error("subnet `{subnet}` pool `{pool}`: no {family} entry for ordinal {ordinal} (the pool lists {len})")]
+    #[error(
+        "subnet `{subnet}` pool `{pool}`: no {family} entry for ordinal {ordinal} (the pool lists {len})"
+    )]
     OrdinalOutOfRange {
         /// The subnet.
         subnet: String,
@@ -199,7 +203,9 @@ pub enum IpamError {
         len: u128,
     },
     /// The owner holds a lease that does not match the new request.
-    #[error("`{owner}` already holds {held} in subnet `{subnet}`, which does not match the request ({asked})")]
+    #[error(
+        "`{owner}` already holds {held} in subnet `{subnet}`, which does not match the request ({asked})"
+    )]
     LeaseMismatch {
         /// The owner.
         owner: String,

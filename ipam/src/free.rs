@@ -74,7 +74,12 @@ pub(crate) struct PoolFree {
 impl PoolFree {
     pub(crate) fn new(fresh: RangeSet) -> Self {
         let size = fresh.len();
-        Self { fresh, released: Released::default(), size, used: 0 }
+        Self {
+            fresh,
+            released: Released::default(),
+            size,
+            used: 0,
+        }
     }
 
     /// The address the next dynamic allocation would get.
@@ -84,7 +89,10 @@ impl PoolFree {
 
     /// Takes the next address.
     pub(crate) fn take_next(&mut self) -> Option<u128> {
-        let a = self.fresh.pop_first().or_else(|| self.released.pop_front())?;
+        let a = self
+            .fresh
+            .pop_first()
+            .or_else(|| self.released.pop_front())?;
         self.used += 1;
         Some(a)
     }

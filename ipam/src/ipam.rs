@@ -58,7 +58,11 @@ pub struct ReconfigIssue {
 impl fmt::Display for ReconfigIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.reserved {
-            None => write!(f, "`{}` holds {}, now outside the subnet", self.owner, self.address),
+            None => write!(
+                f,
+                "`{}` holds {}, now outside the subnet",
+                self.owner, self.address
+            ),
             Some(r) => write!(f, "`{}` holds {}, now {r}", self.owner, self.address),
         }
     }
@@ -82,7 +86,9 @@ impl Ipam {
     /// Adds a subnet after validating its configuration.
     pub fn add_subnet(&mut self, config: SubnetConfig) -> Result<(), IpamError> {
         if self.names.contains_key(&config.name) {
-            return Err(IpamError::DuplicateSubnet { subnet: config.name });
+            return Err(IpamError::DuplicateSubnet {
+                subnet: config.name,
+            });
         }
         let subnet = Subnet::build(config)?;
         let id = self.subnets.len() as u32;
@@ -115,7 +121,10 @@ impl Ipam {
         let sid = self.subnet_id(name)?;
         let leases = self.subnet(sid).leases;
         if leases > 0 {
-            return Err(IpamError::SubnetInUse { subnet: name.to_string(), leases });
+            return Err(IpamError::SubnetInUse {
+                subnet: name.to_string(),
+                leases,
+            });
         }
         self.names.remove(name);
         let subnet = self.subnets[sid as usize].take();
@@ -131,13 +140,18 @@ impl Ipam {
 
     /// Names of all subnets, in the order they were added.
     pub fn subnet_names(&self) -> impl Iterator<Item = &str> + '_ {
-        self.subnets.iter().flatten().map(|s| s.config.name.as_str())
+        self.subnets
+            .iter()
+            .flatten()
+            .map(|s| s.config.name.as_str())
     }
 
     /// The lease of `owner`.
     #[must_use]
     pub fn lease(&self, owner: &str) -> Option<Lease> {
-        self.leases.by_owner(owner).map(|(_, r)| Lease::from_ref(&r))
+        self.leases
+            .by_owner(owner)
+            .map(|(_, r)| Lease::from_ref(&r))
     }
 
     /// The subnet of `owner`'s lease.
@@ -151,7 +165,9 @@ impl Ipam {
     #[must_use]
     pub fn owner_of(&self, subnet: &str, address: IpAddr) -> Option<&str> {
         let sid = *self.names.get(subnet)?;
-        self.leases.by_addr(sid, Family::of(address), to_u128(address)).map(|r| r.owner)
+        self.leases
+            .by_addr(sid, Family::of(address), to_u128(address))
+            .map(|r| r.owner)
     }
 
     /// Number of live leases.
@@ -170,8 +186,12 @@ impl Ipam {
     /// (it is allocatable and not leased).
     #[must_use]
     pub fn is_free(&self, subnet: &str, address: IpAddr) -> bool {
-        let Some(&sid) = self.names.get(subnet) else { return false };
-        let Some(fs) = self.subnet(sid).fam(Family::of(address)) else { return false };
+        let Some(&sid) = self.names.get(subnet) else {
+            return false;
+        };
+        let Some(fs) = self.subnet(sid).fam(Family::of(address)) else {
+            return false;
+        };
         let a = to_u128(address);
         match fs.classify(a) {
             Class::Pool(p) => fs.pools[p].is_free(a),
@@ -191,12 +211,16 @@ impl Ipam {
         self.names
             .get(name)
             .copied()
-            .ok_or_else(|| IpamError::UnknownSubnet { subnet: name.to_string() })
+            .ok_or_else(|| IpamError::UnknownSubnet {
+                subnet: name.to_string(),
+            })
     }
 
     pub(crate) fn subnet(&self, sid: u32) -> &Subnet {
         // Ids come from `names`, which only holds live subnets.
-        self.subnets[sid as usize].as_ref().expect("subnet ids in use are live")
+        self.subnets[sid as usize]
+            .as_ref()
+            .expect("subnet ids in use are live")
     }
 
     pub(crate) fn next_seq(&mut self) -> u64 {
@@ -212,12 +236,16 @@ impl Ipam {
         released: &[(u64, Family, u128)],
     ) -> Vec<ReconfigIssue> {
         let mut issues = Vec::new();
-        let Some(subnet) = self.subnets[sid as usize].as_mut() else { return issues };
+        let Some(subnet) = self.subnets[sid as usize].as_mut() else {
+            return issues;
+        };
         subnet.leases = 0;
         for lease in self.leases.iter().filter(|l| l.subnet == sid) {
             subnet.leases += 1;
             for family in [Family::V4, Family::V6] {
-                let Some(a) = lease.addr(family) else { continue };
+                let Some(a) = lease.addr(family) else {
+                    continue;
+                };
                 let class = match subnet.fams[family.index()].as_mut() {
                     None => Class::Outside,
                     Some(fs) => {
@@ -237,11 +265,17 @@ impl Ipam {
                     Class::Reserved(r) => Some(r),
                 };
                 let address = crate::addr::from_u128(family, a);
-                issues.push(ReconfigIssue { owner: lease.owner.to_string(), address, reserved });
+                issues.push(ReconfigIssue {
+                    owner: lease.owner.to_string(),
+                    address,
+                    reserved,
+                });
             }
         }
         for &(seq, family, a) in released {
-            let Some(fs) = subnet.fams[family.index()].as_mut() else { continue };
+            let Some(fs) = subnet.fams[family.index()].as_mut() else {
+                continue;
+            };
             if let Class::Pool(p) = fs.classify(a) {
                 if fs.pools[p].fresh.remove_one(a) {
                     fs.pools[p].released.push(a, seq);
@@ -256,7 +290,11 @@ impl Ipam {
         let mut all = Vec::new();
         for fs in self.subnet(sid).fams.iter().flatten() {
             for pool in &fs.pools {
-                all.extend(pool.released.iter().map(|(seq, a)| (seq, fs.family, fs.addr(a))));
+                all.extend(
+                    pool.released
+                        .iter()
+                        .map(|(seq, a)| (seq, fs.family, fs.addr(a))),
+                );
             }
         }
         // One release queues both addresses of a dual-stack lease under one sequence number.

@@ -122,10 +122,15 @@ impl Leases {
         let hasher = &self.hasher;
         let slots = &self.slots;
         let v6 = &self.v6;
-        self.by_owner.reserve(additional, |&i| expand(slots[i as usize].owner_hash));
-        self.by_mac.reserve(additional, |&i| hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK));
-        self.by_addr.reserve(additional, |&e| addr_hash(hasher, slots, v6, e));
-        self.slots.reserve(additional.saturating_sub(self.free.len()));
+        self.by_owner
+            .reserve(additional, |&i| expand(slots[i as usize].owner_hash));
+        self.by_mac.reserve(additional, |&i| {
+            hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK)
+        });
+        self.by_addr
+            .reserve(additional, |&e| addr_hash(hasher, slots, v6, e));
+        self.slots
+            .reserve(additional.saturating_sub(self.free.len()));
     }
 
     fn get_ref(&self, id: u32) -> LeaseRef<'_> {
@@ -158,7 +163,9 @@ impl Leases {
         let h = self.hasher.hash_one((subnet, addr));
         let slots = &self.slots;
         let v6 = &self.v6;
-        let e = *self.by_addr.find(h, |&e| entry_key(slots, v6, e) == (subnet, family, addr))?;
+        let e = *self
+            .by_addr
+            .find(h, |&e| entry_key(slots, v6, e) == (subnet, family, addr))?;
         Some(self.get_ref(e & !V6_TAG))
     }
 
@@ -166,7 +173,9 @@ impl Leases {
     /// the leases whose MAC is not indexed.
     pub(crate) fn by_mac(&self, mac: u64, scan: bool) -> Option<LeaseRef<'_>> {
         let h = self.hasher.hash_one(mac);
-        let found = self.by_mac.find(h, |&i| self.slots[i as usize].mac_flags & MAC_MASK == mac);
+        let found = self
+            .by_mac
+            .find(h, |&i| self.slots[i as usize].mac_flags & MAC_MASK == mac);
         if let Some(&id) = found {
             return Some(self.get_ref(id));
         }
@@ -215,7 +224,13 @@ impl Leases {
         let owner_off = self.arena.text.len() as u32;
         self.arena.text.push_str(owner);
         let owner_hash = self.owner_hash(owner);
-        let slot = Slot { mac_flags, owner_off, owner_hash, subnet, v4: v4.unwrap_or(0) as u32 };
+        let slot = Slot {
+            mac_flags,
+            owner_off,
+            owner_hash,
+            subnet,
+            v4: v4.unwrap_or(0) as u32,
+        };
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id as usize] = slot;
@@ -235,17 +250,21 @@ impl Leases {
         let hasher = &self.hasher;
         let slots = &self.slots;
         let v6s = &self.v6;
-        self.by_owner.insert_unique(expand(owner_hash), id, |&i| expand(slots[i as usize].owner_hash));
+        self.by_owner.insert_unique(expand(owner_hash), id, |&i| {
+            expand(slots[i as usize].owner_hash)
+        });
         if index_mac {
-            self.by_mac.insert_unique(hasher.hash_one(mac & MAC_MASK), id, |&i| {
-                hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK)
-            });
+            self.by_mac
+                .insert_unique(hasher.hash_one(mac & MAC_MASK), id, |&i| {
+                    hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK)
+                });
         }
         for (addr, tag) in [(v4, 0), (v6, V6_TAG)] {
             if let Some(a) = addr {
-                self.by_addr.insert_unique(hasher.hash_one((subnet, a)), id | tag, |&e| {
-                    addr_hash(hasher, slots, v6s, e)
-                });
+                self.by_addr
+                    .insert_unique(hasher.hash_one((subnet, a)), id | tag, |&e| {
+                        addr_hash(hasher, slots, v6s, e)
+                    });
             }
         }
         self.len += 1;
@@ -312,7 +331,11 @@ impl Leases {
         let v6 = self.v6.capacity() * size_of::<u128>();
         let free = self.free.capacity() * size_of::<u32>();
         let buckets = |cap: usize| {
-            if cap == 0 { 0 } else { (cap * 8 / 7).next_power_of_two() * (size_of::<u32>() + 1) }
+            if cap == 0 {
+                0
+            } else {
+                (cap * 8 / 7).next_power_of_two() * (size_of::<u32>() + 1)
+            }
         };
         slots
             + owners
@@ -349,7 +372,13 @@ mod tests {
         let mut leases = Leases::new(5);
         let name = |i: u32| format!("namespace-{i}/a-fairly-long-pod-name-{i}/eth0");
         for i in 0..3000u32 {
-            leases.insert(&name(i), 0, (Some(u128::from(i)), None), u64::from(i) + 1, i % 2 == 0);
+            leases.insert(
+                &name(i),
+                0,
+                (Some(u128::from(i)), None),
+                u64::from(i) + 1,
+                i % 2 == 0,
+            );
         }
         for i in (0..3000u32).filter(|i| i % 10 != 0) {
             let (id, _) = leases.by_owner(&name(i)).unwrap();
@@ -357,16 +386,27 @@ mod tests {
         }
         assert!(leases.arena.text.len() < 3000 * 40, "arena was compacted");
         for i in 3000..3500u32 {
-            leases.insert(&name(i), 0, (Some(u128::from(i)), None), u64::from(i) + 1, i % 2 == 0);
+            leases.insert(
+                &name(i),
+                0,
+                (Some(u128::from(i)), None),
+                u64::from(i) + 1,
+                i % 2 == 0,
+            );
         }
         for i in 0..3500u32 {
             let live = i % 10 == 0 || i >= 3000;
-            let found = leases.by_owner(&name(i)).map(|(_, r)| (r.owner.to_string(), r.v4, r.mac));
+            let found = leases
+                .by_owner(&name(i))
+                .map(|(_, r)| (r.owner.to_string(), r.v4, r.mac));
             let want = live.then(|| (name(i), Some(u128::from(i)), u64::from(i) + 1));
             assert_eq!(found, want);
             assert_eq!(leases.by_addr(0, Family::V4, u128::from(i)).is_some(), live);
             assert_eq!(leases.by_mac(u64::from(i) + 1, true).is_some(), live);
-            assert_eq!(leases.by_mac(u64::from(i) + 1, false).is_some(), live && i % 2 == 0);
+            assert_eq!(
+                leases.by_mac(u64::from(i) + 1, false).is_some(),
+                live && i % 2 == 0
+            );
         }
         assert_eq!(leases.len(), 800);
         assert_eq!(leases.iter().count(), 800);

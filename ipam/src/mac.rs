@@ -22,7 +22,9 @@ impl MacAddr {
     /// The address as the low 48 bits of an integer.
     #[must_use]
     pub fn to_u64(self) -> u64 {
-        self.0.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+        self.0
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
     }
 
     /// The address held in the low 48 bits of `value`.
@@ -48,7 +50,11 @@ impl MacAddr {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
     }
 }
 
@@ -56,7 +62,9 @@ impl FromStr for MacAddr {
     type Err = IpamError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || IpamError::InvalidMac { input: s.to_string() };
+        let err = || IpamError::InvalidMac {
+            input: s.to_string(),
+        };
         let mut out = [0u8; 6];
         let mut parts = s.split([':', '-']);
         for byte in &mut out {
@@ -188,7 +196,12 @@ mod tests {
         let mac: MacAddr = "0A-58-00-00-00-01".parse().unwrap();
         assert_eq!(mac.to_string(), "0a:58:00:00:00:01");
         assert_eq!(MacAddr::from_u64(mac.to_u64()), mac);
-        for bad in ["0a:58:00:00:00", "0a:58:00:00:00:01:02", "zz:58:00:00:00:01", "a:58:0:0:0:1"] {
+        for bad in [
+            "0a:58:00:00:00",
+            "0a:58:00:00:00:01:02",
+            "zz:58:00:00:00:01",
+            "a:58:0:0:0:1",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
     }

@@ -185,7 +185,10 @@ mod tests {
         assert!(set.remove_one(0));
         assert!(!set.remove_one(6));
         assert!(set.remove_one(10));
-        assert_eq!(set.ranges().collect::<Vec<_>>(), vec![(1, 4), (8, 9), (11, 20)]);
+        assert_eq!(
+            set.ranges().collect::<Vec<_>>(),
+            vec![(1, 4), (8, 9), (11, 20)]
+        );
         assert_eq!(set.len(), 16);
     }
 
@@ -216,7 +219,9 @@ mod tests {
         let mut reference = BTreeSet::new();
         let mut x: u64 = 12345;
         for _ in 0..2000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let a = u128::from((x >> 33) % 64);
             let b = (a + u128::from((x >> 20) % 5)).min(63);
             match (x >> 10) % 3 {

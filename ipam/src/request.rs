@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::addr::Family;
 use crate::MacAddr;
+use crate::addr::Family;
 
 /// A request for a lease, built with chained setters and borrowed strings (no allocation).
 ///
@@ -136,7 +136,10 @@ pub struct Lease {
 impl Lease {
     /// The addresses, IPv4 first.
     pub fn addresses(&self) -> impl Iterator<Item = IpAddr> + use<> {
-        self.v4.map(IpAddr::V4).into_iter().chain(self.v6.map(IpAddr::V6))
+        self.v4
+            .map(IpAddr::V4)
+            .into_iter()
+            .chain(self.v6.map(IpAddr::V6))
     }
 
     pub(crate) fn from_ref(r: &crate::leases::LeaseRef<'_>) -> Self {

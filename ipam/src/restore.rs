@@ -116,13 +116,32 @@ impl fmt::Display for RestoreIssue {
                 write!(f, "`{owner}`: no subnet `{subnet}`, skipped")
             }
             RestoreIssue::OutsideSubnets { owner, address } => {
-                write!(f, "`{owner}`: {address} is in no subnet of the record, skipped")
+                write!(
+                    f,
+                    "`{owner}`: {address} is in no subnet of the record, skipped"
+                )
             }
-            RestoreIssue::Ambiguous { owner, address, subnets } => {
-                write!(f, "`{owner}`: {address} is in several subnets ({}), skipped", subnets.join(", "))
+            RestoreIssue::Ambiguous {
+                owner,
+                address,
+                subnets,
+            } => {
+                write!(
+                    f,
+                    "`{owner}`: {address} is in several subnets ({}), skipped",
+                    subnets.join(", ")
+                )
             }
-            RestoreIssue::AddressConflict { owner, subnet, address, holder } => {
-                write!(f, "`{owner}`: {address} in `{subnet}` is held by `{holder}`, skipped")
+            RestoreIssue::AddressConflict {
+                owner,
+                subnet,
+                address,
+                holder,
+            } => {
+                write!(
+                    f,
+                    "`{owner}`: {address} in `{subnet}` is held by `{holder}`, skipped"
+                )
             }
             RestoreIssue::MacConflict { owner, mac, holder } if holder.is_empty() => {
                 write!(f, "`{owner}`: MAC {mac} cannot be assigned, skipped")
@@ -130,8 +149,16 @@ impl fmt::Display for RestoreIssue {
             RestoreIssue::MacConflict { owner, mac, holder } => {
                 write!(f, "`{owner}`: MAC {mac} is held by `{holder}`, skipped")
             }
-            RestoreIssue::Reserved { owner, subnet, address, reason } => {
-                write!(f, "`{owner}`: {address} in `{subnet}` is {reason}; restored anyway")
+            RestoreIssue::Reserved {
+                owner,
+                subnet,
+                address,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "`{owner}`: {address} in `{subnet}` is {reason}; restored anyway"
+                )
             }
         }
     }
@@ -193,9 +220,8 @@ impl Ipam {
         let index = CidrIndex::new(self);
         let mut report = RestoreReport::default();
         for record in records {
-            match self.restore_one(&record, &index, Mode::Observed, &mut report.issues) {
-                true => report.restored += 1,
-                false => {}
+            if self.restore_one(&record, &index, Mode::Observed, &mut report.issues) {
+                report.restored += 1;
             }
         }
         report
@@ -210,7 +236,10 @@ impl Ipam {
         issues: &mut Vec<RestoreIssue>,
     ) -> bool {
         let owner = || rec.owner.clone();
-        let bad = |reason: &str| RestoreIssue::BadRecord { owner: owner(), reason: reason.into() };
+        let bad = |reason: &str| RestoreIssue::BadRecord {
+            owner: owner(),
+            reason: reason.into(),
+        };
         if rec.owner.is_empty() {
             issues.push(bad("empty owner"));
             return false;
@@ -244,20 +273,32 @@ impl Ipam {
             Some(name) => match self.names.get(name) {
                 Some(&sid) => sid,
                 None => {
-                    issues.push(RestoreIssue::UnknownSubnet { owner: owner(), subnet: name.clone() });
+                    issues.push(RestoreIssue::UnknownSubnet {
+                        owner: owner(),
+                        subnet: name.clone(),
+                    });
                     return false;
                 }
             },
             None => match index.lookup(first) {
                 Ok(sid) => sid,
                 Err(subnets) if subnets.is_empty() => {
-                    issues.push(RestoreIssue::OutsideSubnets { owner: owner(), address: first });
+                    issues.push(RestoreIssue::OutsideSubnets {
+                        owner: owner(),
+                        address: first,
+                    });
                     return false;
                 }
                 Err(sids) => {
-                    let subnets =
-                        sids.iter().map(|&s| self.subnet(s).config.name.clone()).collect();
-                    issues.push(RestoreIssue::Ambiguous { owner: owner(), address: first, subnets });
+                    let subnets = sids
+                        .iter()
+                        .map(|&s| self.subnet(s).config.name.clone())
+                        .collect();
+                    issues.push(RestoreIssue::Ambiguous {
+                        owner: owner(),
+                        address: first,
+                        subnets,
+                    });
                     return false;
                 }
             },
@@ -266,11 +307,18 @@ impl Ipam {
         let mut classes = [None, None];
         let mut flagged = Vec::new();
         for family in [Family::V4, Family::V6] {
-            let Some(a) = addrs[family.index()] else { continue };
+            let Some(a) = addrs[family.index()] else {
+                continue;
+            };
             let address = crate::addr::from_u128(family, a);
-            let class = subnet.fam(family).map_or(Class::Outside, |fs| fs.classify(a));
+            let class = subnet
+                .fam(family)
+                .map_or(Class::Outside, |fs| fs.classify(a));
             if class == Class::Outside && mode == Mode::Observed {
-                issues.push(RestoreIssue::OutsideSubnets { owner: owner(), address });
+                issues.push(RestoreIssue::OutsideSubnets {
+                    owner: owner(),
+                    address,
+                });
                 return false;
             }
             if let Some(holder) = self.leases.by_addr(sid, family, a) {
@@ -300,17 +348,27 @@ impl Ipam {
                         IpamError::MacInUse { owner, .. } => owner,
                         _ => String::new(),
                     };
-                    issues.push(RestoreIssue::MacConflict { owner: owner(), mac, holder });
+                    issues.push(RestoreIssue::MacConflict {
+                        owner: owner(),
+                        mac,
+                        holder,
+                    });
                     return false;
                 }
             },
             None => self.generate_mac(),
         };
         issues.extend(flagged);
-        let subnet = self.subnets[sid as usize].as_mut().expect("subnet ids in use are live");
+        let subnet = self.subnets[sid as usize]
+            .as_mut()
+            .expect("subnet ids in use are live");
         for (i, class) in classes.iter().enumerate() {
-            let (Some(class), Some(a)) = (class, addrs[i]) else { continue };
-            let Some(fs) = subnet.fams[i].as_mut() else { continue };
+            let (Some(class), Some(a)) = (class, addrs[i]) else {
+                continue;
+            };
+            let Some(fs) = subnet.fams[i].as_mut() else {
+                continue;
+            };
             match class {
                 Class::Outside => {}
                 Class::Reserved(_) => fs.leased += 1,
@@ -350,7 +408,12 @@ impl Ipam {
         Snapshot {
             seed: self.seed,
             mac_counter: self.macs.counter,
-            subnets: self.subnets.iter().flatten().map(|s| s.config.clone()).collect(),
+            subnets: self
+                .subnets
+                .iter()
+                .flatten()
+                .map(|s| s.config.clone())
+                .collect(),
             leases,
             released,
         }

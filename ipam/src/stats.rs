@@ -84,17 +84,26 @@ impl Ipam {
                     cidr: fs.cidr,
                     size: pools.iter().map(|p| p.size).fold(0, u128::saturating_add),
                     used: fs.leased,
-                    available: pools.iter().map(|p| p.available).fold(0, u128::saturating_add),
+                    available: pools
+                        .iter()
+                        .map(|p| p.available)
+                        .fold(0, u128::saturating_add),
                     pools,
                 }
             })
             .collect();
-        Ok(SubnetStats { subnet: subnet.to_string(), leases: s.leases, families })
+        Ok(SubnetStats {
+            subnet: subnet.to_string(),
+            leases: s.leases,
+            families,
+        })
     }
 
     /// Counters of every subnet, in the order they were added.
     #[must_use]
     pub fn all_stats(&self) -> Vec<SubnetStats> {
-        self.subnet_names().filter_map(|n| self.stats(n).ok()).collect()
+        self.subnet_names()
+            .filter_map(|n| self.stats(n).ok())
+            .collect()
     }
 }

@@ -105,7 +105,10 @@ impl Subnet {
     /// Validates `config` and lays out its free addresses (no leases subtracted yet).
     pub(crate) fn build(config: SubnetConfig) -> Result<Self, IpamError> {
         let name = config.name.clone();
-        let bad = |reason| IpamError::BadCidrs { subnet: name.clone(), reason };
+        let bad = |reason| IpamError::BadCidrs {
+            subnet: name.clone(),
+            reason,
+        };
         if name.is_empty() {
             return Err(bad("the subnet name is empty"));
         }
@@ -126,7 +129,12 @@ impl Subnet {
             let g = to_u128(gw);
             match state {
                 Some(s) if s.usable.0 <= g && g <= s.usable.1 => s.gateway = g,
-                _ => return Err(IpamError::BadGateway { subnet: name.clone(), gateway: gw }),
+                _ => {
+                    return Err(IpamError::BadGateway {
+                        subnet: name.clone(),
+                        gateway: gw,
+                    });
+                }
             }
         }
         if config.gateways.iter().filter(|g| g.is_ipv4()).count() > 1
@@ -145,7 +153,10 @@ impl Subnet {
         let mut spans: [Vec<(u128, u128, usize, &str)>; 2] = [Vec::new(), Vec::new()];
         for (i, pool) in config.pools.iter().enumerate() {
             if pool.name.is_empty() || pool_names.contains(&pool.name) {
-                return Err(IpamError::BadPoolName { subnet: name.clone(), pool: pool.name.clone() });
+                return Err(IpamError::BadPoolName {
+                    subnet: name.clone(),
+                    pool: pool.name.clone(),
+                });
             }
             pool_names.push(pool.name.clone());
             for text in &pool.entries {
@@ -157,7 +168,9 @@ impl Subnet {
             }
         }
         for (fam_spans, state) in spans.iter_mut().zip(fams.iter_mut()) {
-            let Some(state) = state.as_mut() else { continue };
+            let Some(state) = state.as_mut() else {
+                continue;
+            };
             fam_spans.sort_unstable();
             // Overlap check: compare each entry with the furthest-reaching one before it.
             let mut reach: Option<(u128, usize, &str)> = None;
@@ -180,7 +193,12 @@ impl Subnet {
             }
             lay_out_free(state);
         }
-        Ok(Self { config, fams, pool_names, leases: 0 })
+        Ok(Self {
+            config,
+            fams,
+            pool_names,
+            leases: 0,
+        })
     }
 
     /// The family state of `family`, if the subnet has that family.
@@ -227,9 +245,11 @@ fn parse_in_subnet(
     text: &str,
 ) -> Result<(Family, u128, u128), IpamError> {
     let entry: Entry = text.parse().map_err(|e| match e {
-        IpamError::InvalidEntry { reason, .. } => {
-            IpamError::BadEntry { subnet: subnet.to_string(), entry: text.to_string(), reason }
-        }
+        IpamError::InvalidEntry { reason, .. } => IpamError::BadEntry {
+            subnet: subnet.to_string(),
+            entry: text.to_string(),
+            reason,
+        },
         other => other,
     })?;
     let fam = entry.family();

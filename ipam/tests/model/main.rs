@@ -4,262 +4,19 @@
 //! address is ever held twice, dynamic allocations never land on the gateway or an excluded
 //! address, and `from_snapshot(snapshot(s)) == s`.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+// Like the reference, the harness indexes by family number (0 = IPv4, 1 = IPv6) on purpose:
+// it is meant to be obviously right, not idiomatic.
+#![allow(clippy::needless_range_loop)]
+
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
-use ipam::{
-    Entry, Family, Ipam, IpamError, MacAddr, Observed, PoolConfig, Request, Reserved,
-    RestoreIssue, SubnetConfig,
-};
+use ipam::{Family, Ipam, IpamError, MacAddr, Observed, Request, RestoreIssue};
 use proptest::prelude::*;
 
-const SUBNETS: [&str; 2] = ["a", "b"];
-const POOLS: [&str; 3] = ["default", "p1", "p2"];
+mod reference;
 
-/// Subnet "a": dual stack 10.0.0.0/27 + fd00::/124. Subnet "b": 10.0.0.0/28, overlapping "a"
-/// as another VPC would.
-fn cidrs(subnet: usize) -> Vec<&'static str> {
-    if subnet == 0 { vec!["10.0.0.0/27", "fd00::/124"] } else { vec!["10.0.0.0/28"] }
-}
-
-fn base(fam: usize) -> u128 {
-    if fam == 0 { 0x0a00_0000 } else { 0xfd00u128 << 112 }
-}
-
-fn ip(fam: usize, v: u128) -> IpAddr {
-    if fam == 0 { IpAddr::V4((v as u32).into()) } else { IpAddr::V6(v.into()) }
-}
-
-fn to_u(ip: IpAddr) -> (usize, u128) {
-    match ip {
-        IpAddr::V4(a) => (0, u128::from(u32::from(a))),
-        IpAddr::V6(a) => (1, u128::from(a)),
-    }
-}
-
-/// A generated subnet layout, in offsets from the network address.
-#[derive(Clone, Debug)]
-struct Layout {
-    /// (family, first offset, last offset) exclusion entries; `bad` adds one outside.
-    exclude: Vec<(usize, u128, u128)>,
-    bad_exclusion: bool,
-    /// Per offset of each family, the pool (0 = default); runs become entries.
-    pool_of: [Vec<usize>; 2],
-    /// Rotation of the pool entry lists, to make list order differ from address order.
-    rotate: usize,
-    gateway: [Option<u128>; 2],
-}
-
-fn size(subnet: usize, fam: usize) -> u128 {
-    match (subnet, fam) {
-        (0, 0) => 32,
-        (0, 1) => 16,
-        _ => 16,
-    }
-}
-
-fn config(subnet: usize, l: &Layout) -> SubnetConfig {
-    let mut cfg = SubnetConfig { name: SUBNETS[subnet].into(), ..Default::default() };
-    let fams: Vec<usize> = if subnet == 0 { vec![0, 1] } else { vec![0] };
-    cfg.cidrs = cidrs(subnet).iter().map(|c| c.parse().unwrap()).collect();
-    for &fam in &fams {
-        if let Some(g) = l.gateway[fam] {
-            cfg.gateways.push(ip(fam, base(fam) + (g % (size(subnet, fam) - 2)) + 1));
-        }
-    }
-    for &(fam, s, e) in &l.exclude {
-        if !fams.contains(&fam) {
-            continue;
-        }
-        let n = size(subnet, fam);
-        let (s, e) = (s % n, (e % n).max(s % n));
-        cfg.exclude.push(if s == e {
-            ip(fam, base(fam) + s).to_string()
-        } else {
-            format!("{}..{}", ip(fam, base(fam) + s), ip(fam, base(fam) + e))
-        });
-    }
-    if l.bad_exclusion {
-        cfg.exclude.push("192.168.9.9".into());
-    }
-    for (pi, name) in POOLS.iter().enumerate().skip(1) {
-        let mut pool = PoolConfig::new(*name);
-        for &fam in &fams {
-            let mut runs: Vec<String> = Vec::new();
-            let marks = &l.pool_of[fam][..size(subnet, fam) as usize];
-            let mut i = 0;
-            while i < marks.len() {
-                if marks[i] != pi {
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                while i < marks.len() && marks[i] == pi {
-                    i += 1;
-                }
-                let (s, e) = (base(fam) + start as u128, base(fam) + i as u128 - 1);
-                runs.push(if s == e {
-                    ip(fam, s).to_string()
-                } else {
-                    format!("{}..{}", ip(fam, s), ip(fam, e))
-                });
-            }
-            if !runs.is_empty() {
-                let r = l.rotate % runs.len();
-                runs.rotate_left(r);
-            }
-            pool.entries.extend(runs);
-        }
-        if !pool.entries.is_empty() {
-            cfg.pools.push(pool);
-        }
-    }
-    cfg
-}
-
-/// The naive reference of one subnet family.
-#[derive(Clone, Debug)]
-struct RefFam {
-    first: u128,
-    last: u128,
-    usable: (u128, u128),
-    gateway: u128,
-    excluded: BTreeSet<u128>,
-    /// Named pools: address -> pool index (>= 1), and each pool's list in order.
-    pool_of: BTreeMap<u128, usize>,
-    lists: BTreeMap<usize, Vec<u128>>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Class {
-    Outside,
-    Reserved(Reserved),
-    Pool(usize),
-}
-
-impl RefFam {
-    fn class(&self, a: u128) -> Class {
-        if a < self.first || a > self.last {
-            Class::Outside
-        } else if a < self.usable.0 || a > self.usable.1 {
-            Class::Reserved(Reserved::Network)
-        } else if a == self.gateway {
-            Class::Reserved(Reserved::Gateway)
-        } else if self.excluded.contains(&a) {
-            Class::Reserved(Reserved::Excluded)
-        } else {
-            Class::Pool(self.pool_of.get(&a).copied().unwrap_or(0))
-        }
-    }
-}
-
-fn bounds(e: &Entry) -> (u128, u128) {
-    match *e {
-        Entry::Single(a) => (to_u(a).1, to_u(a).1),
-        Entry::Range(a, b) => (to_u(a).1, to_u(b).1),
-        Entry::Cidr(n) => (to_u(n.network()).1, to_u(n.broadcast()).1),
-    }
-}
-
-#[derive(Clone, Debug)]
-struct RefSubnet {
-    cfg: SubnetConfig,
-    fams: [Option<RefFam>; 2],
-    pools: Vec<String>,
-}
-
-/// Builds the reference subnet, or the error the implementation must give.
-fn ref_subnet(cfg: &SubnetConfig) -> Result<RefSubnet, String> {
-    let mut fams: [Option<RefFam>; 2] = [None, None];
-    for net in &cfg.cidrs {
-        let fam = if net.addr().is_ipv4() { 0 } else { 1 };
-        let (first, last) = (to_u(net.network()).1, to_u(net.broadcast()).1);
-        let usable = if fam == 0 { (first + 1, last - 1) } else { (first + 1, last) };
-        fams[fam] = Some(RefFam {
-            first,
-            last,
-            usable,
-            gateway: usable.0,
-            excluded: BTreeSet::new(),
-            pool_of: BTreeMap::new(),
-            lists: BTreeMap::new(),
-        });
-    }
-    for g in &cfg.gateways {
-        let (fam, a) = to_u(*g);
-        fams[fam].as_mut().unwrap().gateway = a;
-    }
-    for text in &cfg.exclude {
-        let e: Entry = text.parse().unwrap();
-        let fam = if e.family() == Family::V4 { 0 } else { 1 };
-        let (s, t) = bounds(&e);
-        match fams[fam].as_mut() {
-            Some(f) if f.first <= s && t <= f.last => f.excluded.extend(s..=t),
-            _ => return Err(text.clone()),
-        }
-    }
-    let mut pools = vec!["default".to_string()];
-    for (i, pool) in cfg.pools.iter().enumerate() {
-        pools.push(pool.name.clone());
-        for text in &pool.entries {
-            let e: Entry = text.parse().unwrap();
-            let fam = if e.family() == Family::V4 { 0 } else { 1 };
-            let (s, t) = bounds(&e);
-            let f = fams[fam].as_mut().unwrap();
-            for a in s..=t {
-                f.pool_of.insert(a, i + 1);
-                f.lists.entry(i + 1).or_default().push(a);
-            }
-        }
-    }
-    Ok(RefSubnet { cfg: cfg.clone(), fams, pools })
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct RefLease {
-    subnet: usize,
-    addrs: [Option<u128>; 2],
-    mac: MacAddr,
-}
-
-#[derive(Clone, Debug, Default)]
-struct Model {
-    subnets: Vec<Option<RefSubnet>>,
-    leases: BTreeMap<String, RefLease>,
-    /// Per subnet, released (family, address), oldest first.
-    released: [Vec<(usize, u128)>; 2],
-}
-
-impl Model {
-    fn holder(&self, subnet: usize, fam: usize, a: u128) -> Option<&str> {
-        self.leases
-            .iter()
-            .find(|(_, l)| l.subnet == subnet && l.addrs[fam] == Some(a))
-            .map(|(o, _)| o.as_str())
-    }
-
-    fn is_free(&self, subnet: usize, fam: usize, a: u128) -> bool {
-        self.holder(subnet, fam, a).is_none()
-    }
-
-    /// The next dynamic address of pool `p`, family `fam`.
-    fn next(&self, subnet: usize, fam: usize, p: usize) -> Option<u128> {
-        let s = self.subnets[subnet].as_ref().unwrap();
-        let f = s.fams[fam].as_ref().unwrap();
-        let queued: HashSet<u128> =
-            self.released[subnet].iter().filter(|r| r.0 == fam).map(|r| r.1).collect();
-        (f.first..=f.last)
-            .find(|&a| {
-                f.class(a) == Class::Pool(p) && self.is_free(subnet, fam, a) && !queued.contains(&a)
-            })
-            .or_else(|| {
-                self.released[subnet]
-                    .iter()
-                    .find(|&&(rf, a)| rf == fam && f.class(a) == Class::Pool(p))
-                    .map(|r| r.1)
-            })
-    }
-}
+use reference::*;
 
 #[derive(Clone, Debug)]
 enum Kind {
@@ -278,10 +35,24 @@ enum MacChoice {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Allocate { subnet: usize, owner: usize, pool: usize, kind: Kind, mac: MacChoice },
-    Release { owner: usize },
-    Reconfigure { subnet: usize, layout: Layout },
-    Restart { extra_conflicts: Vec<(usize, usize)>, outside: bool },
+    Allocate {
+        subnet: usize,
+        owner: usize,
+        pool: usize,
+        kind: Kind,
+        mac: MacChoice,
+    },
+    Release {
+        owner: usize,
+    },
+    Reconfigure {
+        subnet: usize,
+        layout: Layout,
+    },
+    Restart {
+        extra_conflicts: Vec<(usize, usize)>,
+        outside: bool,
+    },
     RoundTrip,
 }
 
@@ -337,11 +108,15 @@ fn err_key(e: &IpamError) -> String {
     match e {
         IpamError::AddressInUse { owner, address, .. } => format!("in-use {address} {owner}"),
         IpamError::MacInUse { owner, .. } => format!("mac-in-use {owner}"),
-        IpamError::ReservedAddress { address, reason, .. } => format!("reserved {address} {reason:?}"),
+        IpamError::ReservedAddress {
+            address, reason, ..
+        } => format!("reserved {address} {reason:?}"),
         IpamError::OutsideSubnet { address, .. } => format!("outside {address}"),
         IpamError::Exhausted { pool, family, .. } => format!("exhausted {pool} {family:?}"),
         IpamError::UnknownPool { pool, .. } => format!("unknown-pool {pool}"),
-        IpamError::OrdinalOutOfRange { ordinal, family, .. } => format!("ordinal {ordinal} {family:?}"),
+        IpamError::OrdinalOutOfRange {
+            ordinal, family, ..
+        } => format!("ordinal {ordinal} {family:?}"),
         IpamError::LeaseMismatch { owner, .. } => format!("mismatch {owner}"),
         IpamError::BadMac { .. } => "bad-mac".into(),
         IpamError::EntryOutsideSubnet { entry, .. } => format!("entry-outside {entry}"),
@@ -356,7 +131,10 @@ struct Harness {
 
 impl Harness {
     fn new(l0: &Layout, l1: &Layout) -> Self {
-        let mut h = Harness { ipam: Ipam::new(99), model: Model::default() };
+        let mut h = Harness {
+            ipam: Ipam::new(99),
+            model: Model::default(),
+        };
         for (i, l) in [l0, l1].into_iter().enumerate() {
             let mut l = l.clone();
             l.bad_exclusion = false;
@@ -417,7 +195,11 @@ impl Harness {
                     }),
                     _ => true,
                 };
-            return if ok { Ok(l.addrs) } else { Err(format!("mismatch {who}")) };
+            return if ok {
+                Ok(l.addrs)
+            } else {
+                Err(format!("mismatch {who}"))
+            };
         }
         let mut picks = [None, None];
         let mut dynamic = [false, false];
@@ -432,7 +214,9 @@ impl Harness {
                 (Some(a), _) => Some(a),
                 (None, Kind::Ordinal(o)) => {
                     let fam_name = if fam == 0 { Family::V4 } else { Family::V6 };
-                    match (p > 0).then(|| f.lists.get(&p).and_then(|v| v.get(*o as usize))).flatten()
+                    match (p > 0)
+                        .then(|| f.lists.get(&p).and_then(|v| v.get(*o as usize)))
+                        .flatten()
                     {
                         Some(&a) => Some(a),
                         None => return Err(format!("ordinal {o} {fam_name:?}")),
@@ -476,7 +260,10 @@ impl Harness {
         for fam in 0..2 {
             if let (Some(a), true) = (picks[fam], dynamic[fam]) {
                 let f = s.fams[fam].as_ref().unwrap();
-                assert!(matches!(f.class(a), Class::Pool(_)), "dynamic pick reserved");
+                assert!(
+                    matches!(f.class(a), Class::Pool(_)),
+                    "dynamic pick reserved"
+                );
             }
         }
         for fam in 0..2 {
@@ -489,7 +276,13 @@ impl Harness {
 
     fn step(&mut self, op: &Op) {
         match op {
-            Op::Allocate { subnet, owner: o, pool, kind, mac } => {
+            Op::Allocate {
+                subnet,
+                owner: o,
+                pool,
+                kind,
+                mac,
+            } => {
                 let who = owner(*o);
                 let mac = self.mac_for(mac);
                 let mut req = Request::new(SUBNETS[*subnet], &who);
@@ -519,9 +312,8 @@ impl Harness {
                 match (&got, &want) {
                     (Ok(l), Ok(addrs)) => {
                         let got_addrs: Vec<IpAddr> = l.addresses().collect();
-                        let want_addrs: Vec<IpAddr> = (0..2)
-                            .filter_map(|f| addrs[f].map(|a| ip(f, a)))
-                            .collect();
+                        let want_addrs: Vec<IpAddr> =
+                            (0..2).filter_map(|f| addrs[f].map(|a| ip(f, a))).collect();
                         assert_eq!(got_addrs, want_addrs, "{op:?}");
                         assert!(l.mac.is_unicast());
                         if mac.is_none() && !existed {
@@ -533,7 +325,11 @@ impl Harness {
                         if !existed {
                             self.model.leases.insert(
                                 who.clone(),
-                                RefLease { subnet: *subnet, addrs: *addrs, mac: l.mac },
+                                RefLease {
+                                    subnet: *subnet,
+                                    addrs: *addrs,
+                                    mac: l.mac,
+                                },
                             );
                         }
                     }
@@ -576,27 +372,38 @@ impl Harness {
                             }
                             for fam in 0..2 {
                                 let Some(a) = l.addrs[fam] else { continue };
-                                let class = new.fams[fam].as_ref().map_or(Class::Outside, |f| f.class(a));
+                                let class = new.fams[fam]
+                                    .as_ref()
+                                    .map_or(Class::Outside, |f| f.class(a));
                                 match class {
                                     Class::Outside => want.push((o.clone(), ip(fam, a), None)),
-                                    Class::Reserved(r) => want.push((o.clone(), ip(fam, a), Some(r))),
+                                    Class::Reserved(r) => {
+                                        want.push((o.clone(), ip(fam, a), Some(r)))
+                                    }
                                     Class::Pool(_) => {}
                                 }
                             }
                         }
                         issues.sort_by_key(|i| (i.owner.clone(), i.address));
                         want.sort();
-                        let issues: Vec<_> =
-                            issues.into_iter().map(|i| (i.owner, i.address, i.reserved)).collect();
+                        let issues: Vec<_> = issues
+                            .into_iter()
+                            .map(|i| (i.owner, i.address, i.reserved))
+                            .collect();
                         assert_eq!(issues, want);
                         self.model.released[*subnet].retain(|&(fam, a)| {
-                            new.fams[fam].as_ref().is_some_and(|f| matches!(f.class(a), Class::Pool(_)))
+                            new.fams[fam]
+                                .as_ref()
+                                .is_some_and(|f| matches!(f.class(a), Class::Pool(_)))
                         });
                         self.model.subnets[*subnet] = Some(new);
                     }
                 }
             }
-            Op::Restart { extra_conflicts, outside } => {
+            Op::Restart {
+                extra_conflicts,
+                outside,
+            } => {
                 let snap = self.ipam.snapshot();
                 let mut records: Vec<Observed> = snap
                     .leases
@@ -611,7 +418,9 @@ impl Harness {
                 let mut want_issues = Vec::new();
                 for &(a, b) in extra_conflicts {
                     // A stale record: someone else's address under a new owner name.
-                    let Some(src) = snap.leases.get(a % snap.leases.len().max(1)) else { continue };
+                    let Some(src) = snap.leases.get(a % snap.leases.len().max(1)) else {
+                        continue;
+                    };
                     let who = format!("stale-{b}-{}", records.len());
                     let sid = SUBNETS.iter().position(|s| *s == src.subnet).unwrap();
                     let first = src.addresses[0];
@@ -628,7 +437,11 @@ impl Harness {
                         .map(|s| SUBNETS[s].to_string())
                         .collect();
                     let issue = if named || containing.len() == 1 {
-                        let sub = if named { src.subnet.clone() } else { containing[0].clone() };
+                        let sub = if named {
+                            src.subnet.clone()
+                        } else {
+                            containing[0].clone()
+                        };
                         let in_subnet = sub == src.subnet;
                         let (fam, a) = to_u(first);
                         let holder = if in_subnet {
@@ -647,7 +460,10 @@ impl Harness {
                             None => continue,
                         }
                     } else if containing.is_empty() {
-                        RestoreIssue::OutsideSubnets { owner: who.clone(), address: first }
+                        RestoreIssue::OutsideSubnets {
+                            owner: who.clone(),
+                            address: first,
+                        }
                     } else {
                         RestoreIssue::Ambiguous {
                             owner: who.clone(),
@@ -666,7 +482,10 @@ impl Harness {
                 }
                 if *outside {
                     let address: IpAddr = "192.168.1.1".parse().unwrap();
-                    want_issues.push(RestoreIssue::OutsideSubnets { owner: "far".into(), address });
+                    want_issues.push(RestoreIssue::OutsideSubnets {
+                        owner: "far".into(),
+                        address,
+                    });
                     records.push(Observed {
                         owner: "far".into(),
                         subnet: None,
@@ -679,7 +498,12 @@ impl Harness {
                     fresh.add_subnet(cfg.clone()).unwrap();
                 }
                 let report = fresh.restore(records);
-                let got: Vec<_> = report.issues.iter().filter(|i| !i.restored()).cloned().collect();
+                let got: Vec<_> = report
+                    .issues
+                    .iter()
+                    .filter(|i| !i.restored())
+                    .cloned()
+                    .collect();
                 assert_eq!(got, want_issues);
                 assert_eq!(report.restored, snap.leases.len());
                 self.ipam = fresh;
@@ -703,7 +527,11 @@ impl Harness {
         let mut got = BTreeMap::new();
         for l in &snap.leases {
             for a in &l.addresses {
-                assert!(held.insert((l.subnet.clone(), *a)), "{a} held twice in {}", l.subnet);
+                assert!(
+                    held.insert((l.subnet.clone(), *a)),
+                    "{a} held twice in {}",
+                    l.subnet
+                );
             }
             assert!(macs.insert(l.mac), "MAC {} held twice", l.mac);
             got.insert(l.owner.clone(), (l.subnet.clone(), l.addresses.clone()));
@@ -713,7 +541,9 @@ impl Harness {
             .leases
             .iter()
             .map(|(o, l)| {
-                let addrs = (0..2).filter_map(|f| l.addrs[f].map(|a| ip(f, a))).collect();
+                let addrs = (0..2)
+                    .filter_map(|f| l.addrs[f].map(|a| ip(f, a)))
+                    .collect();
                 (o.clone(), (SUBNETS[l.subnet].to_string(), addrs))
             })
             .collect();
@@ -725,15 +555,25 @@ impl Harness {
                 let fam = if fs.family == Family::V4 { 0 } else { 1 };
                 let f = s.fams[fam].as_ref().unwrap();
                 for (p, ps) in fs.pools.iter().enumerate() {
-                    let addrs: Vec<u128> =
-                        (f.first..=f.last).filter(|&a| f.class(a) == Class::Pool(p)).collect();
-                    let used = addrs.iter().filter(|&&a| !self.model.is_free(si, fam, a)).count();
+                    let addrs: Vec<u128> = (f.first..=f.last)
+                        .filter(|&a| f.class(a) == Class::Pool(p))
+                        .collect();
+                    let used = addrs
+                        .iter()
+                        .filter(|&&a| !self.model.is_free(si, fam, a))
+                        .count();
                     assert_eq!(ps.size, addrs.len() as u128, "size of {}", ps.pool);
                     assert_eq!(ps.used, used as u128, "used of {}", ps.pool);
-                    assert_eq!(ps.available, (addrs.len() - used) as u128, "available of {}", ps.pool);
+                    assert_eq!(
+                        ps.available,
+                        (addrs.len() - used) as u128,
+                        "available of {}",
+                        ps.pool
+                    );
                 }
                 for a in f.first..=f.last {
-                    let free = matches!(f.class(a), Class::Pool(_)) && self.model.is_free(si, fam, a);
+                    let free =
+                        matches!(f.class(a), Class::Pool(_)) && self.model.is_free(si, fam, a);
                     assert_eq!(self.ipam.is_free(SUBNETS[si], ip(fam, a)), free);
                 }
             }
