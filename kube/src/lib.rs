@@ -5,6 +5,8 @@
 //! and `ipam`) and is where IO happens (netlink, nftables, OVSDB clients). The controller, the
 //! node agent's CNI server and the CNI plugin come later; what exists now is the node agent's
 //! gateway executor, [`node::gateway`], which makes a node's network namespace hold what a
-//! `gateway::NodePlan` says.
+//! `gateway::NodePlan` says, and the gateway health probe, [`health`], that the controller's
+//! health loop re-plans from.
 
+pub mod health;
 pub mod node;

@@ -48,6 +48,7 @@ mod daemon;
 mod error;
 mod external;
 mod lab;
+mod mgmt;
 mod netns;
 mod node;
 mod ovsdb_server;

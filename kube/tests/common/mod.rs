@@ -1,0 +1,369 @@
+//! A real OVN lab wired for egress gateways (the topology `gateway`'s crate docs describe),
+//! and the controller and node-agent loop around the pure planner: observe, plan, send one
+//! transaction, apply each node's plan in its namespace.
+
+#![allow(dead_code)] // Each test binary uses its own part of this module.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use gateway::{Cluster, EgressIntent, NativeGateway, NodePlan, Observed, Plan, Planner};
+use ovn_testbed::{Central, CentralOptions, ExternalNet, Lab, Node, Pod, PodConfig, SourceEcho};
+use ovnkit_kube::node::gateway::{Applied, ApplyError, apply};
+use ovsdb::client::{Client, ConnectConfig, connect};
+
+pub const ROUTER: &str = "ovn-cluster";
+pub const NATIVE_PORT: &str = "ovn-cluster-ext";
+pub const NATIVE_IP: Ipv4Addr = Ipv4Addr::new(10, 18, 0, 254);
+pub const ECHO_PORT: u16 = 7007;
+
+/// The join address of node `index` (1-based): `100.64.0.<1 + index>`.
+pub fn join_ip(index: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(100, 64, 0, 1 + index))
+}
+
+/// Subnet `k`: `10.16.<k>.0/24`, its switch `ls<k>`.
+pub fn subnet(k: u8) -> ipnet::IpNet {
+    format!("10.16.{k}.0/24").parse().expect("valid")
+}
+
+pub struct EgressLab {
+    pub planner: Planner,
+    pub health: BTreeMap<String, bool>,
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    pub external: ExternalNet,
+    pub nodes: Vec<Node>,
+    pub central: Central,
+    lab: Lab,
+}
+
+impl EgressLab {
+    /// `nodes` nodes on an external network, router, join switch and `ovn0` on every node;
+    /// an OVN-native gateway port hosted on `native_chassis` (node indexes, highest priority
+    /// first) when not empty. `None` when the machine cannot run OVN (outside CI).
+    pub fn start(nodes: u8, native_chassis: &[u8]) -> Option<EgressLab> {
+        let lab = Lab::for_test()?;
+        let central = lab
+            .start_central(CentralOptions::default())
+            .expect("central");
+        let nodes: Vec<Node> = (0..nodes)
+            .map(|_| lab.start_node(&central).expect("node"))
+            .collect();
+        let external = lab.start_external_net().expect("external net");
+        central.add_router(ROUTER).expect("router");
+        central
+            .add_routed_switch(
+                ROUTER,
+                "join",
+                "100.64.0.1/16".parse().unwrap(),
+                "0a:00:64:00:00:01",
+            )
+            .expect("join switch");
+        for node in &nodes {
+            external.connect(node).expect("external link");
+            node.netns()
+                .exec("ethtool", &["-K", "br-ext", "tx", "off"])
+                .expect("br-ext offload off");
+            let i = node.index();
+            let lsp = format!("mgmt-{}", node.name());
+            let mac = format!("0a:00:64:00:01:{i:02x}");
+            let ip = join_ip(i);
+            central
+                .nbctl(&[
+                    "lsp-add",
+                    "join",
+                    &lsp,
+                    "--",
+                    "lsp-set-addresses",
+                    &lsp,
+                    &format!("{mac} {ip}"),
+                ])
+                .expect("mgmt lsp");
+            node.add_mgmt_port("ovn0", &lsp, &mac, format!("{ip}/16").parse().unwrap())
+                .expect("ovn0");
+            central
+                .wait_port_up(&lsp, Duration::from_secs(20))
+                .expect("ovn0 up");
+        }
+        let mut cluster = Cluster::default().with_router(ROUTER);
+        if !native_chassis.is_empty() {
+            central
+                .nbctl(&[
+                    "lrp-add",
+                    ROUTER,
+                    NATIVE_PORT,
+                    "0a:00:12:00:00:fe",
+                    &format!("{NATIVE_IP}/24"),
+                ])
+                .expect("gateway port");
+            let physnet = format!("network_name={}", ExternalNet::PHYSNET);
+            let rp = format!("router-port={NATIVE_PORT}");
+            central
+                .nbctl(&[
+                    "ls-add",
+                    "ext",
+                    "--",
+                    "lsp-add",
+                    "ext",
+                    "ext-localnet",
+                    "--",
+                    "lsp-set-type",
+                    "ext-localnet",
+                    "localnet",
+                    "--",
+                    "lsp-set-addresses",
+                    "ext-localnet",
+                    "unknown",
+                    "--",
+                    "lsp-set-options",
+                    "ext-localnet",
+                    &physnet,
+                    "--",
+                    "lsp-add",
+                    "ext",
+                    "ext-router",
+                    "--",
+                    "lsp-set-type",
+                    "ext-router",
+                    "router",
+                    "--",
+                    "lsp-set-addresses",
+                    "ext-router",
+                    "router",
+                    "--",
+                    "lsp-set-options",
+                    "ext-router",
+                    &rp,
+                    "nat-addresses=router",
+                ])
+                .expect("external switch");
+            let names: Vec<String> = native_chassis.iter().map(|i| format!("node{i}")).collect();
+            cluster = cluster.with_native(NativeGateway::new(NATIVE_PORT, NATIVE_IP.into(), names));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client = rt.block_on(async {
+            let (driver, client, _updates) = connect(&ConnectConfig::new(central.nb_remote()))
+                .await
+                .expect("connect to NB");
+            tokio::spawn(driver);
+            client
+        });
+        let health = nodes.iter().map(|n| (n.name(), true)).collect();
+        Some(EgressLab {
+            planner: Planner::new(cluster),
+            health,
+            rt,
+            client,
+            external,
+            nodes,
+            central,
+            lab,
+        })
+    }
+
+    /// Adds subnet `k` (switch `ls<k>`, `10.16.<k>.0/24`, gateway `.1`) on the router.
+    pub fn add_subnet(&self, k: u8) -> ipnet::IpNet {
+        self.central
+            .add_routed_switch(
+                ROUTER,
+                &format!("ls{k}"),
+                format!("10.16.{k}.1/24").parse().unwrap(),
+                &format!("0a:00:10:10:{k:02x}:01"),
+            )
+            .expect("subnet switch");
+        subnet(k)
+    }
+
+    /// Adds pod `j` of subnet `k` on node `node` (0-based position in `nodes`): address
+    /// `10.16.<k>.<10 + j>`.
+    pub fn add_pod(&self, node: usize, k: u8, j: u8) -> Pod {
+        let lsp = format!("p{k}-{j}");
+        let mac = format!("0a:00:10:{k:02x}:00:{j:02x}");
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 16, k, 10 + j));
+        self.central
+            .add_switch_port(&format!("ls{k}"), &lsp, &mac, ip)
+            .expect("pod port");
+        let gw = IpAddr::V4(Ipv4Addr::new(10, 16, k, 1));
+        let pod = self.nodes[node]
+            .add_pod(
+                PodConfig::new(
+                    &format!("p{k}x{j}"),
+                    &lsp,
+                    &mac,
+                    format!("{ip}/24").parse().unwrap(),
+                )
+                .with_gateway(gw),
+            )
+            .expect("pod");
+        self.central
+            .wait_port_up(&lsp, Duration::from_secs(20))
+            .expect("pod up");
+        pod
+    }
+
+    /// The planner's view of the nodes.
+    pub fn gateway_nodes(&self) -> Vec<gateway::Node> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                gateway::Node::new(n.name(), n.chassis())
+                    .with_join_ip(join_ip(n.index()))
+                    .with_health(self.health.get(&n.name()).copied().unwrap_or(true))
+            })
+            .collect()
+    }
+
+    /// Reads the rows the planner needs.
+    pub fn observe(&self) -> Observed {
+        let q = Observed::query(self.planner.cluster());
+        let outcome = self
+            .rt
+            .block_on(self.client.transact(q.transaction()))
+            .expect("observe");
+        q.decode(&outcome)
+    }
+
+    /// Plans against the current state.
+    pub fn plan(&self, intents: &[EgressIntent]) -> Plan {
+        self.planner
+            .plan(intents, &self.gateway_nodes(), &self.observe())
+            .expect("plan")
+    }
+
+    /// One reconcile: observe, plan, send the transaction, apply every node's plan on the
+    /// nodes whose data plane runs. Returns the plan.
+    pub fn reconcile(&self, intents: &[EgressIntent]) -> Plan {
+        let plan = self.plan(intents);
+        let txn = plan.clone().into_transaction().expect("valid transaction");
+        if !txn.is_empty() {
+            self.rt
+                .block_on(self.client.transact(&txn))
+                .unwrap_or_else(|e| panic!("transaction failed: {e}\n{:#?}", plan.explain()));
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.data_plane_running() {
+                let p = plan.node_plan(&node.name()).cloned().unwrap_or_default();
+                self.apply_node(i, &p).expect("node plan applies");
+            }
+        }
+        plan
+    }
+
+    /// Applies `plan` in node `i`'s namespace the way the node agent does: on a thread in the
+    /// namespace, with a current-thread runtime.
+    pub fn apply_node(&self, i: usize, plan: &NodePlan) -> Result<Applied, ApplyError> {
+        let plan = plan.clone();
+        self.nodes[i]
+            .netns()
+            .run(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(apply(&plan))
+            })
+            .expect("thread in the node's namespace")
+    }
+
+    /// Waits until every node's data plane has caught up with the NB.
+    pub fn sync(&self) {
+        self.central.sync_hv().expect("sync hv");
+    }
+
+    /// A source-address echo server on the external host.
+    pub fn echo(&self) -> SourceEcho {
+        SourceEcho::start(
+            self.external.netns(),
+            SocketAddr::new(self.external.host_ip(), ECHO_PORT),
+        )
+        .expect("echo server")
+    }
+
+    /// The source address the external host sees for a connection from `pod`, retried for up
+    /// to `within` (the first packets of a new path may be lost while ARP resolves).
+    pub fn source_seen(&self, pod: &Pod, within: Duration) -> Option<IpAddr> {
+        let server = SocketAddr::new(self.external.host_ip(), ECHO_PORT);
+        let started = Instant::now();
+        loop {
+            match ovn_testbed::source_seen_by(pod.netns(), server, Duration::from_secs(1)) {
+                Ok(ip) => return Some(ip),
+                Err(_) if started.elapsed() < within => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The node's external address.
+    pub fn external_ip(&self, i: usize) -> IpAddr {
+        IpAddr::V4(ExternalNet::node_ip(&self.nodes[i]))
+    }
+
+    /// What a node holds: `ip route show proto 141` and the `ovnkit` nft table.
+    pub fn node_state(&self, i: usize) -> String {
+        let ns = self.nodes[i].netns();
+        let routes = ns
+            .exec("ip", &["route", "show", "proto", "141"])
+            .unwrap_or_default();
+        let nft = ns
+            .exec_raw("nft", &["list", "table", "inet", "ovnkit"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        format!("{routes}{nft}")
+    }
+
+    /// Waits until BFD reports `forwarding=true` on every Geneve tunnel that runs it, on
+    /// every node (else the native gateway flaps right after start-up).
+    pub fn wait_bfd(&self, timeout: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            let ok = self.nodes.iter().all(|n| {
+                let out = n
+                    .vsctl(&[
+                        "--bare",
+                        "--columns=bfd_status",
+                        "find",
+                        "interface",
+                        "type=geneve",
+                    ])
+                    .unwrap_or_default();
+                out.contains("forwarding=true") && !out.contains("forwarding=false")
+            });
+            if ok {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// The chassis (name) the native gateway port is bound to, if any.
+    pub fn native_chassis(&self) -> Option<String> {
+        let uuid = self
+            .central
+            .sbctl(&[
+                "--bare",
+                "--columns=chassis",
+                "find",
+                "port_binding",
+                &format!("logical_port=cr-{NATIVE_PORT}"),
+            ])
+            .ok()?;
+        let uuid = uuid.trim();
+        if uuid.is_empty() {
+            return None;
+        }
+        let name = self
+            .central
+            .sbctl(&["--bare", "--columns=name", "list", "chassis", uuid])
+            .ok()?;
+        Some(name.trim().to_owned())
+    }
+}
