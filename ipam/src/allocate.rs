@@ -18,7 +18,8 @@ enum Pick {
 
 impl Ipam {
     /// Gives `req.owner()` a lease in `req.subnet()`: one address per family of the subnet and
-    /// a MAC. Asking again for an owner that holds a lease returns that lease (or
+    /// a MAC. A named pool that lists no address of one family of a dual-stack subnet leaves
+    /// that family to the default pool (dynamic, also for ordinal requests). Asking again for an owner that holds a lease returns that lease (or
     /// [`IpamError::LeaseMismatch`] if the request asks for something else). Dual-stack
     /// requests are all-or-nothing: on error nothing changes.
     pub fn allocate(&mut self, req: &Request<'_>) -> Result<Lease, IpamError> {
@@ -64,9 +65,10 @@ impl Ipam {
             let ordinal_match = match req.ordinal {
                 None => true,
                 Some(o) => [Family::V4, Family::V6].iter().all(|&f| {
-                    subnet
-                        .fam(f)
-                        .is_none_or(|fs| pool > 0 && fs.nth_of_pool(pool, o).ok() == held.addr(f))
+                    subnet.fam(f).is_none_or(|fs| {
+                        (pool > 0 && fs.pool_lists[pool - 1].is_empty())
+                            || (pool > 0 && fs.nth_of_pool(pool, o).ok() == held.addr(f))
+                    })
                 }),
             };
             if same_subnet && ips_match && mac_match && ordinal_match {
@@ -91,9 +93,12 @@ impl Ipam {
                 }
                 continue;
             };
+            // A named pool that lists no address of this family leaves it to the default pool.
+            let unlisted = pool > 0 && fs.pool_lists[pool - 1].is_empty();
+            let fam_pool = if unlisted { 0 } else { pool };
             let target = match (given, req.ordinal) {
                 (Some(ip), _) => Some(to_u128(ip)),
-                (None, Some(ordinal)) => {
+                (None, Some(ordinal)) if !unlisted => {
                     let nth = if pool == 0 {
                         Err(0)
                     } else {
@@ -107,19 +112,19 @@ impl Ipam {
                         len,
                     })?)
                 }
-                (None, None) => None,
+                (None, _) => None,
             };
             picks[family.index()] = Some(match target {
                 Some(a) => Pick::Given(a, self.check_given(subnet, sid, family, a, req)?),
                 None => {
-                    if fs.pools[pool].peek().is_none() {
+                    if fs.pools[fam_pool].peek().is_none() {
                         return Err(IpamError::Exhausted {
                             subnet: req.subnet.into(),
-                            pool: subnet.pool_names[pool].clone(),
+                            pool: subnet.pool_names[fam_pool].clone(),
                             family,
                         });
                     }
-                    Pick::Next(pool)
+                    Pick::Next(fam_pool)
                 }
             });
         }

@@ -188,9 +188,10 @@ impl Harness {
                 && match kind {
                     Kind::Ordinal(o) => (0..2).all(|f| {
                         s.fams[f].as_ref().is_none_or(|rf| {
-                            p > 0
-                                && rf.lists.get(&p).and_then(|v| v.get(*o as usize)).copied()
-                                    == l.addrs[f]
+                            (p > 0 && !rf.lists.contains_key(&p))
+                                || (p > 0
+                                    && rf.lists.get(&p).and_then(|v| v.get(*o as usize)).copied()
+                                        == l.addrs[f])
                         })
                     }),
                     _ => true,
@@ -210,9 +211,12 @@ impl Harness {
                 }
                 continue;
             };
+            // A named pool without addresses of this family leaves it to the default pool.
+            let unlisted = p > 0 && !f.lists.contains_key(&p);
+            let fam_p = if unlisted { 0 } else { p };
             let target = match (given(fam), kind) {
                 (Some(a), _) => Some(a),
-                (None, Kind::Ordinal(o)) => {
+                (None, Kind::Ordinal(o)) if !unlisted => {
                     let fam_name = if fam == 0 { Family::V4 } else { Family::V6 };
                     match (p > 0)
                         .then(|| f.lists.get(&p).and_then(|v| v.get(*o as usize)))
@@ -239,11 +243,12 @@ impl Harness {
                 }
                 None => {
                     dynamic[fam] = true;
-                    match m.next(subnet, fam, p) {
+                    match m.next(subnet, fam, fam_p) {
                         Some(a) => a,
                         None => {
                             let fam_name = if fam == 0 { Family::V4 } else { Family::V6 };
-                            return Err(format!("exhausted {} {fam_name:?}", POOLS[pool]));
+                            let name = &s.pools[fam_p];
+                            return Err(format!("exhausted {name} {fam_name:?}"));
                         }
                     }
                 }
