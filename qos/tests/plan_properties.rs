@@ -5,65 +5,13 @@
 
 mod common;
 
-use std::time::Duration;
-
+use common::strategies::{config, intent, limit};
 use common::{MemDb, NbRows, NodeRows, nb_db, node_db};
 use proptest::prelude::*;
-use qos::{
-    BitRate, Burst, Change, Config, Dscp, EgressMechanism, IngressMechanism, Limit, LossPercent,
-    Netem, PlanError, Planner, PodId, PodTarget, QosIntent,
-};
+use qos::{Change, PlanError, Planner, PodId, PodTarget, QosIntent};
 
 fn target(name: &str) -> PodTarget {
     PodTarget::new(PodId::new("ns", name), "ls1", name, format!("veth-{name}"))
-}
-
-fn limit() -> impl Strategy<Value = Limit> {
-    (1u64..=100_000, prop::option::of(1u64..=100_000)).prop_map(|(kbps, burst)| {
-        let l = Limit::new(BitRate::from_kbit_per_s(kbps));
-        burst.map_or(l, |b| l.with_burst(Burst::from_kbit(b)))
-    })
-}
-
-fn intent() -> impl Strategy<Value = QosIntent> {
-    (
-        prop::option::of(limit()),
-        prop::option::of(limit()),
-        prop::option::of(0u8..=63),
-        prop::option::of((
-            0u64..=100,
-            0u64..=10,
-            0u16..=10_000,
-            prop::option::of(1u32..=5000),
-        )),
-    )
-        .prop_map(|(ingress, egress, dscp, netem)| QosIntent {
-            ingress,
-            egress,
-            dscp: dscp.and_then(Dscp::new),
-            netem: netem.map(|(lat, jit, loss, limit)| Netem {
-                latency: Duration::from_millis(lat),
-                jitter: Duration::from_millis(jit),
-                loss: LossPercent::from_hundredths(loss).unwrap(),
-                limit,
-            }),
-        })
-}
-
-fn config() -> impl Strategy<Value = Config> {
-    (any::<bool>(), any::<bool>()).prop_map(|(e, i)| {
-        Config::default()
-            .with_egress(if e {
-                EgressMechanism::OvsPolicing
-            } else {
-                EgressMechanism::OvnQos
-            })
-            .with_ingress(if i {
-                IngressMechanism::OvsHtb
-            } else {
-                IngressMechanism::OvnQos
-            })
-    })
 }
 
 /// Plans and applies `intent` for pod `name` to both databases, and checks that planning again

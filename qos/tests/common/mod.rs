@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod strategies;
+
 use std::collections::{BTreeMap, HashMap};
 
 use ovn_model::{nb, vswitch};
