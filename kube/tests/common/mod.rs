@@ -367,3 +367,62 @@ impl EgressLab {
         Some(name.trim().to_owned())
     }
 }
+
+/// What a failover took.
+#[derive(Debug, Clone)]
+pub struct Failover {
+    /// From the kill until the probes declared the gateway down.
+    pub detected_after: Duration,
+    /// From the kill until the new plan was sent and applied.
+    pub replanned_after: Duration,
+    /// The re-plan.
+    pub plan: Plan,
+    /// Probe rounds run.
+    pub rounds: usize,
+}
+
+impl EgressLab {
+    /// The health loop of the controller: probes the join addresses of `gateways` (node
+    /// positions) from node `from`'s namespace every `interval` (one ICMP echo each, `timeout`
+    /// to answer); when a node's health changes, re-plans `intents` with the new health and
+    /// applies it. Returns after the first change that marks a node down, or `None` after
+    /// `max_rounds`.
+    pub fn health_loop(
+        &mut self,
+        from: usize,
+        gateways: &[usize],
+        intents: &[EgressIntent],
+        killed_at: Instant,
+        max_rounds: usize,
+    ) -> Option<Failover> {
+        use ovnkit_kube::health::{HealthTracker, probe_all};
+        let targets: Vec<(String, IpAddr)> = gateways
+            .iter()
+            .map(|&g| (self.nodes[g].name(), join_ip(self.nodes[g].index())))
+            .collect();
+        let mut tracker = HealthTracker::new(2);
+        for round in 1..=max_rounds {
+            let t = targets.clone();
+            let results = self.nodes[from]
+                .netns()
+                .run(move || probe_all(&t, Duration::from_millis(300)))
+                .expect("probe thread");
+            let changed = tracker.record(&results);
+            if changed.iter().any(|n| !tracker.is_healthy(n)) {
+                let detected_after = killed_at.elapsed();
+                for n in &changed {
+                    self.health.insert(n.clone(), tracker.is_healthy(n));
+                }
+                let plan = self.reconcile(intents);
+                return Some(Failover {
+                    detected_after,
+                    replanned_after: killed_at.elapsed(),
+                    plan,
+                    rounds: round,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
