@@ -130,8 +130,6 @@ pub enum Event {
 enum Pending {
     /// A request of the user: its reply becomes an [`Event::Reply`].
     User,
-    /// Canceled by the user: its reply is dropped.
-    Canceled,
     /// The session's own inactivity probe.
     Probe,
 }
@@ -236,13 +234,14 @@ impl Session {
             .expect("an empty array serializes")
     }
 
-    /// Gives up on a request: sends the RFC 7047 `cancel` notification, and drops the reply if
-    /// one still comes (ovsdb-server answers a canceled request with the error `canceled`).
-    /// Returns `false` if the request is not outstanding.
+    /// Gives up on a request: sends the RFC 7047 `cancel` notification and forgets the request,
+    /// so no [`Event::Reply`] comes for it. ovsdb-server drops the request; on a session that
+    /// sent `set_db_change_aware` it also answers it with the error `canceled`, which the
+    /// session swallows. Returns `false` if the request is not outstanding.
     pub fn cancel(&mut self, id: RequestId) -> bool {
-        match self.pending.get_mut(&id.0) {
-            Some(p @ Pending::User) => {
-                *p = Pending::Canceled;
+        match self.pending.get(&id.0) {
+            Some(Pending::User) => {
+                self.pending.remove(&id.0);
                 encode_request(&mut self.transmit, "cancel", &[id.0], None)
                     .expect("an integer array serializes");
                 true
@@ -251,7 +250,7 @@ impl Session {
         }
     }
 
-    /// Requests sent and not yet answered (canceled ones included until their reply comes).
+    /// Requests sent and not yet answered nor canceled.
     pub fn pending_requests(&self) -> usize {
         self.pending.len()
     }
@@ -376,8 +375,10 @@ impl Session {
                 id: RequestId(id),
                 result: resp.result,
             }),
-            Some(Pending::Canceled) | Some(Pending::Probe) => {}
-            None => tracing::warn!(id, "reply to no outstanding request"),
+            Some(Pending::Probe) => {}
+            // A canceled request (ids below `next_id` were ours); later ids never were.
+            None if id < self.next_id => tracing::debug!(id, "reply to a canceled request"),
+            None => tracing::warn!(id, "reply to a request this session never sent"),
         }
     }
 }
