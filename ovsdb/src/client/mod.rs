@@ -14,12 +14,21 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use ovsdb::client::{connect, ConnectConfig};
+//! use ovsdb::client::{connect, ConnectConfig, TlsConfig};
+//! use ovsdb::{Insert, Row, Transaction};
 //!
-//! let (driver, client, _updates) = connect(&ConnectConfig::new("unix:/run/ovn/ovnnb_db.sock")).await?;
+//! // One remote, or a list tried in order; ssl: needs the ovs-pki files.
+//! let config = ConnectConfig::new("ssl:192.0.2.10:6641,unix:/run/ovn/ovnnb_db.sock")
+//!     .with_tls(TlsConfig::new("/etc/ovn/key.pem", "/etc/ovn/cert.pem", "/etc/ovn/cacert.pem"));
+//! let (driver, client, _updates) = connect(&config).await?;
 //! tokio::spawn(driver);
-//! println!("{:?}", client.list_dbs().await?);
-//! println!("server {}", client.get_server_id().await?);
+//!
+//! println!("{:?} on server {}", client.list_dbs().await?, client.get_server_id().await?);
+//! let schema = client.get_schema("OVN_Northbound").await?;
+//! let mut txn = Transaction::new("OVN_Northbound");
+//! let sw = txn.push(Insert::new("Logical_Switch", Row::new().with("name", "sw0")));
+//! let outcome = client.transact_validated(&schema, &txn).await?;
+//! println!("sw0 is {:?}", outcome.uuid(&sw));
 //! # Ok(()) }
 //! ```
 
