@@ -18,8 +18,9 @@
 //!   address sets, NAT, policies, routes, gateway chassis, HA groups, DHCP, DNS, QoS and meters
 //!   as typed changes in a [`topology::ChangeSet`] that becomes one transaction, in which a
 //!   non-root row is always referenced by its parent.
-//!
-//! A typed snapshot over `ovsdb`'s replica is not here yet.
+//! - **Typed snapshot** ([`snapshot`]): typed lookups by UUID or name over a replica snapshot
+//!   of `ovsdb`, following references (the ports of a switch, the switch of a port), decoding
+//!   only the rows asked for.
 //!
 //! ```
 //! use ovn_model::nb::{LoadBalancer, LoadBalancerProtocol, LogicalSwitch};
@@ -48,6 +49,7 @@
 mod codec;
 pub mod compat;
 mod domain;
+pub mod snapshot;
 pub mod topology;
 
 // The generated models are formatted by the generator (prettyplease), which rustfmt would

@@ -664,3 +664,53 @@ fn the_real_server_schema_fits_the_model() {
     assert!(report.is_compatible(), "{:?}", report.problems);
     assert!(report.added_tables.is_empty() && report.added_columns.is_empty());
 }
+
+#[test]
+fn typed_snapshot_follows_references_in_a_replica_of_the_real_nb() {
+    use ovn_model::snapshot::Typed;
+    let Some(nb) = Nb::start() else { return };
+    let mut cs = ChangeSet::nb();
+    let sw = cs.insert(&LogicalSwitch::new("sw0")).unwrap();
+    for name in ["pod1", "pod2"] {
+        cs.insert_child(&sw, &LogicalSwitchPort::new(name)).unwrap();
+    }
+    let r = cs.insert(&LogicalRouter::new("r0")).unwrap();
+    let lrp = LogicalRouterPort::new(
+        "r0-sw0",
+        mac("0a:00:00:00:00:01"),
+        ["10.0.0.1/24".parse().unwrap()],
+    );
+    cs.connect_router_to_switch(&r, &sw, &lrp).unwrap();
+    let (plan, out) = nb.apply(cs);
+    let sw_u = plan.uuid(&out, &sw).unwrap();
+
+    let replica = nb.replica(&[
+        "Logical_Switch",
+        "Logical_Switch_Port",
+        "Logical_Router",
+        "Logical_Router_Port",
+    ]);
+    let snap = replica.snapshot();
+    let typed = Typed::new(&snap);
+    let sw0: LogicalSwitch = typed.by_name("sw0").unwrap();
+    assert_eq!(sw0.uuid, sw_u);
+    assert_eq!(typed.get::<LogicalSwitch>(sw_u), Some(sw0.clone()));
+    let mut ports: Vec<String> = typed
+        .children::<_, LogicalSwitchPort>(&sw0)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    ports.sort();
+    assert_eq!(ports, ["pod1", "pod2", "r0-sw0-peer"]);
+    let pod1: LogicalSwitchPort = typed.by_name("pod1").unwrap();
+    assert_eq!(
+        typed.parent::<LogicalSwitch, _>(&pod1).map(|s| s.name),
+        Some("sw0".to_owned())
+    );
+    let r0: LogicalRouter = typed.by_name("r0").unwrap();
+    let rp = typed.children::<_, LogicalRouterPort>(&r0);
+    assert_eq!(rp, [with_uuid(lrp, |x| x.uuid = rp[0].uuid)]);
+    assert_eq!(typed.rows::<LogicalSwitchPort>().count(), 3);
+    let first = sw0.ports.iter().next().unwrap();
+    assert!(typed.resolve(first).is_some());
+}

@@ -66,6 +66,27 @@ impl Nb {
         let _ = self.apply(cs);
     }
 
+    /// A replica of `tables`, filled by a `monitor` request through the client.
+    pub fn replica(&self, tables: &[&str]) -> ovsdb::replica::Replica {
+        use ovsdb::monitor::{MonitorMethod, MonitorRequest, TableMonitor};
+        let mut monitor = MonitorRequest::new("OVN_Northbound", MonitorMethod::MonitorCondSince);
+        for t in tables {
+            monitor = monitor.with_table(*t, TableMonitor::all());
+        }
+        let mut replica = ovsdb::replica::Replica::new(&self.schema);
+        let reply = self
+            .rt
+            .block_on(
+                self.client
+                    .request(monitor.method.as_str(), &monitor.params(None)),
+            )
+            .expect("monitor request");
+        replica
+            .apply_reply(&monitor, reply.get())
+            .expect("monitor reply applies");
+        replica
+    }
+
     /// Every row of `T`'s table as `ovn-nbctl --format=json list` prints it, decoded with the
     /// model. Decoding must need no forgiveness here: the model is the server's schema.
     pub fn rows<T: Table>(&self) -> Vec<T> {

@@ -1,0 +1,136 @@
+//! A typed view over a replica [`Snapshot`]: look rows up by UUID or name and follow references
+//! (the ports of a switch, the switch of a port), decoding only the rows asked for. Nothing is
+//! copied up front: [`Typed::new`] is free, each lookup decodes the rows it returns.
+//!
+//! ```
+//! use ovn_model::nb::{LogicalSwitch, LogicalSwitchPort};
+//! use ovn_model::snapshot::Typed;
+//! use ovsdb::monitor::{MonitorMethod, MonitorRequest, TableMonitor};
+//! use ovsdb::replica::Replica;
+//!
+//! let mut replica = Replica::new(ovn_model::nb::schema());
+//! let monitor = MonitorRequest::new("OVN_Northbound", MonitorMethod::Monitor)
+//!     .with_table("Logical_Switch", TableMonitor::all())
+//!     .with_table("Logical_Switch_Port", TableMonitor::all());
+//! let (sw, p1) = ("5a3c0f1e-4a1b-4c2d-8e3f-9a0b1c2d3e4f", "7d1f4e2a-3b5c-4d6e-8f70-a1b2c3d4e5f6");
+//! let reply = format!(r#"{{"Logical_Switch":{{"{sw}":{{"new":{{"name":"sw0",
+//!     "ports":["uuid","{p1}"]}}}}}},
+//!     "Logical_Switch_Port":{{"{p1}":{{"new":{{"name":"pod1","addresses":"router"}}}}}}}}"#);
+//! replica.apply_reply(&monitor, &reply).unwrap();
+//!
+//! let snap = replica.snapshot();
+//! let nb = Typed::new(&snap);
+//! let sw0: LogicalSwitch = nb.by_name("sw0").unwrap();
+//! let ports: Vec<LogicalSwitchPort> = nb.children(&sw0);
+//! assert_eq!(ports[0].name, "pod1");
+//! let back: LogicalSwitch = nb.parent(&ports[0]).unwrap();
+//! assert_eq!(back.name, "sw0");
+//! ```
+
+use ovsdb::replica::{RowView, Snapshot, TableView};
+use ovsdb::table::Ref;
+use ovsdb::{Atom, Datum, DecodeWarning, Table, Uuid};
+
+use crate::topology::ChildOf;
+
+/// Typed lookups over one [`Snapshot`].
+#[derive(Debug, Clone, Copy)]
+pub struct Typed<'a> {
+    snap: &'a Snapshot,
+}
+
+impl<'a> Typed<'a> {
+    /// A typed view of `snap`.
+    #[must_use]
+    pub fn new(snap: &'a Snapshot) -> Self {
+        Typed { snap }
+    }
+
+    fn table<T: Table>(&self) -> Option<TableView<'a>> {
+        self.snap.table(T::TABLE)
+    }
+
+    fn decode<T: Table>(row: RowView<'_>) -> T {
+        Self::decode_checked(row).0
+    }
+
+    fn decode_checked<T: Table>(row: RowView<'_>) -> (T, Vec<DecodeWarning>) {
+        T::from_row(row.uuid(), &row.to_row())
+    }
+
+    /// The row `uuid` of `T`'s table.
+    #[must_use]
+    pub fn get<T: Table>(&self, uuid: Uuid) -> Option<T> {
+        self.table::<T>()?.get(uuid).map(Self::decode)
+    }
+
+    /// The row `uuid`, with what decoding it had to forgive (a server with another schema).
+    #[must_use]
+    pub fn get_checked<T: Table>(&self, uuid: Uuid) -> Option<(T, Vec<DecodeWarning>)> {
+        self.table::<T>()?.get(uuid).map(Self::decode_checked)
+    }
+
+    /// The row a reference points at (`None` for a dangling or named reference).
+    #[must_use]
+    pub fn resolve<T: Table>(&self, r: &Ref<T>) -> Option<T> {
+        self.get(r.uuid()?)
+    }
+
+    /// Every row of `T`'s table, decoded one by one as the iterator advances (only the UUIDs
+    /// are collected first).
+    pub fn rows<T: Table + 'a>(&self) -> impl Iterator<Item = T> + 'a {
+        let table = self.table::<T>();
+        let uuids: Vec<Uuid> = table
+            .map(|t| t.rows().map(|r| r.uuid()).collect())
+            .unwrap_or_default();
+        uuids
+            .into_iter()
+            .filter_map(move |u| table?.get(u).map(Self::decode))
+    }
+
+    /// The first row whose `name` is `name` (through the schema's index on `name` when the table
+    /// has one, else by a scan).
+    #[must_use]
+    pub fn by_name<T: Table>(&self, name: &str) -> Option<T> {
+        let table = self.table::<T>()?;
+        let key = [Datum::from(name)];
+        if let Ok(found) = table.find_one(&["name"], &key) {
+            return found.map(Self::decode);
+        }
+        table
+            .rows()
+            .find(|r| r.get("name") == Some(&key[0]))
+            .map(Self::decode)
+    }
+
+    /// The children of `parent` (the rows its `C::COLUMN` refers to), in UUID order.
+    #[must_use]
+    pub fn children<P: Table, C: ChildOf<P>>(&self, parent: &P) -> Vec<C> {
+        let Some(row) = self.table::<P>().and_then(|t| t.get(parent.uuid())) else {
+            return Vec::new();
+        };
+        let Some(children) = self.table::<C>() else {
+            return Vec::new();
+        };
+        row.get(C::COLUMN)
+            .into_iter()
+            .flat_map(Datum::atoms)
+            .filter_map(Atom::as_uuid)
+            .filter_map(|u| children.get(u))
+            .map(Self::decode)
+            .collect()
+    }
+
+    /// The parent whose `C::COLUMN` refers to `child` (a scan of the parent table).
+    #[must_use]
+    pub fn parent<P: Table, C: ChildOf<P>>(&self, child: &C) -> Option<P> {
+        let probe = Atom::Uuid(child.uuid());
+        self.table::<P>()?
+            .rows()
+            .find(|r| {
+                r.get(C::COLUMN)
+                    .is_some_and(|d| d.atoms().any(|a| *a == probe))
+            })
+            .map(Self::decode)
+    }
+}
