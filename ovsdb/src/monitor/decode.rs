@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -22,23 +23,25 @@ pub enum UpdateFormat {
     Update2,
 }
 
-/// Column values of one row update, in the order the server wrote them.
-pub type Cells = Vec<(ColumnId, Datum)>;
+/// A whole row's values: sorted by column, each column once, columns that hold their default
+/// value left out. The replica stores these as they are (one allocation per row).
+pub type Cells = Arc<[(ColumnId, Datum)]>;
+
+/// Per column, a diff or a new value: sorted by column, each column once.
+pub type ColumnValues = Vec<(ColumnId, Datum)>;
 
 /// What happened to one row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowOp {
-    /// The row is part of the initial contents (`update2` `initial`). Columns left out hold
-    /// their default value.
+    /// The row is part of the initial contents (`update2` `initial`).
     Initial(Cells),
-    /// The row was inserted (`update2` `insert`, or `update` with only `new`). Columns left out
-    /// hold their default value.
+    /// The row was inserted (`update2` `insert`, or `update` with only `new`).
     Insert(Cells),
     /// `update2` `modify`: per changed column, the diff to apply (see
     /// [`apply_diff`](crate::replica::apply_diff)).
-    Modify(Cells),
+    Modify(ColumnValues),
     /// `update` with `old` and `new`: the new values of the monitored columns.
-    Replace(Cells),
+    Replace(ColumnValues),
     /// The row was deleted.
     Delete,
 }
@@ -191,6 +194,39 @@ struct Ctx {
     table: Cell<Option<TableId>>,
     row: Cell<Option<Uuid>>,
     column: Cell<Option<ColumnId>>,
+    /// A buffer reused for every row, so that each row costs one exact allocation.
+    scratch: Cell<Vec<(ColumnId, Datum)>>,
+}
+
+/// Sorts `cells` by column; of a repeated column the last value wins.
+fn sort_cells(cells: &mut Vec<(ColumnId, Datum)>) {
+    if cells.is_sorted_by(|a, b| a.0 < b.0) {
+        return;
+    }
+    cells.sort_by_key(|c| c.0);
+    let mut i = 0;
+    while i + 1 < cells.len() {
+        if cells[i].0 == cells[i + 1].0 {
+            cells.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Stored form of a whole row: sorted, defaults left out, one allocation.
+pub(crate) fn row_cells(table: &TableLayout, cells: &mut Vec<(ColumnId, Datum)>) -> Cells {
+    sort_cells(cells);
+    cells.retain(|(c, d)| table.column(*c).is_none_or(|col| *d != col.default));
+    cells.drain(..).collect()
+}
+
+/// Whether `cells` are already in stored form for `table`.
+pub(crate) fn is_row_form(table: &TableLayout, cells: &[(ColumnId, Datum)]) -> bool {
+    cells.is_sorted_by(|a, b| a.0 < b.0)
+        && cells
+            .iter()
+            .all(|(c, d)| table.column(*c).is_some_and(|col| *d != col.default))
 }
 
 fn run<T>(
@@ -452,14 +488,15 @@ impl<'de> Visitor<'de> for Row2Seed<'_> {
             if op.is_some() {
                 return Err(de::Error::custom("a row update2 has more than one member"));
             }
-            let cells = || CellsSeed {
+            let cells = |kind| CellsSeed {
                 table: self.table,
                 ctx: self.ctx,
+                kind,
             };
             op = Some(match key.as_str() {
-                "initial" => RowOp::Initial(map.next_value_seed(cells())?),
-                "insert" => RowOp::Insert(map.next_value_seed(cells())?),
-                "modify" => RowOp::Modify(map.next_value_seed(cells())?),
+                "initial" => map.next_value_seed(cells(Kind::Initial))?,
+                "insert" => map.next_value_seed(cells(Kind::Insert))?,
+                "modify" => map.next_value_seed(cells(Kind::Modify))?,
                 "delete" => {
                     map.next_value::<IgnoredAny>()?;
                     RowOp::Delete
@@ -510,14 +547,18 @@ impl<'de> Visitor<'de> for Row1Seed<'_> {
                     new = Some(map.next_value_seed(CellsSeed {
                         table: self.table,
                         ctx: self.ctx,
+                        kind: Kind::Replace,
                     })?);
                 }
                 other => return Err(de::Error::unknown_field(other, &["old", "new"])),
             }
         }
         match (old, new) {
-            (true, Some(cells)) => Ok(RowOp::Replace(cells)),
-            (false, Some(cells)) => Ok(RowOp::Insert(cells)),
+            (true, Some(op)) => Ok(op),
+            (false, Some(RowOp::Replace(mut cells))) => {
+                Ok(RowOp::Insert(row_cells(self.table, &mut cells)))
+            }
+            (false, Some(op)) => Ok(op),
             (true, None) => Ok(RowOp::Delete),
             (false, None) => Err(de::Error::custom(
                 r#"a row update has neither "old" nor "new""#,
@@ -526,28 +567,65 @@ impl<'de> Visitor<'de> for Row1Seed<'_> {
     }
 }
 
-/// A row object: column name to value, decoded with each column's type.
+#[derive(Clone, Copy)]
+enum Kind {
+    Initial,
+    Insert,
+    Modify,
+    Replace,
+}
+
+/// A row object: column name to value, decoded with each column's type, into the [`RowOp`]
+/// of `kind`.
 struct CellsSeed<'a> {
     table: &'a TableLayout,
     ctx: &'a Ctx,
+    kind: Kind,
 }
 
 impl<'de> DeserializeSeed<'de> for CellsSeed<'_> {
-    type Value = Cells;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cells, D::Error> {
+    type Value = RowOp;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RowOp, D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for CellsSeed<'_> {
-    type Value = Cells;
+    type Value = RowOp;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "a row of table {}", self.table.name)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cells, A::Error> {
-        let mut cells = Vec::with_capacity(map.size_hint().unwrap_or(4).min(64));
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RowOp, A::Error> {
+        let mut cells = self.ctx.scratch.take();
+        cells.clear();
+        let op = self.fill(&mut map, &mut cells).map(|()| match self.kind {
+            Kind::Initial => RowOp::Initial(row_cells(self.table, &mut cells)),
+            Kind::Insert => RowOp::Insert(row_cells(self.table, &mut cells)),
+            Kind::Modify | Kind::Replace => {
+                sort_cells(&mut cells);
+                // An exact allocation; the scratch buffer keeps its capacity.
+                let mut values = Vec::with_capacity(cells.len());
+                values.append(&mut cells);
+                if matches!(self.kind, Kind::Modify) {
+                    RowOp::Modify(values)
+                } else {
+                    RowOp::Replace(values)
+                }
+            }
+        });
+        self.ctx.scratch.set(cells);
+        op
+    }
+}
+
+impl CellsSeed<'_> {
+    fn fill<'de, A: MapAccess<'de>>(
+        &self,
+        map: &mut A,
+        cells: &mut Vec<(ColumnId, Datum)>,
+    ) -> Result<(), A::Error> {
         while let Some(name) = map.next_key::<Key<'de>>()? {
             let name = name.as_str();
             let Some(id) = self.table.column_id(name) else {
@@ -566,6 +644,6 @@ impl<'de> Visitor<'de> for CellsSeed<'_> {
             cells.push((id, datum));
         }
         self.ctx.column.set(None);
-        Ok(cells)
+        Ok(())
     }
 }

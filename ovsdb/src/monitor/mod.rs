@@ -43,9 +43,10 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 pub use decode::{
-    Cells, MonitorReply, RowOp, RowUpdate, TableUpdate, TableUpdates, UpdateFormat,
+    Cells, ColumnValues, MonitorReply, RowOp, RowUpdate, TableUpdate, TableUpdates, UpdateFormat,
     UpdateNotification,
 };
+pub(crate) use decode::{is_row_form, row_cells};
 pub use layout::{ColumnId, ColumnLayout, Layout, TableId, TableLayout, default_datum};
 
 use crate::condition::Condition;

@@ -93,7 +93,7 @@ pub use diff::apply_diff;
 pub use view::{RowView, Snapshot, TableView};
 
 use changes::Consumers;
-use table::{Cells, State, TableData, canonical};
+use table::{Cells, State, TableData, canonical, stored};
 use view::DbState;
 
 use crate::monitor::{
@@ -452,7 +452,7 @@ impl Replica {
                         row: ru.uuid,
                     });
                 };
-                if map.insert(ru.uuid, canonical(layout, cells)).is_some() {
+                if map.insert(ru.uuid, stored(layout, cells)).is_some() {
                     return Err(ReplicaError::RowExists {
                         table: layout.name.clone(),
                         row: ru.uuid,
@@ -571,7 +571,7 @@ fn stage_op(
                     row: uuid,
                 });
             }
-            Ok(Some(canonical(layout, cells)))
+            Ok(Some(stored(layout, cells)))
         }
         RowOp::Delete => match current {
             Some(_) => Ok(None),

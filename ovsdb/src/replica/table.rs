@@ -2,15 +2,13 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Arc;
 
 use crate::monitor::{ColumnId, TableLayout};
 use crate::value::{Datum, Uuid};
 
 pub(crate) type State = foldhash::fast::RandomState;
 
-/// A stored row: its non-default column values, sorted by column id.
-pub(crate) type Cells = Arc<[(ColumnId, Datum)]>;
+pub(crate) use crate::monitor::Cells;
 
 /// The value of `column` in `cells`, or `None` when the row holds the default.
 pub(crate) fn cell(cells: &[(ColumnId, Datum)], column: ColumnId) -> Option<&Datum> {
@@ -27,21 +25,19 @@ pub(crate) fn value<'a>(
     cell(cells, column).unwrap_or(&layout.columns[column.index()].default)
 }
 
-/// Sorts decoded cells by column (the last of repeated columns wins) and drops default values.
-pub(crate) fn canonical(layout: &TableLayout, mut cells: Vec<(ColumnId, Datum)>) -> Cells {
-    if !cells.is_sorted_by(|a, b| a.0 < b.0) {
-        cells.sort_by_key(|c| c.0);
-        let mut out: Vec<(ColumnId, Datum)> = Vec::with_capacity(cells.len());
-        for (c, d) in cells {
-            match out.last_mut() {
-                Some(last) if last.0 == c => last.1 = d,
-                _ => out.push((c, d)),
-            }
-        }
-        cells = out;
+/// `cells` in stored form (sorted, defaults left out), reusing the allocation when they
+/// already are.
+pub(crate) fn stored(layout: &TableLayout, cells: Cells) -> Cells {
+    if crate::monitor::is_row_form(layout, &cells) {
+        cells
+    } else {
+        crate::monitor::row_cells(layout, &mut cells.to_vec())
     }
-    cells.retain(|(c, d)| *d != layout.columns[c.index()].default);
-    Arc::from(cells)
+}
+
+/// A merged row in stored form.
+pub(crate) fn canonical(layout: &TableLayout, mut cells: Vec<(ColumnId, Datum)>) -> Cells {
+    crate::monitor::row_cells(layout, &mut cells)
 }
 
 /// UUIDs that share one index key hash.
