@@ -233,9 +233,9 @@ impl fmt::Display for Plan {
         }
         let n = self.steps.len();
         let unit = if n == 1 { "step" } else { "steps" };
-        writeln!(f, "{} {}: {n} {unit}", self.database(), self.pod)?;
+        write!(f, "{} {}: {n} {unit}", self.database(), self.pod)?;
         for line in self.explain() {
-            writeln!(f, "- {line}")?;
+            write!(f, "\n- {line}")?;
         }
         Ok(())
     }

@@ -23,7 +23,7 @@ fn target() -> PodTarget {
 fn render(plan: &Plan) -> String {
     let mut out = plan.to_string();
     let txn = plan.clone().into_transaction().expect("the plan validates");
-    out.push_str("--- transaction ---\n");
+    out.push_str("\n--- transaction ---\n");
     out.push_str(&serde_json::to_string_pretty(&txn.to_params()).unwrap());
     out.push('\n');
     out
