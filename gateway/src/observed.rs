@@ -202,7 +202,6 @@ pub struct Query {
 
 impl Query {
     /// The transaction to send.
-    #[must_use]
     pub fn transaction(&self) -> &Transaction {
         &self.txn
     }

@@ -121,7 +121,6 @@ impl Plan {
     }
 
     /// The changes as one transaction on OVN_Northbound, without validation.
-    #[must_use]
     pub fn transaction(&self) -> Transaction {
         let mut txn = Transaction::new("OVN_Northbound");
         for step in &self.steps {

@@ -66,7 +66,7 @@ fn distributed_then_no_snat() {
         .with_pod("node1", ip("10.16.1.10"))
         .with_pod("node1", ip("10.16.1.11"))
         .with_pod("node2", ip("10.16.1.12"));
-    step("distributed", &[d.clone()], &nodes, &mut o);
+    let _ = step("distributed", std::slice::from_ref(&d), &nodes, &mut o);
     let plan = step("distributed_no_snat", &[d.without_snat()], &nodes, &mut o);
     assert!(plan.node_plans().values().all(|p| p.masquerade.is_empty()));
 }
@@ -80,12 +80,12 @@ fn centralized_active_backup_fails_over_and_back() {
         net("10.16.2.0/24"),
         ["node1", "node2"],
     )];
-    step("centralized", &c, &nodes, &mut o);
+    let _ = step("centralized", &c, &nodes, &mut o);
     nodes[0].healthy = false;
     let plan = step("centralized_failover", &c, &nodes, &mut o);
     assert_eq!(plan.steps().len(), 1);
     nodes[0].healthy = true;
-    step("centralized_failback", &c, &nodes, &mut o);
+    let _ = step("centralized_failback", &c, &nodes, &mut o);
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn ecmp_drops_an_unhealthy_gateway() {
         EgressIntent::centralized("ls5", net("10.16.5.0/24"), ["node1", "node2", "node3"])
             .with_ecmp(),
     ];
-    step("ecmp", &c, &nodes, &mut o);
+    let _ = step("ecmp", &c, &nodes, &mut o);
     nodes[1].healthy = false;
     let plan = step("ecmp_drop", &c, &nodes, &mut o);
     assert_eq!(plan.steps().len(), 1);
@@ -108,13 +108,13 @@ fn ovn_native_snat_and_fips() {
     let nodes = nodes(3);
     let mut o = fresh(&cluster());
     let n = EgressIntent::ovn_native("ls4", net("10.16.4.0/24"));
-    step(
+    let _ = step(
         "native",
         &[n.clone().with_fip(ip("10.16.4.12"), ip("10.18.0.200"))],
         &nodes,
         &mut o,
     );
-    step("native_fip_removed", &[n], &nodes, &mut o);
+    let _ = step("native_fip_removed", &[n], &nodes, &mut o);
 }
 
 #[test]
@@ -144,7 +144,7 @@ fn a_bad_intent_keeps_the_current_path_and_a_removed_one_is_cleaned_up() {
         before.node_plans(),
         "ls2 keeps node1 on the nodes too"
     );
-    step("all_removed", &[], &nodes, &mut o);
+    let _ = step("all_removed", &[], &nodes, &mut o);
     // Only the native gateway's chassis rows stay: the cluster, not a subnet, asks for them.
     assert!(
         o.owned

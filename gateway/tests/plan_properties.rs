@@ -159,7 +159,7 @@ proptest! {
         let c = cluster();
         let mut o = fresh(&c);
         let plan = planner().plan(&w.intents, &w.nodes, &o).unwrap();
-        plan.clone().into_transaction().unwrap();
+        let _txn = plan.clone().into_transaction().unwrap();
         o.apply(&plan, 1);
         check_paths(&w, &plan, &o)?;
         let again = planner().plan(&w.intents, &w.nodes, &o).unwrap();
@@ -178,7 +178,7 @@ proptest! {
             n.healthy ^= f;
         }
         let moved = planner().plan(&w2.intents, &w2.nodes, &o).unwrap();
-        moved.clone().into_transaction().unwrap();
+        let _txn = moved.clone().into_transaction().unwrap();
         // Health only ever changes next hops: no insert, no delete, at most one update per subnet.
         let previously: BTreeSet<&str> = plan.rejected().iter().map(|e| e.subnet()).collect();
         let now: BTreeSet<&str> = moved.rejected().iter().map(|e| e.subnet()).collect();

@@ -63,7 +63,7 @@ fn active_backup_moves_to_the_backup_when_the_gateway_dies() {
         1,
         "one change moves the subnet"
     );
-    assert_eq!(lab.health["node1"], false);
+    assert!(!lab.health["node1"]);
     for pod in &pods[1..] {
         assert_eq!(
             lab.source_seen(pod, Duration::from_secs(15)),

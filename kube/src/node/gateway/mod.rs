@@ -37,7 +37,7 @@ pub enum ApplyError {
         what: String,
         /// The kernel's answer.
         #[source]
-        source: rtnetlink::Error,
+        source: Box<rtnetlink::Error>,
     },
     /// A route's device does not exist in this namespace.
     #[error("route {route}: device {device:?} not found")]
@@ -100,6 +100,15 @@ pub async fn apply(plan: &gateway::NodePlan) -> Result<Applied, ApplyError> {
         routes_removed,
         masquerade_rules: plan.masquerade.len(),
     })
+}
+
+/// An [`ApplyError::Route`] for `what`.
+fn route_error(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> ApplyError {
+    let what = what.into();
+    move |source| ApplyError::Route {
+        what,
+        source: Box::new(source),
+    }
 }
 
 fn sysctl(path: &str, value: &str) -> Result<(), ApplyError> {

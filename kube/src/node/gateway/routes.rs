@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol};
 use rtnetlink::{Handle, IpVersion};
 
-use super::ApplyError;
+use super::{ApplyError, route_error};
 
 /// The route protocol number ovnkit's routes carry (`ip route ... proto 141`), how they are
 /// told apart from every other route of the node.
@@ -49,10 +49,7 @@ async fn owned_routes(handle: &Handle) -> Result<Vec<RouteMessage>, ApplyError> 
     let mut out = Vec::new();
     for v in [IpVersion::V4, IpVersion::V6] {
         let mut s = handle.route().get(v).execute();
-        while let Some(m) = s.try_next().await.map_err(|source| ApplyError::Route {
-            what: "listing routes".into(),
-            source,
-        })? {
+        while let Some(m) = s.try_next().await.map_err(route_error("listing routes"))? {
             if m.header.protocol == RouteProtocol::Other(ROUTE_PROTOCOL)
                 && m.header.table == MAIN_TABLE
             {
@@ -70,10 +67,7 @@ async fn link_index(handle: &Handle, name: &str) -> Result<Option<u32>, ApplyErr
         Ok(None) => Ok(None),
         // The kernel answers ENODEV for an unknown name.
         Err(rtnetlink::Error::NetlinkError(_)) => Ok(None),
-        Err(source) => Err(ApplyError::Route {
-            what: format!("looking up device {name}"),
-            source,
-        }),
+        Err(source) => Err(route_error(format!("looking up device {name}"))(source)),
     }
 }
 
@@ -138,10 +132,7 @@ async fn sync_with(
                     .del(m)
                     .execute()
                     .await
-                    .map_err(|source| ApplyError::Route {
-                        what: format!("removing {what}"),
-                        source,
-                    })?;
+                    .map_err(route_error(format!("removing {what}")))?;
                 removed.push(what);
             }
         }
@@ -178,10 +169,7 @@ async fn sync_with(
                 });
             }
         };
-        res.map_err(|source| ApplyError::Route {
-            what: format!("adding {r}"),
-            source,
-        })?;
+        res.map_err(route_error(format!("adding {r}")))?;
         added.push(r.to_string());
     }
     Ok((added, removed))
