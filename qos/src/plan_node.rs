@@ -9,7 +9,9 @@
 //!   microseconds, `loss` in whole percent (what OVS 3.1 reads; a fraction is rounded) and
 //!   `limit` in packets.
 //!
-//! A port has one `qos`: htb ingress and netem together are [`PlanError::HtbAndNetem`].
+//! A port has one `qos`: htb ingress and netem together are [`PlanError::HtbAndNetem`]. A `QoS`
+//! someone else bound to the port (for example `ovn-controller`'s `linux-noop`) is replaced in
+//! `Port.qos` but never deleted; clearing leaves the port with no `qos`.
 //! `QoS` and `Queue` are root tables in Open_vSwitch, so nothing collects them: every row the
 //! planner made for the pod and no longer needs is deleted explicitly. A row that stays is
 //! updated in place (a rate change is one `update` of the `Queue`).
