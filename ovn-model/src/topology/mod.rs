@@ -32,6 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod links;
 mod rows;
 mod wiring;
 
@@ -46,6 +47,7 @@ use ovsdb::{
 
 use crate::nb;
 
+pub use links::{CHILD_LINKS, ROOT_TABLES};
 pub use wiring::HasLoadBalancers;
 
 /// Why a change could not be added or the change set could not be built.
@@ -84,50 +86,6 @@ pub trait ChildOf<P: Table>: Table {
     /// The parent's column that holds the references.
     const COLUMN: &'static str;
 }
-
-macro_rules! roots {
-    ($($t:ident),* $(,)?) => { $(impl Root for nb::$t {})* };
-}
-roots!(
-    AddressSet,
-    Bfd,
-    ChassisTemplateVar,
-    Copp,
-    DhcpOptions,
-    Dns,
-    HaChassisGroup,
-    LoadBalancer,
-    LoadBalancerGroup,
-    LogicalRouter,
-    LogicalSwitch,
-    Meter,
-    Mirror,
-    NbGlobal,
-    PortGroup,
-    StaticMacBinding,
-);
-
-macro_rules! children {
-    ($($child:ident in $parent:ident . $col:literal),* $(,)?) => {
-        $(impl ChildOf<nb::$parent> for nb::$child { const COLUMN: &'static str = $col; })*
-    };
-}
-children!(
-    LogicalSwitchPort in LogicalSwitch."ports",
-    Acl in LogicalSwitch."acls",
-    Acl in PortGroup."acls",
-    QoS in LogicalSwitch."qos_rules",
-    ForwardingGroup in LogicalSwitch."forwarding_groups",
-    LogicalRouterPort in LogicalRouter."ports",
-    LogicalRouterStaticRoute in LogicalRouter."static_routes",
-    LogicalRouterPolicy in LogicalRouter."policies",
-    Nat in LogicalRouter."nat",
-    GatewayChassis in LogicalRouterPort."gateway_chassis",
-    HaChassis in HaChassisGroup."ha_chassis",
-    LoadBalancerHealthCheck in LoadBalancer."health_check",
-    MeterBand in Meter."bands",
-    Connection in NbGlobal."connections",
-);
 
 /// Which existing or new row a change applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,17 +177,8 @@ impl ChangeSet {
     }
 
     fn push_insert<T: Table>(&mut self, row: &T) -> Result<Ref<T>, TopologyError> {
-        let mut encoded = row.to_row()?;
-        trim_empty(&mut encoded);
-        let name = self.fresh_name(T::TABLE);
-        self.names.insert(name.clone(), self.pending.len());
-        self.pending.push(Pending::Insert {
-            table: T::TABLE,
-            root: T::IS_ROOT,
-            name: name.clone(),
-            row: encoded,
-        });
-        Ok(Ref::named(name))
+        let encoded = row.to_row()?;
+        Ok(self.push_encoded(encoded))
     }
 
     /// Creates a row of a root table.
@@ -244,40 +193,51 @@ impl ChangeSet {
         parent: &P,
         children: &[C],
     ) -> Result<(Ref<P>, Vec<Ref<C>>), TopologyError> {
-        let columns: Vec<&str> = P::COLUMNS
+        let row = encode_with_children(parent, children)?;
+        let parent_ref = self.push_encoded::<P>(row);
+        let refs = self.insert_children(&parent_ref, children)?;
+        Ok((parent_ref, refs))
+    }
+
+    /// Creates a non-root row under `grandparent` together with its own children (an OVS `Port`
+    /// needs an `Interface`).
+    pub fn insert_child_with_children<G: Table, P: ChildOf<G>, C: ChildOf<P>>(
+        &mut self,
+        grandparent: impl Into<Target<G>>,
+        parent: &P,
+        children: &[C],
+    ) -> Result<(Ref<P>, Vec<Ref<C>>), TopologyError> {
+        let grandparent = grandparent.into();
+        let _ = self.condition_or_insert(&grandparent)?;
+        let row = encode_with_children(parent, children)?;
+        let parent_ref = self.push_encoded::<P>(row);
+        self.add_reference(&grandparent, P::COLUMN, parent_ref.id().to_atom())?;
+        let refs = self.insert_children(&parent_ref, children)?;
+        Ok((parent_ref, refs))
+    }
+
+    fn insert_children<P: Table, C: ChildOf<P>>(
+        &mut self,
+        parent: &Ref<P>,
+        children: &[C],
+    ) -> Result<Vec<Ref<C>>, TopologyError> {
+        children
             .iter()
-            .copied()
-            .filter(|c| *c != C::COLUMN)
-            .collect();
-        let mut encoded = parent.to_row_columns(&columns)?;
-        for child in children {
-            child.to_row()?;
-        }
-        if let Some(col) = P::table_schema().columns.get(C::COLUMN) {
-            let n = children.len() as u64;
-            col.type_
-                .check_size(n, col.type_.min, col.type_.max)
-                .map_err(|source| EncodeError::Constraint {
-                    table: P::TABLE,
-                    column: C::COLUMN,
-                    source,
-                })?;
-        }
-        trim_empty(&mut encoded);
-        let name = self.fresh_name(P::TABLE);
+            .map(|c| self.insert_child(parent, c))
+            .collect()
+    }
+
+    fn push_encoded<T: Table>(&mut self, mut row: Row) -> Ref<T> {
+        trim_empty(&mut row);
+        let name = self.fresh_name(T::TABLE);
         self.names.insert(name.clone(), self.pending.len());
         self.pending.push(Pending::Insert {
-            table: P::TABLE,
-            root: true,
+            table: T::TABLE,
+            root: T::IS_ROOT,
             name: name.clone(),
-            row: encoded,
+            row,
         });
-        let parent_ref: Ref<P> = Ref::named(name);
-        let mut refs = Vec::with_capacity(children.len());
-        for child in children {
-            refs.push(self.insert_child(&parent_ref, child)?);
-        }
-        Ok((parent_ref, refs))
+        Ref::named(name)
     }
 
     /// Creates a row of a non-root table and adds it to `parent`'s column in the same change
@@ -481,6 +441,33 @@ impl ChangeSet {
         }
         Ok(Plan { txn, created })
     }
+}
+
+/// `parent` without its `C::COLUMN` (filled by the children's references), after checking the
+/// children and that their number fits the column.
+fn encode_with_children<P: Table, C: ChildOf<P>>(
+    parent: &P,
+    children: &[C],
+) -> Result<Row, TopologyError> {
+    let columns: Vec<&str> = P::COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| *c != C::COLUMN)
+        .collect();
+    let row = parent.to_row_columns(&columns)?;
+    for child in children {
+        child.to_row()?;
+    }
+    if let Some(col) = P::table_schema().columns.get(C::COLUMN) {
+        col.type_
+            .check_size(children.len() as u64, col.type_.min, col.type_.max)
+            .map_err(|source| EncodeError::Constraint {
+                table: P::TABLE,
+                column: C::COLUMN,
+                source,
+            })?;
+    }
+    Ok(row)
 }
 
 /// Drops empty sets and maps from an insert: the server's default is the same, and a server
