@@ -66,8 +66,9 @@ impl Ipam {
                 None => true,
                 Some(o) => [Family::V4, Family::V6].iter().all(|&f| {
                     subnet.fam(f).is_none_or(|fs| {
-                        (pool > 0 && fs.pool_lists[pool - 1].is_empty())
-                            || (pool > 0 && fs.nth_of_pool(pool, o).ok() == held.addr(f))
+                        pool > 0
+                            && (fs.pool_lists[pool - 1].is_empty()
+                                || fs.nth_of_pool(pool, o).ok() == held.addr(f))
                     })
                 }),
             };

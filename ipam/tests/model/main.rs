@@ -188,9 +188,9 @@ impl Harness {
                 && match kind {
                     Kind::Ordinal(o) => (0..2).all(|f| {
                         s.fams[f].as_ref().is_none_or(|rf| {
-                            (p > 0 && !rf.lists.contains_key(&p))
-                                || (p > 0
-                                    && rf.lists.get(&p).and_then(|v| v.get(*o as usize)).copied()
+                            p > 0
+                                && (!rf.lists.contains_key(&p)
+                                    || rf.lists.get(&p).and_then(|v| v.get(*o as usize)).copied()
                                         == l.addrs[f])
                         })
                     }),
