@@ -1,12 +1,24 @@
-//! The topology layer: typed changes to OVN_Northbound collected in a [`ChangeSet`] that becomes
-//! ONE [`ovsdb::Transaction`].
+//! The topology layer: typed changes to OVN_Northbound (or Open_vSwitch) collected in a
+//! [`ChangeSet`] that becomes ONE [`ovsdb::Transaction`].
 //!
 //! Rows of non-root tables (ports, ACLs, routes, NAT, ...) are garbage-collected by the server
 //! unless another row refers to them in the same transaction. The change set makes forgetting
 //! that impossible: a non-root row can only be created with [`ChangeSet::insert_child`], which
 //! takes its parent (a [`Target`]) and emits the parent's reference in the same change set:
 //! merged into the parent's own `insert` when the parent is new, as a `mutate` of the parent
-//! otherwise. Root rows use [`ChangeSet::insert`], which only accepts [`Root`] tables.
+//! otherwise. Root rows use [`ChangeSet::insert`], which only accepts [`Root`] tables. Rows
+//! that need children to be valid (a `Meter` and its bands, an OVS `Port` and its interfaces)
+//! are created with them ([`ChangeSet::insert_with_children`],
+//! [`ChangeSet::insert_child_with_children`]). Which tables are roots and which parent column
+//! holds each child is listed in [`ROOT_TABLES`] and [`CHILD_LINKS`], checked against the
+//! schemas by a test.
+//!
+//! Updates ([`ChangeSet::update`] writes only the chosen columns), deletes of roots
+//! ([`ChangeSet::delete`]) and removal of children from their parent
+//! ([`ChangeSet::remove_child`], after which the server collects them) work on any table; the
+//! row constructors (`LogicalSwitch::new(..).with_subnet(..)`, `Acl::new`, `Nat::snat`, ...)
+//! and the wiring helpers (router to switch, load balancers, port groups, DHCP, DNS, HA
+//! groups) cover the common cases.
 //!
 //! Every row is checked against the model when it is added ([`ovsdb::Table::to_row`] is
 //! strict), and the whole transaction against the server's schema by [`ChangeSet::build`].
@@ -25,7 +37,8 @@
 //! cs.connect_router_to_switch(&r, &sw, &LogicalRouterPort::new(
 //!     "r0-sw0", "0a:00:00:00:00:ff".parse()?, ["10.0.0.1/24".parse()?]))?;
 //! let plan = cs.build(ovn_model::nb::schema())?;
-//! // Three inserts of roots and children; the children are inside their parents' inserts.
+//! // Five inserts (switch, port, router, router port, its switch-side peer), and nothing else:
+//! // every child's reference is inside its new parent's insert.
 //! let json = serde_json::to_string(plan.transaction())?;
 //! assert!(json.contains(r#""ports":["named-uuid","#));
 //! assert_eq!(plan.transaction().len(), 5);
