@@ -78,7 +78,7 @@ pub(crate) fn plan(
                             uuid: q.uuid,
                             row,
                         },
-                        format!("{pod}: {} changed to {}", w.role.as_str(), w.what),
+                        format!("{pod}: {} changed: {}", w.role.as_str(), w.what),
                     );
                 }
             }
@@ -94,7 +94,7 @@ pub(crate) fn plan(
                         name: name.clone(),
                         row,
                     },
-                    format!("{pod}: {} asked ({}), no row yet", w.role.as_str(), w.what),
+                    format!("{pod}: {} asked: {}; no row yet", w.role.as_str(), w.what),
                 );
                 plan.push(
                     Change::AddRef {
@@ -173,7 +173,7 @@ fn wanted(config: &Config, target: &PodTarget, intent: &QosIntent) -> Vec<Wanted
                 bandwidth: bandwidth(&l),
                 ..row(Role::Egress, QoSDirection::FromLport, &inport)
             },
-            what: format!("{l} from the pod, OVN meter"),
+            what: format!("{l} from the pod through an OVN meter"),
         });
     }
     if let (IngressMechanism::OvnQos, Some(l)) = (config.ingress, intent.ingress) {
@@ -183,7 +183,7 @@ fn wanted(config: &Config, target: &PodTarget, intent: &QosIntent) -> Vec<Wanted
                 bandwidth: bandwidth(&l),
                 ..row(Role::Ingress, QoSDirection::ToLport, &outport)
             },
-            what: format!("{l} toward the pod, OVN meter"),
+            what: format!("{l} toward the pod through an OVN meter"),
         });
     }
     if let Some(d) = intent.dscp {

@@ -77,8 +77,8 @@ pub(crate) fn plan(
             e.scalar("ingress_policing_rate", &rate).map_err(encode)?;
             e.scalar("ingress_policing_burst", &burst).map_err(encode)?;
             let why = match policing {
-                Some(l) => format!("{pod}: egress {l} from the pod, OVS policing"),
-                None => format!("{pod}: no egress policing asked: clear it"),
+                Some(l) => format!("{pod}: egress asked: {l} from the pod through OVS policing"),
+                None => format!("{pod}: no egress policing asked: clear the interface's policing"),
             };
             plan.push(
                 Change::Update {
@@ -145,7 +145,10 @@ pub(crate) fn plan(
                                     uuid: q.uuid,
                                     row: r,
                                 },
-                                format!("{pod}: ingress changed to {} toward the pod, htb", l.rate),
+                                format!(
+                                    "{pod}: ingress changed: {} toward the pod through htb",
+                                    l.rate
+                                ),
                             );
                         }
                     }
@@ -157,7 +160,10 @@ pub(crate) fn plan(
                                 name: name.clone(),
                                 row: queue_row.to_row().map_err(encode)?,
                             },
-                            format!("{pod}: ingress {} toward the pod, htb queue", l.rate),
+                            format!(
+                                "{pod}: ingress asked: {} toward the pod through an htb queue",
+                                l.rate
+                            ),
                         );
                         row.queues = BTreeMap::from([(0, Ref::named(name))]);
                     }
@@ -179,7 +185,7 @@ pub(crate) fn plan(
                         uuid: cur.uuid,
                         row: row.to_row_columns(&changed).map_err(encode)?,
                     },
-                    format!("{pod}: port QoS changed to {}", describe(w)),
+                    format!("{pod}: port QoS changed: {}", describe(w)),
                 );
             }
         }
@@ -194,7 +200,10 @@ pub(crate) fn plan(
                         name: name.clone(),
                         row: queue_row(target, l).to_row().map_err(encode)?,
                     },
-                    format!("{pod}: ingress {} toward the pod, htb queue", l.rate),
+                    format!(
+                        "{pod}: ingress asked: {} toward the pod through an htb queue",
+                        l.rate
+                    ),
                 );
                 row.queues = BTreeMap::from([(0, Ref::named(name))]);
             }
@@ -205,7 +214,7 @@ pub(crate) fn plan(
                     name: name.clone(),
                     row: row.to_row().map_err(encode)?,
                 },
-                format!("{pod}: {} asked, no port QoS yet", describe(w)),
+                format!("{pod}: port QoS asked: {}; none yet", describe(w)),
             );
             plan.push(
                 Change::Update {
