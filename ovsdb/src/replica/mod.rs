@@ -212,6 +212,41 @@ struct Staged {
     new: Option<Cells>,
 }
 
+/// The rows of one table a call touches, in order. Most notifications touch a row or two, so
+/// the rows are searched linearly until there are enough to be worth a hash index.
+#[derive(Default)]
+struct Overlay {
+    rows: Vec<(Uuid, Staged)>,
+    index: Option<HashMap<Uuid, usize, State>>,
+}
+
+impl Overlay {
+    const LINEAR: usize = 16;
+
+    fn find(&self, uuid: Uuid) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(&uuid).copied(),
+            None => self.rows.iter().position(|(u, _)| *u == uuid),
+        }
+    }
+
+    fn push(&mut self, uuid: Uuid, staged: Staged) {
+        self.rows.push((uuid, staged));
+        let n = self.rows.len();
+        match &mut self.index {
+            Some(index) => {
+                index.insert(uuid, n - 1);
+            }
+            None if n > Self::LINEAR => {
+                let mut index = HashMap::with_capacity_and_hasher(n * 2, State::default());
+                index.extend(self.rows.iter().enumerate().map(|(i, (u, _))| (*u, i)));
+                self.index = Some(index);
+            }
+            None => {}
+        }
+    }
+}
+
 impl Replica {
     /// An empty replica of `schema`, with the schema's indexes.
     #[must_use]
@@ -346,17 +381,20 @@ impl Replica {
     }
 
     /// Decodes and applies the `result` of `monitor`'s request (see the module docs: a full
-    /// contents reply replaces the monitored tables, a `monitor_cond_since` reply with
-    /// `found: true` applies on top). Marks the replica synced.
+    /// contents reply replaces the monitored tables, except those whose
+    /// [`MonitorSelect`](crate::monitor::MonitorSelect) has `initial: false`; a
+    /// `monitor_cond_since` reply with `found: true` applies on top). Marks the replica synced.
     pub fn apply_reply(
         &mut self,
         monitor: &MonitorRequest,
         result: &str,
     ) -> Result<Applied, ReplicaError> {
+        // Tables whose monitor skips the initial contents have none in the reply: keep them.
         let tables = monitor
             .tables
-            .keys()
-            .map(|t| self.table(t).map(|(id, _)| id))
+            .iter()
+            .filter(|(_, t)| t.select.initial)
+            .map(|(name, _)| self.table(name).map(|(id, _)| id))
             .collect::<Result<Vec<_>, _>>()?;
         let reply = MonitorReply::decode(&self.layout, monitor.method, result)?;
         let (applied, txn) = match reply {
@@ -405,25 +443,26 @@ impl Replica {
 
     /// Applies decoded updates on top of the current contents, atomically.
     pub fn apply(&mut self, updates: TableUpdates) -> Result<Applied, ReplicaError> {
-        let mut staged: BTreeMap<TableId, HashMap<Uuid, Staged, State>> = BTreeMap::new();
+        let mut staged: BTreeMap<TableId, Overlay> = BTreeMap::new();
         for tu in updates.tables {
             let layout = self.layout_of(tu.table)?;
             let data = &self.state.tables[tu.table.index()];
             let overlay = staged.entry(tu.table).or_default();
-            overlay.reserve(tu.rows.len());
+            overlay.rows.reserve(tu.rows.len());
             for ru in tu.rows {
-                let current = match overlay.get(&ru.uuid) {
-                    Some(s) => s.new.clone(),
+                let slot = overlay.find(ru.uuid);
+                let current = match slot {
+                    Some(i) => overlay.rows[i].1.new.clone(),
                     None => data.rows.get(&ru.uuid).cloned(),
                 };
                 let new = stage_op(layout, ru.uuid, current, ru.op)?;
-                overlay
-                    .entry(ru.uuid)
-                    .or_insert_with(|| Staged {
-                        old: data.rows.get(&ru.uuid).cloned(),
-                        new: None,
-                    })
-                    .new = new;
+                match slot {
+                    Some(i) => overlay.rows[i].1.new = new,
+                    None => {
+                        let old = data.rows.get(&ru.uuid).cloned();
+                        overlay.push(ru.uuid, Staged { old, new });
+                    }
+                }
             }
         }
         Ok(self.commit(staged))
@@ -506,11 +545,11 @@ impl Replica {
             })
     }
 
-    fn commit(&mut self, staged: BTreeMap<TableId, HashMap<Uuid, Staged, State>>) -> Applied {
+    fn commit(&mut self, staged: BTreeMap<TableId, Overlay>) -> Applied {
         let mut applied = Applied::default();
         let changed = staged
             .values()
-            .flat_map(HashMap::values)
+            .flat_map(|o| o.rows.iter().map(|(_, s)| s))
             .any(|s| match (&s.old, &s.new) {
                 (None, None) => false,
                 (Some(o), Some(n)) => !Arc::ptr_eq(o, n) && o != n,
@@ -521,10 +560,10 @@ impl Replica {
             return applied;
         }
         let state = Arc::make_mut(&mut self.state);
-        for (t, rows) in staged {
+        for (t, overlay) in staged {
             let layout = &self.layout.tables[t.index()];
             let data = Arc::make_mut(&mut state.tables[t.index()]);
-            for (uuid, s) in rows {
+            for (uuid, s) in overlay.rows {
                 let kind = match (&s.old, &s.new) {
                     (None, None) => continue,
                     (Some(o), Some(n)) if Arc::ptr_eq(o, n) || o == n => continue,

@@ -326,3 +326,83 @@ fn replace_rejects_non_initial_rows() {
     assert!(matches!(err, ReplicaError::NotInitial { .. }), "{err}");
     assert!(!r.is_synced());
 }
+
+#[test]
+fn reply_without_initial_contents_keeps_the_table() {
+    let mut r = replica();
+    r.apply_reply(
+        &monitor(),
+        &json!({"T": {uuid(1).to_string(): {"initial": {"name": "a"}}}}).to_string(),
+    )
+    .unwrap();
+    let no_initial = crate::monitor::MonitorSelect {
+        initial: false,
+        ..Default::default()
+    };
+    let m = MonitorRequest::new("DB", MonitorMethod::MonitorCond)
+        .with_table("T", TableMonitor::all().with_select(no_initial));
+    r.apply_reply(&m, "{}").unwrap();
+    assert_eq!(r.snapshot().table("T").unwrap().len(), 1);
+    // With the initial contents selected, an empty reply empties the table.
+    r.apply_reply(&monitor(), "{}").unwrap();
+    assert!(r.snapshot().table("T").unwrap().is_empty());
+}
+
+#[test]
+fn one_call_may_touch_a_row_twice_among_many() {
+    use crate::monitor::{RowUpdate, TableUpdate};
+    let mut r = replica();
+    let layout = r.layout().clone();
+    let (t, tl) = layout.table("T").unwrap();
+    let name = tl.column_id("name").unwrap();
+    let n = tl.column_id("n").unwrap();
+    let mut rows: Vec<RowUpdate> = (0..40)
+        .map(|i| RowUpdate {
+            uuid: uuid(i),
+            op: RowOp::Insert(vec![(name, Datum::from(format!("r{i}")))].into()),
+        })
+        .collect();
+    rows.push(RowUpdate {
+        uuid: uuid(30),
+        op: RowOp::Modify(vec![(n, Datum::from(7))]),
+    });
+    rows.push(RowUpdate {
+        uuid: uuid(3),
+        op: RowOp::Delete,
+    });
+    let applied = r
+        .apply(TableUpdates {
+            tables: vec![TableUpdate { table: t, rows }],
+        })
+        .unwrap();
+    assert_eq!(
+        (applied.inserted, applied.modified, applied.deleted),
+        (39, 0, 0)
+    );
+    let snap = r.snapshot();
+    let view = snap.table("T").unwrap();
+    assert_eq!(view.len(), 39);
+    assert_eq!(view.get(uuid(30)).unwrap().get("n"), Some(&Datum::from(7)));
+    assert!(view.get(uuid(3)).is_none());
+    // A second insert of a row already in this call fails the whole call.
+    let dup = vec![
+        RowUpdate {
+            uuid: uuid(100),
+            op: RowOp::Insert(vec![].into()),
+        },
+        RowUpdate {
+            uuid: uuid(100),
+            op: RowOp::Insert(vec![].into()),
+        },
+    ];
+    assert!(matches!(
+        r.apply(TableUpdates {
+            tables: vec![TableUpdate {
+                table: t,
+                rows: dup
+            }],
+        }),
+        Err(ReplicaError::RowExists { .. })
+    ));
+    assert_eq!(r.snapshot().table("T").unwrap().len(), 39);
+}
