@@ -58,7 +58,8 @@ impl<'a> Request<'a> {
         self
     }
 
-    /// Asks for a static address; call once per family.
+    /// Asks for a static address; call once per family. A static address may lie anywhere in
+    /// the subnet: [`Request::pool`] only steers dynamic and ordinal picks.
     pub fn ip(mut self, ip: IpAddr) -> Self {
         let slot = &mut self.ips[Family::of(ip).index()];
         if slot.is_some_and(|old| old != ip) {
