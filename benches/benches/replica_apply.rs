@@ -4,7 +4,8 @@
 //!
 //! Run with `cargo bench -p benches --bench replica_apply`. Before criterion runs, it prints
 //! the resident-set growth of one synced replica (the JSON text freed) and of the peak while
-//! syncing, from `/proc/self/statm`.
+//! syncing, from `/proc/self/statm`, and the wall and CPU time of a sync and of the 10,000
+//! modifies (CPU time from `/proc/self/stat`, which stays meaningful on a loaded machine).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -92,22 +93,13 @@ fn memory(schema: &DatabaseSchema) {
     let base = resident_bytes();
     let reply = initial_reply();
     let with_json = resident_bytes();
-    let cpu0 = cpu_seconds();
-    let wall = std::time::Instant::now();
     let replica = synced(schema, &reply);
-    let wall = wall.elapsed();
-    let cpu = cpu_seconds().zip(cpu0).map(|(a, b)| a - b);
     let peak = resident_bytes();
     let json_len = reply.len();
     drop(reply);
     let after = resident_bytes();
     if let (Some(b), Some(j), Some(p), Some(a)) = (base, with_json, peak, after) {
-        println!("ovsdb replica, one sync of {ROWS} Logical_Switch_Port rows");
-        println!(
-            "  decode + apply                   {:>8.0} ms wall, {:.0} ms CPU",
-            wall.as_secs_f64() * 1e3,
-            cpu.unwrap_or(f64::NAN) * 1e3
-        );
+        println!("ovsdb replica, {ROWS} Logical_Switch_Port rows");
         println!(
             "  reply JSON text                  {:>8.1} MB",
             mb(json_len)
@@ -129,11 +121,50 @@ fn memory(schema: &DatabaseSchema) {
     black_box(replica);
 }
 
+/// Wall and CPU time of `f`, averaged over `runs` (CPU time does not count waiting for a core,
+/// so it stays meaningful on a shared machine).
+fn timed(what: &str, runs: u32, mut f: impl FnMut()) {
+    let cpu0 = cpu_seconds();
+    let wall = std::time::Instant::now();
+    for _ in 0..runs {
+        f();
+    }
+    let wall = wall.elapsed().as_secs_f64() / f64::from(runs);
+    let cpu = cpu_seconds()
+        .zip(cpu0)
+        .map(|(a, b)| (a - b) / f64::from(runs));
+    println!(
+        "  {what:<32} {:>8.0} ms wall, {:>5.0} ms CPU (mean of {runs})",
+        wall * 1e3,
+        cpu.unwrap_or(f64::NAN) * 1e3
+    );
+}
+
+fn cpu_report(schema: &DatabaseSchema) {
+    let reply = initial_reply();
+    let notes = modifies();
+    println!("ovsdb replica, time per run (includes no drop of the replica)");
+    let mut keep = Vec::new();
+    timed("sync 100k (decode + apply)", 3, || {
+        keep.push(synced(schema, &reply));
+    });
+    let mut done = Vec::new();
+    timed("10k modifies (decode + apply)", 3, || {
+        let mut r = keep.pop().expect("one replica per run");
+        for n in &notes {
+            r.apply_notification("update3", n).expect("applies");
+        }
+        done.push(r);
+    });
+    drop(done);
+}
+
 fn main() {
     let text = std::fs::read_to_string(NB_SCHEMA)
         .unwrap_or_else(|e| panic!("{NB_SCHEMA}: {e} (install ovn-central, see OVN-LAB.md)"));
     let schema = DatabaseSchema::from_json_str(&text).expect("NB schema parses");
     memory(&schema);
+    cpu_report(&schema);
 
     let mut c = Criterion::default().sample_size(10).configure_from_args();
     let reply = initial_reply();
