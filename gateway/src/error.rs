@@ -140,6 +140,15 @@ pub enum PlanError {
         /// The node named.
         node: String,
     },
+    /// A wanted row does not fit its table (a planner bug).
+    #[error("{what}: {source}")]
+    Encode {
+        /// The row, in words.
+        what: String,
+        /// The column and the constraint.
+        #[source]
+        source: ovsdb::EncodeError,
+    },
     /// The transaction does not fit the schema (a planner bug).
     #[error("the plan's transaction does not fit the schema: {source}")]
     Invalid {

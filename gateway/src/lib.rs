@@ -1,8 +1,10 @@
 //! Pure planning of OVN egress gateways: how pods reach the world outside the cluster.
 //!
-//! `gateway` sits on `ovsdb` (rows and transactions) beside `qos`, below the reference
-//! controller and node agent (`ovnkit-kube`). It turns each subnet's [`EgressIntent`], the
-//! [`Node`]s (join address, chassis, health) and the [`Observed`] rows into a [`Plan`]: the
+//! `gateway` sits on `ovn-model` (typed OVN_Northbound rows) and `ovsdb` (transactions),
+//! beside `qos`, below the reference controller and node agent (`ovnkit-kube`). It turns each
+//! subnet's [`EgressIntent`], the [`Node`]s (join address, chassis, health) and the
+//! [`Observed`] typed rows ([`ObservedRows`], or [`Observed::query`] for one `select`
+//! transaction) into a [`Plan`]: the
 //! OVN_Northbound changes (router policies, static routes, NAT, gateway chassis), each with its
 //! reason, that become **one** validated transaction, plus a [`NodePlan`] per node, as data:
 //! the routes and masquerade rules that node must hold. It reads no clock and touches no
@@ -60,8 +62,9 @@
 //! # Example
 //!
 //! ```
-//! use gateway::{Cluster, EgressIntent, Node, Observed, Planner};
-//! use ovsdb::Row;
+//! use gateway::{Cluster, EgressIntent, Node, Observed, ObservedRows, Planner};
+//! use ovn_model::nb::LogicalRouter;
+//! use ovsdb::Uuid;
 //!
 //! let cluster = Cluster::default();
 //! let nodes = [
@@ -69,9 +72,8 @@
 //!     Node::new("node2", "chassis-2").with_join_ip("100.64.0.3".parse()?),
 //! ];
 //! let intents = [EgressIntent::centralized("ls1", "10.16.1.0/24".parse()?, ["node1", "node2"])];
-//! let mut observed = Observed::default();
-//! observed.add_row(&cluster, "Logical_Router",
-//!     &Row::new().with("_uuid", ovsdb::Uuid::from_u128(1)).with("name", "ovn-cluster"));
+//! let routers = [LogicalRouter { uuid: Uuid::from_u128(1), name: "ovn-cluster".into(), ..Default::default() }];
+//! let mut observed = Observed::from_rows(&cluster, &ObservedRows { routers: &routers, ..Default::default() });
 //!
 //! let planner = Planner::new(cluster);
 //! let plan = planner.plan(&intents, &nodes, &observed)?;
@@ -107,7 +109,7 @@ pub use config::{Cluster, NativeGateway, Node};
 pub use error::{ConfigError, IntentError, PlanError};
 pub use intent::{EgressIntent, Fip, GatewayType, PodPlacement};
 pub use node_plan::{Masquerade, NodePlan, NodeRoute};
-pub use observed::{ChildTable, Observed, Owned, Parent, Query};
+pub use observed::{ChildTable, Observed, ObservedRows, Owned, Parent, Query};
 pub use plan::{Change, Plan, Step, nb_schema};
 pub use planner::{EGRESS_PRIORITY, INTERNAL_PRIORITY, TOP_CHASSIS_PRIORITY};
 

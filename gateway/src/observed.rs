@@ -1,13 +1,14 @@
 //! What the planner reads: [`Observed`], the rows it owns plus the two parents it hangs them
-//! on, decoded forgivingly from raw `ovsdb` rows; and [`Query`], the one `select` transaction
-//! that fetches them.
+//! on, from `ovn-model`'s typed NB rows ([`ObservedRows`]) or raw `ovsdb` rows; and
+//! [`Query`], the one `select` transaction that fetches them.
 
 use std::collections::BTreeSet;
 
-use ovsdb::{Condition, Datum, Row, Select, SelectHandle, TransactOutcome, Transaction, Uuid};
+use ovn_model::nb;
+use ovsdb::{Condition, Row, Select, SelectHandle, Table, TransactOutcome, Transaction, Uuid};
 
 use crate::config::Cluster;
-use crate::tags::{self, Key};
+use crate::tags::Key;
 
 /// The child tables the planner writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -35,10 +36,10 @@ impl ChildTable {
     #[must_use]
     pub const fn table(self) -> &'static str {
         match self {
-            ChildTable::Policy => "Logical_Router_Policy",
-            ChildTable::StaticRoute => "Logical_Router_Static_Route",
-            ChildTable::Nat => "NAT",
-            ChildTable::GatewayChassis => "Gateway_Chassis",
+            ChildTable::Policy => nb::LogicalRouterPolicy::TABLE,
+            ChildTable::StaticRoute => nb::LogicalRouterStaticRoute::TABLE,
+            ChildTable::Nat => nb::Nat::TABLE,
+            ChildTable::GatewayChassis => nb::GatewayChassis::TABLE,
         }
     }
 
@@ -46,10 +47,10 @@ impl ChildTable {
     #[must_use]
     pub const fn parent(self) -> (&'static str, &'static str) {
         match self {
-            ChildTable::Policy => ("Logical_Router", "policies"),
-            ChildTable::StaticRoute => ("Logical_Router", "static_routes"),
-            ChildTable::Nat => ("Logical_Router", "nat"),
-            ChildTable::GatewayChassis => ("Logical_Router_Port", "gateway_chassis"),
+            ChildTable::Policy => (nb::LogicalRouter::TABLE, "policies"),
+            ChildTable::StaticRoute => (nb::LogicalRouter::TABLE, "static_routes"),
+            ChildTable::Nat => (nb::LogicalRouter::TABLE, "nat"),
+            ChildTable::GatewayChassis => (nb::LogicalRouterPort::TABLE, "gateway_chassis"),
         }
     }
 
@@ -68,31 +69,33 @@ pub struct Parent {
     pub uuid: Uuid,
     /// Its name.
     pub name: String,
-    /// The UUIDs it refers to in `policies`, `static_routes`, `nat` or `gateway_chassis`.
+    /// The UUIDs it refers to in `policies`, `static_routes` and `nat`, or `gateway_chassis`.
     pub children: BTreeSet<Uuid>,
 }
 
 impl Parent {
-    /// Decodes a router or router port row (with `_uuid`); `None` without a UUID.
+    /// The router's references.
     #[must_use]
-    pub fn from_row(row: &Row) -> Option<Self> {
-        let uuid = row.uuid()?;
-        let name = row
-            .atom("name")
-            .and_then(|a| a.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        let children = ["policies", "static_routes", "nat", "gateway_chassis"]
-            .iter()
-            .filter_map(|c| row.get(c))
-            .flat_map(Datum::atoms)
-            .filter_map(|a| a.as_uuid())
+    pub fn router(r: &nb::LogicalRouter) -> Self {
+        let children = (r.policies.iter().filter_map(|x| x.uuid()))
+            .chain(r.static_routes.iter().filter_map(|x| x.uuid()))
+            .chain(r.nat.iter().filter_map(|x| x.uuid()))
             .collect();
-        Some(Parent {
-            uuid,
-            name,
+        Parent {
+            uuid: r.uuid,
+            name: r.name.clone(),
             children,
-        })
+        }
+    }
+
+    /// The router port's references.
+    #[must_use]
+    pub fn port(p: &nb::LogicalRouterPort) -> Self {
+        Parent {
+            uuid: p.uuid,
+            name: p.name.clone(),
+            children: p.gateway_chassis.iter().filter_map(|x| x.uuid()).collect(),
+        }
     }
 }
 
@@ -105,8 +108,27 @@ pub struct Owned {
     pub uuid: Uuid,
     /// What it is for (from its `external_ids`).
     pub key: Key,
-    /// Its columns as read.
+    /// Its columns, encoded from the typed row (empty when the row holds a value the model
+    /// refuses to write, such as an enum value of a newer schema: every wanted column then
+    /// differs and is rewritten).
     pub row: Row,
+}
+
+/// The typed NB rows the planner reads, as slices (from a snapshot, a `select`, or tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ObservedRows<'a> {
+    /// `Logical_Router` rows (the cluster router is found by name).
+    pub routers: &'a [nb::LogicalRouter],
+    /// `Logical_Router_Port` rows (the native gateway port is found by name).
+    pub router_ports: &'a [nb::LogicalRouterPort],
+    /// `Logical_Router_Policy` rows.
+    pub policies: &'a [nb::LogicalRouterPolicy],
+    /// `Logical_Router_Static_Route` rows.
+    pub static_routes: &'a [nb::LogicalRouterStaticRoute],
+    /// `NAT` rows.
+    pub nats: &'a [nb::Nat],
+    /// `Gateway_Chassis` rows.
+    pub gateway_chassis: &'a [nb::GatewayChassis],
 }
 
 /// The observed state the planner needs: the cluster router, the native gateway port (if the
@@ -123,39 +145,79 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// Adds a row of `table` as read from the database (with `_uuid`): the router and gateway
-    /// port by name, child rows when they carry the planner's tags. Other rows are ignored.
+    /// The observed state in typed `rows`, for `cluster`.
+    #[must_use]
+    pub fn from_rows(cluster: &Cluster, rows: &ObservedRows<'_>) -> Self {
+        let mut o = Observed::default();
+        if let Some(r) = rows.routers.iter().find(|r| r.name == cluster.router) {
+            o.router = Some(Parent::router(r));
+        }
+        let port = cluster.native.as_ref().map(|n| n.port.as_str());
+        if let Some(p) = rows
+            .router_ports
+            .iter()
+            .find(|p| Some(p.name.as_str()) == port)
+        {
+            o.gateway_port = Some(Parent::port(p));
+        }
+        for p in rows.policies {
+            o.own(ChildTable::Policy, p);
+        }
+        for r in rows.static_routes {
+            o.own(ChildTable::StaticRoute, r);
+        }
+        for n in rows.nats {
+            o.own(ChildTable::Nat, n);
+        }
+        for g in rows.gateway_chassis {
+            o.own(ChildTable::GatewayChassis, g);
+        }
+        o
+    }
+
+    fn own<T: Table + HasExternalIds>(&mut self, table: ChildTable, row: &T) {
+        let Some(key) = Key::from_external_ids(row.external_ids()) else {
+            return;
+        };
+        self.owned.push(Owned {
+            table,
+            uuid: row.uuid(),
+            key,
+            row: row.to_row().unwrap_or_default(),
+        });
+    }
+
+    /// Adds a raw row of `table` as read from the database (with `_uuid`), decoded forgivingly
+    /// with `ovn-model`: the router and gateway port by name, child rows when they carry the
+    /// planner's tags. Other rows are ignored.
     pub fn add_row(&mut self, cluster: &Cluster, table: &str, row: &Row) {
+        let uuid = row.uuid().unwrap_or(Uuid::NIL);
         match table {
-            "Logical_Router" => {
-                if let Some(p) = Parent::from_row(row).filter(|p| p.name == cluster.router) {
-                    self.router = Some(p);
+            nb::LogicalRouter::TABLE => {
+                let (r, _) = nb::LogicalRouter::from_row(uuid, row);
+                if r.name == cluster.router {
+                    self.router = Some(Parent::router(&r));
                 }
             }
-            "Logical_Router_Port" => {
-                let wanted = cluster.native.as_ref().map(|n| n.port.as_str());
-                if let Some(p) = Parent::from_row(row).filter(|p| Some(p.name.as_str()) == wanted) {
-                    self.gateway_port = Some(p);
+            nb::LogicalRouterPort::TABLE => {
+                let (p, _) = nb::LogicalRouterPort::from_row(uuid, row);
+                if cluster.native.as_ref().is_some_and(|n| n.port == p.name) {
+                    self.gateway_port = Some(Parent::port(&p));
                 }
             }
-            _ => {
-                let (Some(t), Some(uuid)) = (ChildTable::from_table(table), row.uuid()) else {
-                    return;
-                };
-                let Some(key) = Key::from_external_ids(&tags::string_map(row, "external_ids"))
-                else {
-                    return;
-                };
-                let mut row = row.clone();
-                row.remove("_uuid");
-                row.remove("_version");
-                self.owned.push(Owned {
-                    table: t,
-                    uuid,
-                    key,
-                    row,
-                });
-            }
+            _ => match ChildTable::from_table(table) {
+                Some(t @ ChildTable::Policy) => {
+                    self.own(t, &nb::LogicalRouterPolicy::from_row(uuid, row).0);
+                }
+                Some(t @ ChildTable::StaticRoute) => {
+                    self.own(t, &nb::LogicalRouterStaticRoute::from_row(uuid, row).0);
+                }
+                Some(t @ ChildTable::Nat) => self.own(t, &nb::Nat::from_row(uuid, row).0),
+                Some(t @ ChildTable::GatewayChassis) => {
+                    self.own(t, &nb::GatewayChassis::from_row(uuid, row).0);
+                }
+                None => {}
+            },
         }
     }
 
@@ -165,19 +227,19 @@ impl Observed {
     pub fn query(cluster: &Cluster) -> Query {
         let mut txn = Transaction::new("OVN_Northbound");
         let router = txn.push(
-            Select::new("Logical_Router").filter(Condition::eq("name", cluster.router.as_str())),
+            Select::new(nb::LogicalRouter::TABLE)
+                .filter(Condition::eq("name", cluster.router.as_str())),
         );
         let port = cluster.native.as_ref().map(|n| {
             txn.push(
-                Select::new("Logical_Router_Port").filter(Condition::eq("name", n.port.as_str())),
+                Select::new(nb::LogicalRouterPort::TABLE)
+                    .filter(Condition::eq("name", n.port.as_str())),
             )
         });
         let children = ChildTable::ALL
             .iter()
-            .map(|t| {
-                // OVSDB cannot select on a map key's presence: read all, keep the tagged.
-                (*t, txn.push(Select::new(t.table())))
-            })
+            // OVSDB cannot select on a map key's presence: read all, keep the tagged.
+            .map(|t| (*t, txn.push(Select::new(t.table()))))
             .collect();
         Query {
             cluster: cluster.clone(),
@@ -188,6 +250,28 @@ impl Observed {
         }
     }
 }
+
+/// The `external_ids` of the typed rows the planner owns.
+trait HasExternalIds {
+    fn external_ids(&self) -> &std::collections::BTreeMap<String, String>;
+}
+
+macro_rules! has_external_ids {
+    ($($t:ty),*) => {$(
+        impl HasExternalIds for $t {
+            fn external_ids(&self) -> &std::collections::BTreeMap<String, String> {
+                &self.external_ids
+            }
+        }
+    )*};
+}
+
+has_external_ids!(
+    nb::LogicalRouterPolicy,
+    nb::LogicalRouterStaticRoute,
+    nb::Nat,
+    nb::GatewayChassis
+);
 
 /// A read of the observed state: send [`Query::transaction`], then
 /// [`decode`](Query::decode) the outcome.
@@ -210,11 +294,11 @@ impl Query {
     #[must_use]
     pub fn decode(&self, outcome: &TransactOutcome) -> Observed {
         let mut o = Observed::default();
-        let tables = [
-            (Some(&self.router), "Logical_Router"),
-            (self.port.as_ref(), "Logical_Router_Port"),
+        let parents = [
+            (Some(&self.router), nb::LogicalRouter::TABLE),
+            (self.port.as_ref(), nb::LogicalRouterPort::TABLE),
         ];
-        for (h, table) in tables {
+        for (h, table) in parents {
             for row in h.and_then(|h| outcome.rows(h)).unwrap_or_default() {
                 o.add_row(&self.cluster, table, row);
             }

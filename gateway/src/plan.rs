@@ -2,7 +2,6 @@
 //! plans, and the subnets set aside.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use ovsdb::{
     Condition, DatabaseSchema, Datum, Delete, Insert, Mutate, Mutation, NamedUuid, Row,
@@ -188,12 +187,8 @@ impl Plan {
     }
 }
 
-/// The OVN_Northbound schema (7.0.0, OVN 23.03) the planner writes for.
+/// The OVN_Northbound schema the planner writes for (`ovn-model`'s, OVN 23.03, 7.0.0).
 #[must_use]
 pub fn nb_schema() -> &'static DatabaseSchema {
-    static SCHEMA: OnceLock<DatabaseSchema> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        DatabaseSchema::from_json_str(include_str!("../schema/ovn-nb.ovsschema"))
-            .expect("the bundled OVN_Northbound schema parses")
-    })
+    ovn_model::nb::schema()
 }

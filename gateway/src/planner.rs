@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use ovsdb::{Datum, NamedUuid, Row};
+use ovn_model::nb::{self, LogicalRouterPolicyAction, NatType};
+use ovsdb::{EncodeError, NamedUuid, Row, Table};
 
 use crate::config::{Cluster, Node};
 use crate::error::{IntentError, PlanError};
@@ -22,7 +23,7 @@ pub const EGRESS_PRIORITY: i64 = 29000;
 /// `Gateway_Chassis` priority of the native gateway's first chassis (the next ones count down).
 pub const TOP_CHASSIS_PRIORITY: i64 = 100;
 
-/// A row the intents ask for.
+/// A row the intents ask for, encoded.
 struct Want {
     key: Key,
     table: ChildTable,
@@ -30,14 +31,72 @@ struct Want {
     what: String,
 }
 
-fn want(key: Key, table: ChildTable, row: Row, what: String) -> Want {
-    let row = row.with("external_ids", tags::map_datum(&key.external_ids()));
-    Want {
-        key,
-        table,
-        row,
-        what,
+/// A typed row the intents ask for.
+enum Wanted {
+    Policy(nb::LogicalRouterPolicy),
+    Route(nb::LogicalRouterStaticRoute),
+    Nat(nb::Nat),
+    Chassis(nb::GatewayChassis),
+}
+
+impl Wanted {
+    fn table(&self) -> ChildTable {
+        match self {
+            Wanted::Policy(_) => ChildTable::Policy,
+            Wanted::Route(_) => ChildTable::StaticRoute,
+            Wanted::Nat(_) => ChildTable::Nat,
+            Wanted::Chassis(_) => ChildTable::GatewayChassis,
+        }
     }
+
+    fn external_ids(&mut self) -> &mut BTreeMap<String, String> {
+        match self {
+            Wanted::Policy(r) => &mut r.external_ids,
+            Wanted::Route(r) => &mut r.external_ids,
+            Wanted::Nat(r) => &mut r.external_ids,
+            Wanted::Chassis(r) => &mut r.external_ids,
+        }
+    }
+
+    fn to_row(&self) -> Result<Row, EncodeError> {
+        match self {
+            Wanted::Policy(r) => r.to_row(),
+            Wanted::Route(r) => r.to_row(),
+            Wanted::Nat(r) => r.to_row(),
+            Wanted::Chassis(r) => r.to_row(),
+        }
+    }
+}
+
+/// A wanted row before encoding.
+struct Draft {
+    key: Key,
+    value: Wanted,
+    what: String,
+}
+
+fn want(key: Key, mut value: Wanted, what: String) -> Draft {
+    *value.external_ids() = key.external_ids();
+    Draft { key, value, what }
+}
+
+/// Encodes the drafts strictly (a value the model refuses is a planner bug).
+fn encode(drafts: Vec<Draft>) -> Result<Vec<Want>, PlanError> {
+    drafts
+        .into_iter()
+        .map(|d| {
+            let row = d.value.to_row().map_err(|source| PlanError::Encode {
+                what: d.what.clone(),
+                source,
+            })?;
+            Ok(Want {
+                key: d.key,
+                table: d.value.table(),
+                row,
+                what: d.what,
+            })
+        })
+        .collect()
 }
 
 fn family(net: &IpNet) -> &'static str {
@@ -56,7 +115,7 @@ pub(crate) fn plan(
     cluster.validate()?;
     let by_name: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
     let mut plan = Plan::default();
-    let mut wants: Vec<Want> = Vec::new();
+    let mut drafts: Vec<Draft> = Vec::new();
 
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for i in intents {
@@ -71,11 +130,12 @@ pub(crate) fn plan(
     let internal = internal_destinations(cluster, intents);
     for intent in intents.iter().filter(|i| count[i.subnet.as_str()] == 1) {
         match subnet_wants(cluster, intent, &by_name, &mut plan.notes) {
-            Ok(w) => wants.extend(w),
+            Ok(w) => drafts.extend(w),
             Err(e) => plan.rejected.push(e),
         }
     }
-    wants.extend(global_wants(cluster, intents, &by_name, &internal)?);
+    drafts.extend(global_wants(cluster, intents, &by_name, &internal)?);
+    let wants = encode(drafts)?;
 
     let rejected: BTreeSet<&str> = plan.rejected.iter().map(IntentError::subnet).collect();
     diff(cluster, &wants, observed, &rejected, &mut plan.steps)?;
@@ -159,15 +219,14 @@ fn join_ip(intent: &EgressIntent, node: &Node) -> Result<IpAddr, IntentError> {
     })
 }
 
-fn egress_row(matches: String, nexthops: &[IpAddr]) -> Row {
-    Row::new()
-        .with("priority", EGRESS_PRIORITY)
-        .with("match", matches)
-        .with("action", "reroute")
-        .with(
-            "nexthops",
-            Datum::set(nexthops.iter().map(|n| n.to_string())),
-        )
+fn egress_row(matches: String, nexthops: &[IpAddr]) -> Wanted {
+    Wanted::Policy(nb::LogicalRouterPolicy {
+        priority: EGRESS_PRIORITY,
+        match_: matches,
+        action: LogicalRouterPolicyAction::Reroute,
+        nexthops: nexthops.iter().map(ToString::to_string).collect(),
+        ..Default::default()
+    })
 }
 
 fn egress_key(intent: &EgressIntent, node: Option<&str>) -> Key {
@@ -178,12 +237,11 @@ fn egress_key(intent: &EgressIntent, node: Option<&str>) -> Key {
 }
 
 /// The egress tags that let a node plan be derived from a policy row alone.
-fn with_egress_tags(mut w: Want, intent: &EgressIntent) -> Want {
-    let mut ids = w.key.external_ids();
+fn with_egress_tags(mut d: Draft, intent: &EgressIntent) -> Draft {
+    let ids = d.value.external_ids();
     ids.insert(tags::CIDR.to_owned(), intent.cidr.to_string());
     ids.insert(tags::NAT.to_owned(), intent.nat_outgoing.to_string());
-    w.row.insert("external_ids", tags::map_datum(&ids));
-    w
+    d
 }
 
 fn subnet_wants(
@@ -191,7 +249,7 @@ fn subnet_wants(
     intent: &EgressIntent,
     nodes: &BTreeMap<&str, &Node>,
     notes: &mut Vec<String>,
-) -> Result<Vec<Want>, IntentError> {
+) -> Result<Vec<Draft>, IntentError> {
     check_modes(intent)?;
     let fam = family(&intent.cidr);
     let snat = if intent.nat_outgoing {
@@ -220,12 +278,7 @@ fn subnet_wants(
                     intent.subnet,
                     ips.len()
                 );
-                let w = want(
-                    egress_key(intent, Some(name)),
-                    ChildTable::Policy,
-                    egress_row(m, &[hop]),
-                    what,
-                );
+                let w = want(egress_key(intent, Some(name)), egress_row(m, &[hop]), what);
                 out.push(with_egress_tags(w, intent));
             }
             Ok(out)
@@ -276,12 +329,7 @@ fn subnet_wants(
             notes.push(what.clone());
             let hops: Vec<IpAddr> = chosen.iter().map(|(_, ip)| *ip).collect();
             let m = format!("{fam}.src == {}", intent.cidr);
-            let w = want(
-                egress_key(intent, None),
-                ChildTable::Policy,
-                egress_row(m, &hops),
-                what,
-            );
+            let w = want(egress_key(intent, None), egress_row(m, &hops), what);
             Ok(vec![with_egress_tags(w, intent)])
         }
         GatewayType::OvnNative => {
@@ -294,11 +342,12 @@ fn subnet_wants(
             if intent.nat_outgoing {
                 out.push(want(
                     Key::subnet(Role::Snat, &intent.subnet),
-                    ChildTable::Nat,
-                    Row::new()
-                        .with("type", "snat")
-                        .with("external_ip", native.address.to_string())
-                        .with("logical_ip", intent.cidr.to_string()),
+                    Wanted::Nat(nb::Nat {
+                        type_: NatType::Snat,
+                        external_ip: native.address.to_string(),
+                        logical_ip: intent.cidr.to_string(),
+                        ..Default::default()
+                    }),
                     format!(
                         "subnet {}: SNAT to {} on gateway port {}",
                         intent.subnet, native.address, native.port
@@ -311,11 +360,12 @@ fn subnet_wants(
                         fip: Some(f.external_ip.to_string()),
                         ..Key::subnet(Role::Fip, &intent.subnet)
                     },
-                    ChildTable::Nat,
-                    Row::new()
-                        .with("type", "dnat_and_snat")
-                        .with("external_ip", f.external_ip.to_string())
-                        .with("logical_ip", f.logical_ip.to_string()),
+                    Wanted::Nat(nb::Nat {
+                        type_: NatType::DnatAndSnat,
+                        external_ip: f.external_ip.to_string(),
+                        logical_ip: f.logical_ip.to_string(),
+                        ..Default::default()
+                    }),
                     format!(
                         "subnet {}: floating IP {} for pod {}",
                         intent.subnet, f.external_ip, f.logical_ip
@@ -332,7 +382,7 @@ fn global_wants(
     intents: &[EgressIntent],
     nodes: &BTreeMap<&str, &Node>,
     internal: &BTreeSet<IpNet>,
-) -> Result<Vec<Want>, PlanError> {
+) -> Result<Vec<Draft>, PlanError> {
     let mut out = Vec::new();
     let join_based = intents
         .iter()
@@ -351,11 +401,12 @@ fn global_wants(
         }
         out.push(want(
             Key::global(Role::Internal),
-            ChildTable::Policy,
-            Row::new()
-                .with("priority", INTERNAL_PRIORITY)
-                .with("match", parts.join(" || "))
-                .with("action", "allow"),
+            Wanted::Policy(nb::LogicalRouterPolicy {
+                priority: INTERNAL_PRIORITY,
+                match_: parts.join(" || "),
+                action: LogicalRouterPolicyAction::Allow,
+                ..Default::default()
+            }),
             "cluster-internal destinations are routed normally, never to a gateway".to_owned(),
         ));
     }
@@ -365,10 +416,11 @@ fn global_wants(
         let prefix = if hop.is_ipv4() { "0.0.0.0/0" } else { "::/0" };
         out.push(want(
             Key::global(Role::DefaultRoute),
-            ChildTable::StaticRoute,
-            Row::new()
-                .with("ip_prefix", prefix)
-                .with("nexthop", hop.to_string()),
+            Wanted::Route(nb::LogicalRouterStaticRoute {
+                ip_prefix: prefix.to_owned(),
+                nexthop: hop.to_string(),
+                ..Default::default()
+            }),
             format!("default route via {hop} (egress policies pick the real gateway)"),
         ));
     }
@@ -386,11 +438,12 @@ fn global_wants(
                     node: Some(name.clone()),
                     ..Key::global(Role::Chassis)
                 },
-                ChildTable::GatewayChassis,
-                Row::new()
-                    .with("name", format!("{}-{}", native.port, node.chassis))
-                    .with("chassis_name", node.chassis.as_str())
-                    .with("priority", priority.max(0)),
+                Wanted::Chassis(nb::GatewayChassis {
+                    name: format!("{}-{}", native.port, node.chassis),
+                    chassis_name: node.chassis.clone(),
+                    priority: priority.max(0),
+                    ..Default::default()
+                }),
                 format!(
                     "gateway port {} may run on {} ({}) with priority {}",
                     native.port,

@@ -5,8 +5,9 @@
 
 use std::net::IpAddr;
 
-use gateway::{Cluster, NativeGateway, Node, Observed};
-use ovsdb::{Row, Uuid};
+use gateway::{Cluster, NativeGateway, Node, Observed, ObservedRows};
+use ovn_model::nb;
+use ovsdb::Uuid;
 
 pub const ROUTER_UUID: u128 = 0xa;
 pub const PORT_UUID: u128 = 0xb;
@@ -40,22 +41,26 @@ pub fn nodes(n: u8) -> Vec<Node> {
 
 /// An observed state with the router and the gateway port and nothing owned.
 pub fn fresh(cluster: &Cluster) -> Observed {
-    let mut o = Observed::default();
-    o.add_row(
+    let routers = [nb::LogicalRouter {
+        uuid: Uuid::from_u128(ROUTER_UUID),
+        name: cluster.router.clone(),
+        ..Default::default()
+    }];
+    let ports: Vec<nb::LogicalRouterPort> = cluster
+        .native
+        .iter()
+        .map(|n| nb::LogicalRouterPort {
+            uuid: Uuid::from_u128(PORT_UUID),
+            name: n.port.clone(),
+            ..Default::default()
+        })
+        .collect();
+    Observed::from_rows(
         cluster,
-        "Logical_Router",
-        &Row::new()
-            .with("_uuid", Uuid::from_u128(ROUTER_UUID))
-            .with("name", cluster.router.as_str()),
-    );
-    if let Some(n) = &cluster.native {
-        o.add_row(
-            cluster,
-            "Logical_Router_Port",
-            &Row::new()
-                .with("_uuid", Uuid::from_u128(PORT_UUID))
-                .with("name", n.port.as_str()),
-        );
-    }
-    o
+        &ObservedRows {
+            routers: &routers,
+            router_ports: &ports,
+            ..Default::default()
+        },
+    )
 }
