@@ -517,4 +517,24 @@ mod tests {
         let i = parse(&pod(), [("ovn.kubernetes.io/ip_address", "x"), ("a", "b")]).unwrap();
         assert!(i.is_none());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_an_intent_or_a_named_error(key in 0usize..9, value in ".{0,24}") {
+            let keys = [INGRESS_RATE, EGRESS_RATE, INGRESS_BURST, EGRESS_BURST, LATENCY, JITTER, LOSS, LIMIT, DSCP];
+            let key = keys[key];
+            if let Err(e) = parse(&pod(), [(EGRESS_RATE, "1"), (key, value.as_str())]) {
+                proptest::prop_assert_eq!(e.key, key);
+                proptest::prop_assert_eq!(&*e.value, value.trim());
+            }
+        }
+
+        #[test]
+        fn decimal_mbit_rates_are_exact(whole in 0u64..100_000, frac in 0u64..1_000_000) {
+            let text = format!("{whole}.{frac:06}");
+            let i = one(EGRESS_RATE, &text).unwrap();
+            let bps = whole * 1_000_000 + frac;
+            proptest::prop_assert_eq!(i.egress.map(|l| l.rate.bit_per_s()), (bps > 0).then_some(bps));
+        }
+    }
 }

@@ -429,3 +429,42 @@ fn proptest_plan_after_apply_is_empty_and_clear_leaves_no_row() {
         })
         .unwrap();
 }
+
+#[test]
+fn policing_and_netem_are_written_as_ovs_reads_them() {
+    let Some(s) = servers() else { return };
+    let planner = Planner::new(Config::default().with_egress(qos::EgressMechanism::OvsPolicing));
+    let a = pod("a");
+    let asked = [
+        (annotations::EGRESS_RATE, "2.5"),
+        (annotations::EGRESS_BURST, "5"),
+        (annotations::LATENCY, "20"),
+        (annotations::JITTER, "1.5"),
+        (annotations::LOSS, "3"),
+        (annotations::LIMIT, "500"),
+    ];
+    s.reconcile(&planner, &a, &asked).unwrap();
+    assert_eq!(s.reconcile(&planner, &a, &asked).unwrap(), 0);
+    let get = |args: &[&str]| s.vsctl(args).trim().to_owned();
+    assert_eq!(
+        get(&["get", "Interface", "veth-a", "ingress_policing_rate"]),
+        "2500"
+    );
+    assert_eq!(
+        get(&["get", "Interface", "veth-a", "ingress_policing_burst"]),
+        "5000"
+    );
+    let qos = get(&["get", "Port", "veth-a", "qos"]);
+    assert_eq!(get(&["get", "QoS", &qos, "type"]), "linux-netem");
+    let config = get(&["get", "QoS", &qos, "other_config"]);
+    assert_eq!(
+        config,
+        r#"{jitter="1500", latency="20000", limit="500", loss="3"}"#
+    );
+    s.reconcile(&planner, &a, &[]).unwrap();
+    assert_eq!(
+        get(&["get", "Interface", "veth-a", "ingress_policing_rate"]),
+        "0"
+    );
+    assert_eq!(get(&["list", "QoS"]), "");
+}
