@@ -46,8 +46,8 @@ pub fn port_row(prefix: &str, i: u32) -> Value {
     json!({"name": name, "addresses": addr, "external_ids": ["map", [["pod", name]]]})
 }
 
-/// Creates switch `ls` with ports `prefix`1..=n in one transaction.
-pub fn populate(server: &OvsdbServer, ls: &str, prefix: &str, n: u32) {
+/// The operations creating switch `ls` with ports `prefix`1..=n.
+pub fn populate_ops(ls: &str, prefix: &str, n: u32) -> Vec<Value> {
     let mut ops: Vec<Value> = (1..=n)
         .map(|i| json!({"op": "insert", "table": "Logical_Switch_Port", "row": port_row(prefix, i), "uuid-name": format!("p{i}")}))
         .collect();
@@ -55,7 +55,27 @@ pub fn populate(server: &OvsdbServer, ls: &str, prefix: &str, n: u32) {
         .map(|i| json!(["named-uuid", format!("p{i}")]))
         .collect();
     ops.push(json!({"op": "insert", "table": "Logical_Switch", "row": {"name": ls, "ports": ["set", ports]}}));
-    oracle_transact(server, ops);
+    ops
+}
+
+/// Creates switch `ls` with ports `prefix`1..=n in one transaction sent over `client` (for
+/// transactions too big for a command line).
+pub async fn populate_via(client: &Client, ls: &str, prefix: &str, n: u32) {
+    let mut txn = vec![json!(NB)];
+    txn.extend(populate_ops(ls, prefix, n));
+    let raw = client
+        .request("transact", &Value::Array(txn))
+        .await
+        .expect("transact");
+    let v: Value = serde_json::from_str(raw.get()).expect("result JSON");
+    for r in v.as_array().expect("result array") {
+        assert!(r.get("error").is_none(), "transaction failed: {r}");
+    }
+}
+
+/// Creates switch `ls` with ports `prefix`1..=n in one transaction.
+pub fn populate(server: &OvsdbServer, ls: &str, prefix: &str, n: u32) {
+    oracle_transact(server, populate_ops(ls, prefix, n));
 }
 
 /// Every row of `table` as `ovsdb-client dump` prints it, with all columns and `_uuid`.
