@@ -73,16 +73,13 @@ pub(crate) fn module(
          regenerate."
     ));
     let table_names: Vec<&String> = schema.tables.keys().collect();
-    let db_doc = format!(" `{db}`.");
+    let db_doc = format!(" The database name, `{db}`.");
     let version_doc = format!(" The schema version this model was generated from: `{version}`.");
     let file: syn::File = syn::parse2(quote! {
         #(#![doc = #header])*
-        // Rows have one field per column and conversions are spelled out column by column.
-        #![allow(clippy::too_many_lines)]
 
         #uses
 
-        #[doc = " The database name:"]
         #[doc = #db_doc]
         pub const DATABASE: &str = #db;
 
