@@ -2,7 +2,8 @@
 //!
 //! Two pods on different lab nodes; pod `a` sends TCP to pod `b`. The pods' annotations change
 //! while they run: an egress limit on `a` (OVN NB `QoS` rows, enforced by OVN meters), then an
-//! ingress limit on `b` (a `linux-htb` `QoS` and `Queue` on `b`'s OVS port). Each change is
+//! ingress limit on `b` (a `linux-htb` `QoS` and `Queue` on `b`'s OVS port), then the same
+//! ingress limit through OVN (a `to-lport` NB `QoS` row). Each change is
 //! parsed, planned by `qos` against the rows read from the databases, and applied as one
 //! transaction per database; a pinger runs from `a` to `b` the whole time.
 //!
@@ -18,6 +19,7 @@ use ovn_model::{nb, vswitch};
 use ovn_testbed::{CentralOptions, Lab, Pinger, Pod, PodConfig};
 use ovsdb::client::{Client, ConnectConfig, connect};
 use ovsdb::{DatabaseSchema, Select, Transaction};
+use qos::annotations::{EGRESS_RATE, INGRESS_RATE};
 use qos::{Config, IngressMechanism, NbObserved, NodeObserved, Planner, PodId, PodTarget};
 use tokio::runtime::Runtime;
 
@@ -54,92 +56,48 @@ fn main() -> Result<()> {
         node1: rt.block_on(client(&node1.ovsdb().unix_remote()))?,
         node2: rt.block_on(client(&node2.ovsdb().unix_remote()))?,
         rt,
-        planner: Planner::new(Config::default().with_ingress(IngressMechanism::OvsHtb)),
     };
     let target_a = PodTarget::new(PodId::new("default", "a"), "ls1", "a", a.ovs_port());
     let target_b = PodTarget::new(PodId::new("default", "b"), "ls1", "b", b.ovs_port());
 
     let pinger = Pinger::start(a.netns(), b.ip(), Duration::from_millis(100))?;
     let mut table = Table::new(&["direction", "step", "limit", "measured", "vs limit"]);
-    let steps: [(&str, &PodTarget, &str, &str, Option<f64>); 8] = [
-        (
-            "egress of a",
-            &target_a,
-            qos::annotations::EGRESS_RATE,
-            "unlimited",
-            None,
-        ),
-        (
-            "egress of a",
-            &target_a,
-            qos::annotations::EGRESS_RATE,
-            "limit",
-            Some(10.0),
-        ),
-        (
-            "egress of a",
-            &target_a,
-            qos::annotations::EGRESS_RATE,
-            "changed",
-            Some(5.0),
-        ),
-        (
-            "egress of a",
-            &target_a,
-            qos::annotations::EGRESS_RATE,
-            "removed",
-            None,
-        ),
-        (
-            "ingress of b (htb)",
-            &target_b,
-            qos::annotations::INGRESS_RATE,
-            "unlimited",
-            None,
-        ),
-        (
-            "ingress of b (htb)",
-            &target_b,
-            qos::annotations::INGRESS_RATE,
-            "limit",
-            Some(10.0),
-        ),
-        (
-            "ingress of b (htb)",
-            &target_b,
-            qos::annotations::INGRESS_RATE,
-            "changed",
-            Some(5.0),
-        ),
-        (
-            "ingress of b (htb)",
-            &target_b,
-            qos::annotations::INGRESS_RATE,
-            "removed",
-            None,
-        ),
+    let htb = Planner::new(Config::default().with_ingress(IngressMechanism::OvsHtb));
+    let ovn = Planner::new(Config::default());
+    let sections = [
+        ("egress of a (OVN meter)", &target_a, EGRESS_RATE, &htb),
+        ("ingress of b (OVS htb)", &target_b, INGRESS_RATE, &htb),
+        ("ingress of b (OVN meter)", &target_b, INGRESS_RATE, &ovn),
     ];
-    for (direction, target, key, step, mbit) in steps {
-        let value = mbit.map(|m| m.to_string()).unwrap_or_default();
+    let steps = [
+        ("unlimited", None),
+        ("limit", Some(10.0)),
+        ("changed", Some(5.0)),
+        ("removed", None),
+    ];
+    for (direction, target, key, planner) in sections {
         let node = if target.pod.name() == "a" {
             &live.node1
         } else {
             &live.node2
         };
-        let explained = live.reconcile(target, node, &[(key, value.as_str())])?;
-        central.sync_hv()?;
-        println!("{direction}: {step}");
-        for line in &explained {
-            println!("  {line}");
+        for (step, mbit) in steps {
+            let value = mbit.map(|m: f64| m.to_string()).unwrap_or_default();
+            let explained = live.reconcile(planner, target, node, &[(key, value.as_str())])?;
+            central.sync_hv()?;
+            println!("{direction}: {step}");
+            for line in &explained {
+                println!("  {line}");
+            }
+            let measured = measure(&a, &b, if mbit.is_some() { LIMITED } else { UNLIMITED })?;
+            table.row([
+                direction.to_owned(),
+                step.to_owned(),
+                mbit.map_or("none".to_owned(), |m| format!("{m} Mbit/s")),
+                format!("{measured:.1} Mbit/s"),
+                mbit.map_or(String::new(), |m| deviation(measured, m)),
+            ]);
         }
-        let measured = measure(&a, &b, if mbit.is_some() { LIMITED } else { UNLIMITED })?;
-        table.row([
-            direction.to_owned(),
-            step.to_owned(),
-            mbit.map_or("none".to_owned(), |m| format!("{m} Mbit/s")),
-            format!("{measured:.1} Mbit/s"),
-            mbit.map_or(String::new(), |m| deviation(measured, m)),
-        ]);
     }
     let timeline = pinger.stop();
     println!();
@@ -179,13 +137,12 @@ async fn client(remote: &str) -> Result<Client> {
     Ok(client)
 }
 
-/// Connections to the NB and to both nodes' Open_vSwitch databases, and the planner.
+/// Connections to the NB and to both nodes' Open_vSwitch databases.
 struct Live {
     rt: Runtime,
     nb: Client,
     node1: Client,
     node2: Client,
-    planner: Planner,
 }
 
 impl Live {
@@ -205,6 +162,7 @@ impl Live {
     /// applies each plan as one transaction. Returns the plans' explanations.
     fn reconcile(
         &self,
+        planner: &Planner,
         target: &PodTarget,
         node: &Client,
         annotations: &[(&str, &str)],
@@ -212,7 +170,7 @@ impl Live {
         let intent = qos::annotations::parse(&target.pod, annotations.iter().copied())?;
         let switches: Vec<nb::LogicalSwitch> = self.select(&self.nb, nb::schema())?;
         let nb_qos: Vec<nb::QoS> = self.select(&self.nb, nb::schema())?;
-        let nb_plan = self.planner.plan_nb(
+        let nb_plan = planner.plan_nb(
             target,
             &intent,
             &NbObserved {
@@ -224,7 +182,7 @@ impl Live {
         let interfaces: Vec<vswitch::Interface> = self.select(node, vswitch::schema())?;
         let qos: Vec<vswitch::QoS> = self.select(node, vswitch::schema())?;
         let queues: Vec<vswitch::Queue> = self.select(node, vswitch::schema())?;
-        let node_plan = self.planner.plan_node(
+        let node_plan = planner.plan_node(
             target,
             &intent,
             &NodeObserved {

@@ -50,9 +50,10 @@
 //! | egress 10 Mbit/s | OVN meter | 10.0-10.1 Mbit/s |
 //! | egress changed to 5 Mbit/s | OVN meter | 5.0-5.1 Mbit/s |
 //! | egress removed | - | 230-290 Mbit/s |
-//! | ingress 10 Mbit/s | OVS htb | 9.5 Mbit/s |
+//! | ingress 10 Mbit/s | OVS htb | 9.4-9.5 Mbit/s |
 //! | ingress changed to 5 Mbit/s | OVS htb | 4.8 Mbit/s |
 //! | ingress removed | - | 200-265 Mbit/s |
+//! | ingress 10, then 5 Mbit/s (example only) | OVN meter (`to-lport`) | 10.2, then 5.0 Mbit/s |
 //!
 //! Ping every 100 ms never stopped (longest gap about 0.5 s). `Interface.ingress_policing_*`
 //! and `linux-netem` are written and read back, but this lab's kernel does not enforce them.
