@@ -35,7 +35,8 @@
 //! - Optionally ([`NativeGateway`]): a distributed gateway router port on an external network
 //!   reached through a localnet port.
 //!
-//! The planner does not create that topology (the topology layer of `ovn-model` does); it
+//! Node join addresses come from `ipam` ([`join`]: the join switch is an `ipam` subnet whose
+//! gateway is the router's join port). The planner does not create that topology (the topology layer of `ovn-model` does); it
 //! owns only the rows it tags (`external_ids` `ovnkit.io/gateway`, see [`tags`]).
 //!
 //! # Egress modes, per subnet
@@ -99,6 +100,7 @@ mod apply;
 mod config;
 mod error;
 mod intent;
+pub mod join;
 mod node_plan;
 mod observed;
 mod plan;

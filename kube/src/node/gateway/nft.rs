@@ -71,3 +71,32 @@ pub(super) fn sync(plan: &gateway::NodePlan) -> Result<(), ApplyError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_script_replaces_the_whole_table_and_an_empty_plan_removes_it() {
+        let mut plan = gateway::NodePlan::empty("node1");
+        assert_eq!(
+            nft_script(&plan),
+            "table inet ovnkit\ndelete table inet ovnkit\n"
+        );
+        plan.masquerade.insert(gateway::Masquerade {
+            subnet: "ls1".into(),
+            source: "10.16.1.0/24".parse().unwrap(),
+            except: [
+                "10.16.0.0/16".parse().unwrap(),
+                "fd00::/64".parse().unwrap(),
+            ]
+            .into(),
+        });
+        assert_eq!(
+            nft_script(&plan),
+            "table inet ovnkit\ndelete table inet ovnkit\ntable inet ovnkit {\n  chain postrouting {\n    \
+             type nat hook postrouting priority srcnat; policy accept;\n    \
+             ip saddr 10.16.1.0/24 ip daddr != { 10.16.0.0/16 } masquerade comment \"ls1\"\n  }\n}\n"
+        );
+    }
+}
