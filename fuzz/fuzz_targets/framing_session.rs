@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
 
     let whole = frames(&mut std::iter::once(stream));
     let split = frames(&mut stream.chunks(chunk));
-    assert_eq!(whole, split, "framing must not depend on how the stream is split");
+    assert_eq!(
+        whole, split,
+        "framing must not depend on how the stream is split"
+    );
     for frame in &whole.0 {
         let _ = Message::decode(frame);
     }
@@ -44,7 +47,11 @@ fuzz_target!(|data: &[u8]| {
     let t0 = Instant::now();
     let cfg = SessionConfig::default().with_inactivity_probe(Some(Duration::from_secs(1)));
     let mut session = Session::new(cfg, t0);
-    let ids = [session.list_dbs(), session.get_server_id(), session.get_schema("db")];
+    let ids = [
+        session.list_dbs(),
+        session.get_server_id(),
+        session.get_schema("db"),
+    ];
     session.cancel(ids[1]);
     let mut now = t0;
     for piece in stream.chunks(chunk) {
@@ -53,7 +60,10 @@ fuzz_target!(|data: &[u8]| {
         session.handle_timeout(now);
         while let Some(ev) = session.poll_event() {
             if let Event::Reply { id, .. } = ev {
-                assert!(ids.contains(&id) && id != ids[1], "reply to a request never sent");
+                assert!(
+                    ids.contains(&id) && id != ids[1],
+                    "reply to a request never sent"
+                );
             }
         }
         let _ = session.poll_transmit();
