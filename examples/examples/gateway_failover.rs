@@ -27,16 +27,13 @@ const NATIVE_IP: Ipv4Addr = Ipv4Addr::new(10, 18, 0, 254);
 const FIP: Ipv4Addr = Ipv4Addr::new(10, 18, 0, 200);
 const ECHO: u16 = 7007;
 
-fn join_ip(node: &Node) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(100, 64, 0, 1 + node.index()))
-}
-
 /// The controller side: observe, plan, one transaction; the node agents apply node plans.
 struct Controller {
     planner: Planner,
     client: Client,
     rt: tokio::runtime::Runtime,
     health: BTreeMap<String, bool>,
+    joins: BTreeMap<String, IpAddr>,
 }
 
 impl Controller {
@@ -47,7 +44,7 @@ impl Controller {
             .iter()
             .map(|n| {
                 gateway::Node::new(n.name(), n.chassis())
-                    .with_join_ip(join_ip(n))
+                    .with_join_ip(self.joins[&n.name()])
                     .with_health(self.health.get(&n.name()).copied().unwrap_or(true))
             })
             .collect();
@@ -73,7 +70,14 @@ impl Controller {
     }
 }
 
-fn wire(central: &Central, nodes: &[Node], external: &ExternalNet) -> Result<()> {
+/// Router, join switch with `ovn0` on every node (join addresses and MACs from the IPAM),
+/// external switch with the native gateway port. Returns each node's join address.
+fn wire(
+    central: &Central,
+    nodes: &[Node],
+    external: &ExternalNet,
+    cluster: &Cluster,
+) -> Result<BTreeMap<String, IpAddr>> {
     central.add_router(ROUTER)?;
     central.add_routed_switch(
         ROUTER,
@@ -81,13 +85,17 @@ fn wire(central: &Central, nodes: &[Node], external: &ExternalNet) -> Result<()>
         "100.64.0.1/16".parse()?,
         "0a:00:64:00:00:01",
     )?;
+    let mut ipam = ipam::Ipam::new(1);
+    gateway::join::add_join_subnet(&mut ipam, cluster)?;
+    let mut joins = BTreeMap::new();
     for node in nodes {
         external.connect(node)?;
         node.netns()
             .exec("ethtool", &["-K", "br-ext", "tx", "off"])?;
         let lsp = format!("mgmt-{}", node.name());
-        let mac = format!("0a:00:64:00:01:{:02x}", node.index());
-        let addresses = format!("{mac} {}", join_ip(node));
+        let join = gateway::join::assign(&mut ipam, &node.name())?;
+        let mac = join.mac.to_string();
+        let addresses = format!("{mac} {}", join.ip);
         central.nbctl(&[
             "lsp-add",
             "join",
@@ -97,8 +105,9 @@ fn wire(central: &Central, nodes: &[Node], external: &ExternalNet) -> Result<()>
             &lsp,
             &addresses,
         ])?;
-        node.add_mgmt_port("ovn0", &lsp, &mac, format!("{}/16", join_ip(node)).parse()?)?;
+        node.add_mgmt_port("ovn0", &lsp, &mac, format!("{}/16", join.ip).parse()?)?;
         central.wait_port_up(&lsp, Duration::from_secs(20))?;
+        joins.insert(node.name(), join.ip);
     }
     central.nbctl(&[
         "lrp-add",
@@ -146,7 +155,7 @@ fn wire(central: &Central, nodes: &[Node], external: &ExternalNet) -> Result<()>
         &rp,
         "nat-addresses=router",
     ])?;
-    Ok(())
+    Ok(joins)
 }
 
 fn add_pod(central: &Central, node: &Node, k: u8, j: u8) -> Result<Pod> {
@@ -232,8 +241,6 @@ fn main() -> Result<()> {
         .map(|_| lab.start_node(&central))
         .collect::<Result<_, _>>()?;
     let external = lab.start_external_net()?;
-    wire(&central, &nodes, &external)?;
-
     let cluster = Cluster::default()
         .with_router(ROUTER)
         .with_native(NativeGateway::new(
@@ -241,6 +248,7 @@ fn main() -> Result<()> {
             NATIVE_IP.into(),
             ["node1", "node2"],
         ));
+    let joins = wire(&central, &nodes, &external, &cluster)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -255,6 +263,7 @@ fn main() -> Result<()> {
         client,
         rt,
         health: BTreeMap::new(),
+        joins,
     };
 
     // One subnet per mode; every subnet has a pod on node3 (never a gateway).
@@ -277,6 +286,10 @@ fn main() -> Result<()> {
         pods.insert(k, add_pod(&central, &nodes[2], k, 1)?);
     }
     let near = add_pod(&central, &nodes[1], 1, 2)?;
+    let ecmp_extra = [
+        add_pod(&central, &nodes[2], 3, 2)?,
+        add_pod(&central, &nodes[2], 3, 3)?,
+    ];
     let cidr = |k: u8| -> ipnet::IpNet { format!("10.16.{k}.0/24").parse().expect("valid") };
     let intents = [
         EgressIntent::distributed("ls1", cidr(1))
@@ -336,17 +349,15 @@ fn main() -> Result<()> {
     seen.print();
 
     // Kill node1's data plane; every mode's node3 pod pings the external host meanwhile.
-    let pingers: Vec<(u8, Pinger)> = [1u8, 2, 3, 5]
+    // ECMP hashes each flow to one gateway: ping from three pods so that some flow is likely
+    // to go through node1.
+    let mut sources: Vec<(u8, &Pod)> = [1u8, 2, 3, 5].iter().map(|k| (*k, &pods[k])).collect();
+    sources.extend(ecmp_extra.iter().map(|p| (3u8, p)));
+    let pingers: Vec<(u8, IpAddr, Pinger)> = sources
         .into_iter()
-        .map(|k| {
-            Ok((
-                k,
-                Pinger::start(
-                    pods[&k].netns(),
-                    external.host_ip(),
-                    Duration::from_millis(50),
-                )?,
-            ))
+        .map(|(k, pod)| {
+            let p = Pinger::start(pod.netns(), external.host_ip(), Duration::from_millis(50))?;
+            Ok((k, pod.ip(), p))
         })
         .collect::<Result<_>>()?;
     let fip_pinger = Pinger::start(external.netns(), FIP.into(), Duration::from_millis(50))?;
@@ -356,8 +367,10 @@ fn main() -> Result<()> {
     println!("\nkilled node1's ovs-vswitchd and ovn-controller");
 
     // The health loop: probe node1's and node2's ovn0 from node3 through the overlay.
-    let targets: Vec<(String, IpAddr)> =
-        nodes[..2].iter().map(|n| (n.name(), join_ip(n))).collect();
+    let targets: Vec<(String, IpAddr)> = nodes[..2]
+        .iter()
+        .map(|n| (n.name(), ctl.joins[&n.name()]))
+        .collect();
     let mut tracker = HealthTracker::new(2);
     let mut replanned = None;
     for _ in 0..200 {
@@ -411,7 +424,7 @@ fn main() -> Result<()> {
         detected.as_secs_f64(),
         replanned.as_secs_f64()
     );
-    for (k, p) in pingers {
+    for (k, ip, p) in pingers {
         let tl = p.stop();
         let (mode, how, doc) = match k {
             1 => (
@@ -431,7 +444,7 @@ fn main() -> Result<()> {
         };
         let o = tl.outages(Duration::from_millis(300));
         t.row([
-            mode.to_owned(),
+            format!("{mode} ({ip})"),
             how,
             fmt(&o),
             format!("{:.2}s", tl.longest_gap().as_secs_f64()),

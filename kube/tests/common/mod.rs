@@ -18,11 +18,6 @@ pub const NATIVE_PORT: &str = "ovn-cluster-ext";
 pub const NATIVE_IP: Ipv4Addr = Ipv4Addr::new(10, 18, 0, 254);
 pub const ECHO_PORT: u16 = 7007;
 
-/// The join address of node `index` (1-based): `100.64.0.<1 + index>`.
-pub fn join_ip(index: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(100, 64, 0, 1 + index))
-}
-
 /// Subnet `k`: `10.16.<k>.0/24`, its switch `ls<k>`.
 pub fn subnet(k: u8) -> ipnet::IpNet {
     format!("10.16.{k}.0/24").parse().expect("valid")
@@ -31,6 +26,7 @@ pub fn subnet(k: u8) -> ipnet::IpNet {
 pub struct EgressLab {
     pub planner: Planner,
     pub health: BTreeMap<String, bool>,
+    pub joins: BTreeMap<String, IpAddr>,
     rt: tokio::runtime::Runtime,
     client: Client,
     pub external: ExternalNet,
@@ -61,15 +57,20 @@ impl EgressLab {
                 "0a:00:64:00:00:01",
             )
             .expect("join switch");
+        let mut cluster = Cluster::default().with_router(ROUTER);
+        // Join addresses and MACs come from the IPAM, as the controller hands them out.
+        let mut ipam = ipam::Ipam::new(1);
+        gateway::join::add_join_subnet(&mut ipam, &cluster).expect("join subnet");
+        let mut joins = BTreeMap::new();
         for node in &nodes {
             external.connect(node).expect("external link");
             node.netns()
                 .exec("ethtool", &["-K", "br-ext", "tx", "off"])
                 .expect("br-ext offload off");
-            let i = node.index();
             let lsp = format!("mgmt-{}", node.name());
-            let mac = format!("0a:00:64:00:01:{i:02x}");
-            let ip = join_ip(i);
+            let join = gateway::join::assign(&mut ipam, &node.name()).expect("join address");
+            let (mac, ip) = (join.mac.to_string(), join.ip);
+            joins.insert(node.name(), ip);
             central
                 .nbctl(&[
                     "lsp-add",
@@ -87,7 +88,6 @@ impl EgressLab {
                 .wait_port_up(&lsp, Duration::from_secs(20))
                 .expect("ovn0 up");
         }
-        let mut cluster = Cluster::default().with_router(ROUTER);
         if !native_chassis.is_empty() {
             central
                 .nbctl(&[
@@ -158,6 +158,7 @@ impl EgressLab {
         Some(EgressLab {
             planner: Planner::new(cluster),
             health,
+            joins,
             rt,
             client,
             external,
@@ -213,7 +214,7 @@ impl EgressLab {
             .iter()
             .map(|n| {
                 gateway::Node::new(n.name(), n.chassis())
-                    .with_join_ip(join_ip(n.index()))
+                    .with_join_ip(self.joins[&n.name()])
                     .with_health(self.health.get(&n.name()).copied().unwrap_or(true))
             })
             .collect()
@@ -398,7 +399,7 @@ impl EgressLab {
         use ovnkit_kube::health::{HealthTracker, probe_all};
         let targets: Vec<(String, IpAddr)> = gateways
             .iter()
-            .map(|&g| (self.nodes[g].name(), join_ip(self.nodes[g].index())))
+            .map(|&g| (self.nodes[g].name(), self.joins[&self.nodes[g].name()]))
             .collect();
         let mut tracker = HealthTracker::new(2);
         for round in 1..=max_rounds {
