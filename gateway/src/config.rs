@@ -194,3 +194,30 @@ impl Node {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_what_is_wrong() {
+        assert_eq!(Cluster::default().validate(), Ok(()));
+        let outside = Cluster::default().with_join(
+            "100.64.0.0/16".parse().unwrap(),
+            "100.65.0.1".parse().unwrap(),
+        );
+        assert!(matches!(
+            outside.validate(),
+            Err(ConfigError::RouterOutsideJoin { .. })
+        ));
+        let lonely = Cluster::default().with_native(NativeGateway::new(
+            "ext",
+            "10.18.0.254".parse().unwrap(),
+            Vec::<String>::new(),
+        ));
+        assert_eq!(
+            lonely.validate().unwrap_err().to_string(),
+            "the OVN-native gateway port \"ext\" has no gateway chassis"
+        );
+    }
+}

@@ -98,14 +98,17 @@
 
 mod apply;
 mod config;
+mod diff;
 mod error;
 mod intent;
 pub mod join;
 mod node_plan;
+mod nodes;
 mod observed;
 mod plan;
 mod planner;
 pub mod tags;
+mod wanted;
 
 pub use config::{Cluster, NativeGateway, Node};
 pub use error::{ConfigError, IntentError, PlanError};

@@ -6,15 +6,16 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use ovn_model::nb::{self, LogicalRouterPolicyAction, NatType};
-use ovsdb::{EncodeError, NamedUuid, Row, Table};
 
 use crate::config::{Cluster, Node};
+use crate::diff::diff;
 use crate::error::{IntentError, PlanError};
 use crate::intent::{EgressIntent, GatewayType};
-use crate::node_plan::{Masquerade, NodePlan, NodeRoute};
-use crate::observed::{ChildTable, Observed, Owned};
-use crate::plan::{Change, Plan, Step};
+use crate::nodes::node_plans;
+use crate::observed::Observed;
+use crate::plan::Plan;
 use crate::tags::{self, Key, Role};
+use crate::wanted::{Draft, Wanted, encode, want};
 
 /// Priority of the policy that keeps cluster-internal traffic on the normal routing path.
 pub const INTERNAL_PRIORITY: i64 = 31000;
@@ -22,82 +23,6 @@ pub const INTERNAL_PRIORITY: i64 = 31000;
 pub const EGRESS_PRIORITY: i64 = 29000;
 /// `Gateway_Chassis` priority of the native gateway's first chassis (the next ones count down).
 pub const TOP_CHASSIS_PRIORITY: i64 = 100;
-
-/// A row the intents ask for, encoded.
-struct Want {
-    key: Key,
-    table: ChildTable,
-    row: Row,
-    what: String,
-}
-
-/// A typed row the intents ask for.
-enum Wanted {
-    Policy(nb::LogicalRouterPolicy),
-    Route(nb::LogicalRouterStaticRoute),
-    Nat(nb::Nat),
-    Chassis(nb::GatewayChassis),
-}
-
-impl Wanted {
-    fn table(&self) -> ChildTable {
-        match self {
-            Wanted::Policy(_) => ChildTable::Policy,
-            Wanted::Route(_) => ChildTable::StaticRoute,
-            Wanted::Nat(_) => ChildTable::Nat,
-            Wanted::Chassis(_) => ChildTable::GatewayChassis,
-        }
-    }
-
-    fn external_ids(&mut self) -> &mut BTreeMap<String, String> {
-        match self {
-            Wanted::Policy(r) => &mut r.external_ids,
-            Wanted::Route(r) => &mut r.external_ids,
-            Wanted::Nat(r) => &mut r.external_ids,
-            Wanted::Chassis(r) => &mut r.external_ids,
-        }
-    }
-
-    fn to_row(&self) -> Result<Row, EncodeError> {
-        match self {
-            Wanted::Policy(r) => r.to_row(),
-            Wanted::Route(r) => r.to_row(),
-            Wanted::Nat(r) => r.to_row(),
-            Wanted::Chassis(r) => r.to_row(),
-        }
-    }
-}
-
-/// A wanted row before encoding.
-struct Draft {
-    key: Key,
-    value: Wanted,
-    what: String,
-}
-
-fn want(key: Key, mut value: Wanted, what: String) -> Draft {
-    *value.external_ids() = key.external_ids();
-    Draft { key, value, what }
-}
-
-/// Encodes the drafts strictly (a value the model refuses is a planner bug).
-fn encode(drafts: Vec<Draft>) -> Result<Vec<Want>, PlanError> {
-    drafts
-        .into_iter()
-        .map(|d| {
-            let row = d.value.to_row().map_err(|source| PlanError::Encode {
-                what: d.what.clone(),
-                source,
-            })?;
-            Ok(Want {
-                key: d.key,
-                table: d.value.table(),
-                row,
-                what: d.what,
-            })
-        })
-        .collect()
-}
 
 fn family(net: &IpNet) -> &'static str {
     match net {
@@ -455,173 +380,4 @@ fn global_wants(
         }
     }
     Ok(out)
-}
-
-fn diff(
-    cluster: &Cluster,
-    wants: &[Want],
-    observed: &Observed,
-    rejected: &BTreeSet<&str>,
-    steps: &mut Vec<Step>,
-) -> Result<(), PlanError> {
-    let parent_of = |t: ChildTable| match t {
-        ChildTable::GatewayChassis => observed.gateway_port.as_ref(),
-        _ => observed.router.as_ref(),
-    };
-    let mut kept = BTreeSet::new();
-    let mut n = 0;
-    for w in wants {
-        let existing = observed
-            .owned
-            .iter()
-            .find(|o| o.table == w.table && o.key == w.key && !kept.contains(&o.uuid));
-        if let Some(o) = existing {
-            kept.insert(o.uuid);
-            let changed: Row = w
-                .row
-                .iter()
-                .filter(|(c, d)| o.row.get(c) != Some(*d))
-                .map(|(c, d)| (c.to_owned(), d.clone()))
-                .collect();
-            if !changed.is_empty() {
-                let cols: Vec<&str> = changed.columns().collect();
-                steps.push(Step {
-                    change: Change::Update {
-                        table: w.table,
-                        uuid: o.uuid,
-                        row: changed.clone(),
-                    },
-                    why: format!("{}: update {}", w.what, cols.join(", ")),
-                });
-            }
-            continue;
-        }
-        let parent = parent_of(w.table).ok_or_else(|| match w.table {
-            ChildTable::GatewayChassis => PlanError::GatewayPortNotFound {
-                port: cluster
-                    .native
-                    .as_ref()
-                    .map(|n| n.port.clone())
-                    .unwrap_or_default(),
-            },
-            _ => PlanError::RouterNotFound {
-                router: cluster.router.clone(),
-            },
-        })?;
-        n += 1;
-        steps.push(Step {
-            change: Change::Insert {
-                table: w.table,
-                name: NamedUuid::numbered("gw", n),
-                row: w.row.clone(),
-                parent: parent.uuid,
-            },
-            why: format!("{}: insert {}", w.what, w.table.table()),
-        });
-    }
-    for o in observed.owned.iter().filter(|o| !kept.contains(&o.uuid)) {
-        if o.key
-            .subnet
-            .as_deref()
-            .is_some_and(|s| rejected.contains(s))
-        {
-            continue;
-        }
-        let parent = parent_of(o.table)
-            .filter(|p| p.children.contains(&o.uuid))
-            .map(|p| p.uuid);
-        steps.push(Step {
-            change: Change::Delete {
-                table: o.table,
-                uuid: o.uuid,
-                parent,
-            },
-            why: format!(
-                "{}: no longer wanted, delete {}",
-                describe(o),
-                o.table.table()
-            ),
-        });
-    }
-    Ok(())
-}
-
-fn describe(o: &Owned) -> String {
-    let mut s = o.key.role.as_str().to_owned();
-    for (what, v) in [
-        ("subnet", &o.key.subnet),
-        ("node", &o.key.node),
-        ("fip", &o.key.fip),
-    ] {
-        if let Some(v) = v {
-            s.push_str(&format!(" {what} {v}"));
-        }
-    }
-    s
-}
-
-/// (subnet, CIDR, masquerade?, next hops) of an egress policy row.
-fn egress_of(key: &Key, row: &Row) -> Option<(String, IpNet, bool, Vec<IpAddr>)> {
-    if key.role != Role::Egress {
-        return None;
-    }
-    let ids = tags::string_map(row, "external_ids");
-    let cidr: IpNet = ids.get(tags::CIDR)?.parse().ok()?;
-    let nat = ids.get(tags::NAT).is_some_and(|v| v == "true");
-    let hops = row
-        .get("nexthops")
-        .map(|d| d.atoms().filter_map(|a| a.as_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    Some((key.subnet.clone()?, cidr, nat, hops))
-}
-
-fn node_plans(
-    cluster: &Cluster,
-    nodes: &[Node],
-    wants: &[Want],
-    observed: &Observed,
-    rejected: &BTreeSet<&str>,
-    internal: &BTreeSet<IpNet>,
-) -> BTreeMap<String, NodePlan> {
-    let mut plans: BTreeMap<String, NodePlan> = nodes
-        .iter()
-        .map(|n| (n.name.clone(), NodePlan::empty(&n.name)))
-        .collect();
-    let kept = observed
-        .owned
-        .iter()
-        .filter(|o| {
-            o.key
-                .subnet
-                .as_deref()
-                .is_some_and(|s| rejected.contains(s))
-        })
-        .map(|o| (&o.key, &o.row));
-    let egress = wants
-        .iter()
-        .map(|w| (&w.key, &w.row))
-        .chain(kept)
-        .filter_map(|(k, r)| egress_of(k, r));
-    for (subnet, cidr, nat, hops) in egress {
-        for hop in hops {
-            let Some(node) = nodes.iter().find(|n| n.join_ip == Some(hop)) else {
-                continue;
-            };
-            let p = plans.get_mut(&node.name).expect("every node has a plan");
-            p.forwarding = true;
-            p.routes.insert(NodeRoute {
-                destination: cidr,
-                via: cluster.router_join_ip,
-                device: cluster.mgmt_port.clone(),
-            });
-            if nat {
-                p.masquerade.insert(Masquerade {
-                    subnet: subnet.clone(),
-                    source: cidr,
-                    except: internal.clone(),
-                });
-            }
-        }
-    }
-    plans
 }

@@ -147,3 +147,21 @@ pub fn map_datum(map: &BTreeMap<String, String>) -> Datum {
             .map(|(k, v)| (Atom::from(k.as_str()), Atom::from(v.as_str()))),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_external_ids_and_foreign_rows_have_none() {
+        let key = Key {
+            node: Some("node1".into()),
+            ..Key::subnet(Role::Egress, "ls1")
+        };
+        assert_eq!(Key::from_external_ids(&key.external_ids()), Some(key));
+        let foreign = BTreeMap::from([("owner".to_owned(), "someone".to_owned())]);
+        assert_eq!(Key::from_external_ids(&foreign), None);
+        let newer = BTreeMap::from([(ROLE.to_owned(), "future-role".to_owned())]);
+        assert_eq!(Key::from_external_ids(&newer), None);
+    }
+}
