@@ -38,6 +38,11 @@ impl Observed {
                         }
                     }
                 }
+                Change::SetGlobalOptions { uuid, options } => {
+                    if let Some(g) = self.nb_global.as_mut().filter(|g| g.uuid == *uuid) {
+                        g.options.extend(options.clone());
+                    }
+                }
                 Change::Delete { table, uuid, .. } => {
                     self.owned.retain(|o| o.uuid != *uuid);
                     if let Some(p) = self.parent_mut(*table) {

@@ -47,7 +47,7 @@
 //! | centralized active-backup | one `reroute` policy: `ip4.src == CIDR` -> the first healthy gateway node | only that node routes and masquerades |
 //! | centralized ECMP | one `reroute` policy with every healthy gateway as a next hop | every healthy gateway node |
 //! | no SNAT (`nat_outgoing=false`) | as distributed or centralized | routes only; pod addresses leave unchanged |
-//! | OVN-native | `snat` to the gateway port's address, `dnat_and_snat` per floating IP; `Gateway_Chassis` priorities on the port (BFD moves it) | nothing |
+//! | OVN-native | `snat` to the gateway port's address, `dnat_and_snat` per floating IP; `Gateway_Chassis` priorities on the port (BFD moves it; optional BFD timers in `NB_Global` options, [`BfdTimers`]) | nothing |
 //!
 //! Besides: one `allow` policy at a higher priority keeps cluster-internal destinations
 //! (cluster CIDRs, the join subnet, every subnet) on the normal routing path, and a default
@@ -110,11 +110,11 @@ mod planner;
 pub mod tags;
 mod wanted;
 
-pub use config::{Cluster, NativeGateway, Node};
+pub use config::{BfdTimers, Cluster, NativeGateway, Node};
 pub use error::{ConfigError, IntentError, PlanError};
 pub use intent::{EgressIntent, Fip, GatewayType, PodPlacement};
 pub use node_plan::{Masquerade, NodePlan, NodeRoute};
-pub use observed::{ChildTable, Observed, ObservedRows, Owned, Parent, Query};
+pub use observed::{ChildTable, GlobalOptions, Observed, ObservedRows, Owned, Parent, Query};
 pub use plan::{Change, Plan, Step, nb_schema};
 pub use planner::{EGRESS_PRIORITY, INTERNAL_PRIORITY, TOP_CHASSIS_PRIORITY};
 

@@ -129,6 +129,17 @@ pub struct ObservedRows<'a> {
     pub nats: &'a [nb::Nat],
     /// `Gateway_Chassis` rows.
     pub gateway_chassis: &'a [nb::GatewayChassis],
+    /// The `NB_Global` row (its options carry BFD timers).
+    pub nb_global: &'a [nb::NbGlobal],
+}
+
+/// The `NB_Global` row's UUID and options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalOptions {
+    /// The row's UUID.
+    pub uuid: Uuid,
+    /// Its options.
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 /// The observed state the planner needs: the cluster router, the native gateway port (if the
@@ -142,6 +153,8 @@ pub struct Observed {
     pub gateway_port: Option<Parent>,
     /// The owned rows.
     pub owned: Vec<Owned>,
+    /// `NB_Global` (read only when the native gateway sets BFD timers).
+    pub nb_global: Option<GlobalOptions>,
 }
 
 impl Observed {
@@ -172,6 +185,12 @@ impl Observed {
         for g in rows.gateway_chassis {
             o.own(ChildTable::GatewayChassis, g);
         }
+        if let Some(g) = rows.nb_global.first() {
+            o.nb_global = Some(GlobalOptions {
+                uuid: g.uuid,
+                options: g.options.clone(),
+            });
+        }
         o
     }
 
@@ -198,6 +217,13 @@ impl Observed {
                 if r.name == cluster.router {
                     self.router = Some(Parent::router(&r));
                 }
+            }
+            nb::NbGlobal::TABLE => {
+                let (g, _) = nb::NbGlobal::from_row(uuid, row);
+                self.nb_global = Some(GlobalOptions {
+                    uuid,
+                    options: g.options,
+                });
             }
             nb::LogicalRouterPort::TABLE => {
                 let (p, _) = nb::LogicalRouterPort::from_row(uuid, row);
@@ -236,6 +262,11 @@ impl Observed {
                     .filter(Condition::eq("name", n.port.as_str())),
             )
         });
+        let global = cluster
+            .native
+            .as_ref()
+            .and_then(|n| n.bfd)
+            .map(|_| txn.push(Select::new(nb::NbGlobal::TABLE).columns(["_uuid", "options"])));
         let children = ChildTable::ALL
             .iter()
             // OVSDB cannot select on a map key's presence: read all, keep the tagged.
@@ -246,6 +277,7 @@ impl Observed {
             txn,
             router,
             port,
+            global,
             children,
         }
     }
@@ -281,6 +313,7 @@ pub struct Query {
     txn: Transaction,
     router: SelectHandle,
     port: Option<SelectHandle>,
+    global: Option<SelectHandle>,
     children: Vec<(ChildTable, SelectHandle)>,
 }
 
@@ -297,6 +330,7 @@ impl Query {
         let parents = [
             (Some(&self.router), nb::LogicalRouter::TABLE),
             (self.port.as_ref(), nb::LogicalRouterPort::TABLE),
+            (self.global.as_ref(), nb::NbGlobal::TABLE),
         ];
         for (h, table) in parents {
             for row in h.and_then(|h| outcome.rows(h)).unwrap_or_default() {

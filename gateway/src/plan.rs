@@ -35,6 +35,13 @@ pub enum Change {
         /// The columns that change.
         row: Row,
     },
+    /// Set some `NB_Global` options (the other options stay).
+    SetGlobalOptions {
+        /// The `NB_Global` row.
+        uuid: Uuid,
+        /// The options and their values.
+        options: std::collections::BTreeMap<String, String>,
+    },
     /// Take an owned row out of its parent and delete it.
     Delete {
         /// The table.
@@ -141,6 +148,17 @@ impl Plan {
                 Change::Update { table, uuid, row } => {
                     txn.push(
                         Update::new(table.table(), row.clone()).filter(Condition::uuid(*uuid)),
+                    );
+                }
+                Change::SetGlobalOptions { uuid, options } => {
+                    // A map "insert" keeps an existing key's value: delete the keys first.
+                    let keys = Datum::set(options.keys().map(String::as_str));
+                    let map = Datum::map(options.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                    txn.push(
+                        Mutate::new("NB_Global")
+                            .filter(Condition::uuid(*uuid))
+                            .mutation(Mutation::delete("options", keys))
+                            .mutation(Mutation::insert("options", map)),
                     );
                 }
                 Change::Delete {

@@ -13,7 +13,7 @@ use crate::error::{IntentError, PlanError};
 use crate::intent::{EgressIntent, GatewayType};
 use crate::nodes::node_plans;
 use crate::observed::Observed;
-use crate::plan::Plan;
+use crate::plan::{Change, Plan, Step};
 use crate::tags::{self, Key, Role};
 use crate::wanted::{Draft, Wanted, encode, want};
 
@@ -62,10 +62,37 @@ pub(crate) fn plan(
     drafts.extend(global_wants(cluster, intents, &by_name, &internal)?);
     let wants = encode(drafts)?;
 
+    bfd_step(cluster, observed, &mut plan);
     let rejected: BTreeSet<&str> = plan.rejected.iter().map(IntentError::subnet).collect();
     diff(cluster, &wants, observed, &rejected, &mut plan.steps)?;
     plan.nodes = node_plans(cluster, nodes, &wants, observed, &rejected, &internal);
     Ok(plan)
+}
+
+/// The `NB_Global` options for the native gateway's BFD timers, when they differ.
+fn bfd_step(cluster: &Cluster, observed: &Observed, plan: &mut Plan) {
+    let Some(timers) = cluster.native.as_ref().and_then(|n| n.bfd) else {
+        return;
+    };
+    let wanted = timers.options();
+    let Some(global) = &observed.nb_global else {
+        plan.notes
+            .push("NB_Global not observed: BFD timers left as they are".to_owned());
+        return;
+    };
+    if wanted.iter().all(|(k, v)| global.options.get(k) == Some(v)) {
+        return;
+    }
+    plan.steps.push(Step {
+        change: Change::SetGlobalOptions {
+            uuid: global.uuid,
+            options: wanted,
+        },
+        why: format!(
+            "gateway chassis BFD: {} ms rx, {} ms tx, down after {} missed: set NB_Global options",
+            timers.min_rx_ms, timers.min_tx_ms, timers.mult
+        ),
+    });
 }
 
 /// Destinations never sent to a gateway: the cluster CIDRs, the join subnet and every subnet.

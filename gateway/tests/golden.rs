@@ -199,3 +199,27 @@ fn bad_intents_are_typed_errors_naming_the_subnet() {
         );
     }
 }
+
+#[test]
+fn bfd_timers_are_set_once_and_leave_other_options_alone() {
+    let mut c = cluster();
+    if let Some(n) = c.native.as_mut() {
+        n.bfd = Some(gateway::BfdTimers::new(300, 3));
+    }
+    let mut o = fresh(&c);
+    o.nb_global = Some(gateway::GlobalOptions {
+        uuid: ovsdb::Uuid::from_u128(0xc),
+        options: [
+            ("bfd-mult".to_owned(), "5".to_owned()),
+            ("other".to_owned(), "x".to_owned()),
+        ]
+        .into(),
+    });
+    let planner = Planner::new(c);
+    let plan = planner.plan(&[], &nodes(2), &o).unwrap();
+    check("native_bfd", &plan);
+    o.apply(&plan, 1);
+    assert_eq!(o.nb_global.as_ref().unwrap().options["bfd-mult"], "3");
+    assert_eq!(o.nb_global.as_ref().unwrap().options["other"], "x");
+    assert!(planner.plan(&[], &nodes(2), &o).unwrap().is_empty());
+}

@@ -74,7 +74,9 @@ fn active_backup_moves_to_the_backup_when_the_gateway_dies() {
     std::thread::sleep(Duration::from_millis(500));
     for (p, n) in pingers.into_iter().zip([2, 3]) {
         let t = p.stop();
-        let outages = t.outages(Duration::from_millis(300));
+        // Detection alone takes two failed probes of 300 ms each, so the failover gap is well
+        // above 500 ms; shorter hiccups of a loaded machine are not counted.
+        let outages = t.outages(Duration::from_millis(500));
         println!(
             "pod on node{n}: outages {outages:?}, longest gap {:?} (probes declared node1 down after {:?} in {} rounds, re-planned after {:?})",
             t.longest_gap(),
