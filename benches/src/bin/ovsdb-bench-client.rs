@@ -3,13 +3,17 @@
 //! W1 creates the switch and N ports in one transaction; W2 creates N ports, one transaction
 //! each, waiting for each reply. Both go through what users get: fetch the schema, build a
 //! typed [`Transaction`], validate it against the schema, send it with
-//! [`Client::transact_validated`]. W3 and W4 (monitors) exit 3: not supported yet.
+//! [`Client::transact_validated`]. W3 (initial sync) and W4 (fan-out) run a replica client
+//! (`ovsdb_bench/w34.rs`).
 
 use std::env;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use ovsdb::client::{Client, ConnectConfig, connect};
+#[path = "ovsdb_bench/w34.rs"]
+mod w34;
+
 use ovsdb::{
     Condition, DatabaseSchema, Datum, Insert, Mutate, Mutation, NamedUuid, Row, Transaction,
 };
@@ -56,7 +60,7 @@ impl Bench {
 
 fn main() -> ExitCode {
     let workload = env::var("BENCH_WORKLOAD").unwrap_or_default();
-    if !matches!(workload.as_str(), "W1" | "W2") {
+    if !matches!(workload.as_str(), "W1" | "W2" | "W3" | "W4") {
         eprintln!("workload {workload:?} is not supported by this client yet");
         return ExitCode::from(3);
     }
@@ -81,6 +85,14 @@ fn main() -> ExitCode {
 
 async fn run(workload: &str) -> Result<()> {
     let bench = Bench::from_env()?;
+    match workload {
+        "W3" => return w34::w3(&bench.remote, &bench.db, bench.n).await,
+        "W4" => {
+            let gen_value = env::var("BENCH_GEN").context("BENCH_GEN is not set")?;
+            return w34::w4(&bench.remote, &bench.db, bench.n, &gen_value).await;
+        }
+        _ => {}
+    }
     let (driver, client, _updates) = connect(&ConnectConfig::new(&bench.remote))
         .await
         .context("connect")?;

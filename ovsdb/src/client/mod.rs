@@ -34,7 +34,13 @@
 
 mod driver;
 mod error;
+mod lock;
+mod monitor;
+pub mod raft;
+pub mod reconnect;
 mod remote;
+mod replica_client;
+mod replica_task;
 mod tls;
 mod transport;
 
@@ -53,7 +59,13 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use driver::Driver;
 pub use error::{ClientError, ConnectError, DriverError};
+pub use lock::{LockNotice, lock_notice};
+pub use monitor::{MonitorNotice, MonitorStarted, is_unknown_method, monitor_notice};
+pub use reconnect::{Backoff, RemoteOrder};
 pub use remote::{DEFAULT_PORT, Remote, parse_remotes};
+pub use replica_client::{
+    Changes, ReplicaClient, ReplicaClientError, ReplicaConfig, ReplicaEvent, ReplicaEvents,
+};
 pub use tls::{CaOnlyVerifier, TlsConfig};
 
 use crate::framing::DEFAULT_MAX_MESSAGE_LEN;
@@ -264,7 +276,7 @@ impl Client {
         }
     }
 
-    async fn call<T: DeserializeOwned, P: Serialize + ?Sized>(
+    pub(crate) async fn call<T: DeserializeOwned, P: Serialize + ?Sized>(
         &self,
         method: &str,
         params: &P,
