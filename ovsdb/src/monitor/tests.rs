@@ -202,3 +202,36 @@ fn default_values_per_column_type() {
     assert_eq!(d("ext"), Datum::empty_map());
     assert_eq!(t.indexes, vec![vec![t.column_id("name").unwrap()]]);
 }
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    const VALID: &str = r#"["id",{"T":{"11111111-1111-4111-8111-111111111111":{"modify":{"n":3,"ext":["map",[["a","b"]]]}},"22222222-2222-4222-8222-222222222222":{"insert":{"name":"x\u00e9","tags":["set",["p","q"]]}}},"U":{"44444444-4444-4444-8444-444444444444":{"initial":{"r":1.5}}}}]"#;
+
+    proptest! {
+        /// Truncated or corrupted notifications decode to an error, never a panic, and a
+        /// replica fed them either applies them or refuses them whole.
+        #[test]
+        fn corrupted_notifications_never_panic(
+            cut in 0usize..VALID.len(),
+            flips in prop::collection::vec((0usize..VALID.len(), any::<u8>()), 0..4),
+            method in prop::sample::select(vec!["update", "update2", "update3"]),
+        ) {
+            let layout = Layout::new(&schema());
+            let mut bytes = VALID.as_bytes()[..cut].to_vec();
+            for (at, b) in flips {
+                if let Some(x) = bytes.get_mut(at) {
+                    *x = b;
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = UpdateNotification::decode(&layout, method, &text);
+            let mut replica = crate::replica::Replica::new(&schema());
+            let before = replica.seq();
+            if replica.apply_notification(method, &text).is_err() {
+                prop_assert_eq!(replica.seq(), before);
+            }
+        }
+    }
+}
