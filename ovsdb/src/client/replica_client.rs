@@ -69,7 +69,8 @@ pub struct ReplicaConfig {
     /// columns and conditions per table.
     pub monitor: MonitorRequest,
     /// The inactivity probe on every connection, unix sockets included: a server silent for
-    /// this long gets an `echo`, and one silent for twice this long is given up. Default 5 s.
+    /// this long gets an `echo` (sooner, from two thirds of it), and one silent for twice this
+    /// long is given up at the latest. Default 5 s.
     pub inactivity_probe: Option<Duration>,
     /// The delays between rounds of failed attempts.
     pub backoff: Backoff,
@@ -181,8 +182,12 @@ impl ReplicaConfig {
     }
 
     pub(crate) fn connect_config(&self, remote: &Remote) -> ConnectConfig {
+        // The session checks for silence once per probe interval, so that a server may go
+        // silent just after a check and be given up only three intervals later. Running it at
+        // two thirds of the configured interval bounds that at twice the interval.
+        let probe = self.inactivity_probe.map(|p| p * 2 / 3);
         let mut c = ConnectConfig::new(remote.to_string())
-            .with_inactivity_probe(self.inactivity_probe)
+            .with_inactivity_probe(probe)
             .with_max_message_len(self.max_message_len);
         c.tls = self.tls.clone();
         c
