@@ -37,7 +37,11 @@
 //!   O(1) snapshots, schema and user indexes, coalesced per-consumer change sets, full resync
 //!   that reports the difference, and the last transaction id for resumption.
 //!
-//! Reconnect, Raft leader-only mode and locks land with later work.
+//! - **Replica client** (feature `client`): `client::ReplicaClient` keeps a replica live across
+//!   reconnects (OVS-like backoff, inactivity probe, remote lists in order or shuffled),
+//!   resumes with `monitor_cond_since` or resyncs and reports the difference, follows the Raft
+//!   leader through `_Server` (refusing stale members), holds a lock for leader election, and
+//!   fails in-flight transactions as "may or may not have committed" instead of replaying them.
 //!
 //! ```
 //! use ovsdb::{Datum, Insert, NamedUuid, Row, Transaction};

@@ -68,10 +68,12 @@ pub struct ReplicaConfig {
     /// What to monitor: the database, the monitor id, the newest method to try, and the
     /// columns and conditions per table.
     pub monitor: MonitorRequest,
-    /// The inactivity probe on every connection, unix sockets included: a server silent for
-    /// this long gets an `echo` (sooner, from two thirds of it), and one silent for twice this
-    /// long is given up at the latest. Default 5 s.
-    pub inactivity_probe: Option<Duration>,
+    /// The inactivity probe: a server silent for this long gets an `echo` (sooner, from two
+    /// thirds of it), and one silent for twice this long is given up at the latest. `None`
+    /// picks what Open vSwitch does: 5 s on TCP and TLS, off on unix sockets (a single-threaded
+    /// server computing a huge initial reply is silent for a long time, and a local socket
+    /// breaks visibly when the server dies).
+    pub inactivity_probe: Option<Option<Duration>>,
     /// The delays between rounds of failed attempts.
     pub backoff: Backoff,
     /// Give up after this many failed rounds in a row (every remote refused); `None`, the
@@ -99,13 +101,13 @@ impl ReplicaConfig {
             remotes: remotes.into(),
             tls: None,
             monitor,
-            inactivity_probe: Some(Duration::from_secs(5)),
+            inactivity_probe: None,
             backoff: Backoff::default(),
             max_rounds: None,
             order: RemoteOrder::InOrder,
             leader_only: true,
             lock: None,
-            setup_timeout: Duration::from_secs(30),
+            setup_timeout: Duration::from_secs(120),
             request_wait: Duration::from_secs(30),
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
         }
@@ -118,10 +120,10 @@ impl ReplicaConfig {
         self
     }
 
-    /// Sets the inactivity probe (`None` disables it).
+    /// Sets the inactivity probe on every remote, unix sockets included (`None` disables it).
     #[must_use]
     pub fn with_inactivity_probe(mut self, probe: Option<Duration>) -> Self {
-        self.inactivity_probe = probe;
+        self.inactivity_probe = Some(probe);
         self
     }
 
@@ -185,7 +187,13 @@ impl ReplicaConfig {
         // The session checks for silence once per probe interval, so that a server may go
         // silent just after a check and be given up only three intervals later. Running it at
         // two thirds of the configured interval bounds that at twice the interval.
-        let probe = self.inactivity_probe.map(|p| p * 2 / 3);
+        let probe = self
+            .inactivity_probe
+            .unwrap_or(match remote {
+                Remote::Unix(_) => None,
+                Remote::Tcp(_) | Remote::Ssl(_) => Some(Duration::from_secs(5)),
+            })
+            .map(|p| p * 2 / 3);
         let mut c = ConnectConfig::new(remote.to_string())
             .with_inactivity_probe(probe)
             .with_max_message_len(self.max_message_len);
@@ -527,6 +535,12 @@ impl ReplicaClient {
     pub async fn steal_lock(&self) -> Result<(), ReplicaClientError> {
         let name = self.lock_name()?;
         let (client, remote) = self.client().await?;
+        // The server refuses `steal` from a client already waiting for the lock (it always is
+        // after a connection came up): leave the queue first.
+        client
+            .unlock(&name)
+            .await
+            .map_err(|e| maybe_committed(e, &remote))?;
         client
             .steal(&name)
             .await

@@ -19,7 +19,10 @@ fn config(remote: &str, db: &str) -> ReplicaConfig {
     let monitor = MonitorRequest::new(db, MonitorMethod::MonitorCondSince)
         .with_id("bench")
         .with_table(LSP, TableMonitor::all());
-    ReplicaConfig::new(remote, monitor).with_max_rounds(3)
+    // A busy machine can take long to serve 100k rows: the harness has its own timeout.
+    ReplicaConfig::new(remote, monitor)
+        .with_max_rounds(3)
+        .with_setup_timeout(std::time::Duration::from_secs(600))
 }
 
 /// Initial sync of every port into the replica; writes `{"rows": N}`.
