@@ -180,7 +180,15 @@ async fn restart_of_a_server_holding_100k_ports_resyncs() {
         vec![json!({"op": "insert", "table": "Logical_Switch", "row": {"name": "gone"}})],
     );
     // Unoptimised test builds take seconds to decode 100k rows on a busy machine.
-    let cfg = config(&remote).with_setup_timeout(Duration::from_secs(120));
+    // Only the columns compared below (column selection also keeps the test quick).
+    let mut cfg = config(&remote).with_setup_timeout(Duration::from_secs(120));
+    cfg.monitor = MonitorRequest::new(NB, MonitorMethod::MonitorCondSince)
+        .with_id("restart")
+        .with_table("Logical_Switch", TableMonitor::all().with_columns(["name"]))
+        .with_table(
+            "Logical_Switch_Port",
+            TableMonitor::all().with_columns(["name", "external_ids"]),
+        );
     let t = std::time::Instant::now();
     let (replica, mut events) = ReplicaClient::start(cfg).await.expect("start");
     replica.wait_synced().await.expect("synced");
