@@ -460,21 +460,27 @@ impl ReplicaClient {
         out
     }
 
-    /// Waits until the replica is synced (the first time, or again after a reconnect).
+    /// Waits until the replica is synced (the first time, or again after a reconnect) and its
+    /// connection is up, so that [`remote`](Self::remote) names the server it is synced with.
     pub async fn wait_synced(&self) -> Result<Snapshot, ReplicaClientError> {
         let mut rx = self.shared().epoch.subscribe();
+        // Subscribed before the first look, so no change of the link is missed between a look
+        // and the wait.
+        let mut link = self.shared().link.subscribe();
         loop {
             let snap = self.snapshot();
-            if snap.is_synced() {
-                return Ok(snap);
+            // The replica is marked synced during set-up, a moment before the link is published
+            // as up: wait for both.
+            match &*link.borrow_and_update() {
+                Link::Up { .. } if snap.is_synced() => return Ok(snap),
+                Link::GaveUp { rounds, last } => {
+                    return Err(ReplicaClientError::GaveUp {
+                        rounds: *rounds,
+                        last: last.clone(),
+                    });
+                }
+                _ => {}
             }
-            if let Link::GaveUp { rounds, last } = &*self.shared().link.borrow() {
-                return Err(ReplicaClientError::GaveUp {
-                    rounds: *rounds,
-                    last: last.clone(),
-                });
-            }
-            let mut link = self.shared().link.subscribe();
             tokio::select! {
                 r = rx.changed() => r.map_err(|_| ReplicaClientError::Stopped)?,
                 r = link.changed() => r.map_err(|_| ReplicaClientError::Stopped)?,
