@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cmd;
-use crate::daemon::{Daemon, appctl, tool};
+use crate::daemon::{Daemon, appctl};
 use crate::error::Result;
 use crate::lab::{Lab, LabShared, schemas};
 use crate::ovsdb_server::{OvsdbServer, OvsdbServerOptions};
@@ -109,7 +109,7 @@ impl Central {
 
     /// Runs `ovn-nbctl` against the NB; returns its stdout.
     pub fn nbctl(&self, args: &[&str]) -> Result<String> {
-        let mut command = tool("ovn-nbctl", &self.dir);
+        let mut command = cmd::in_dir("ovn-nbctl", &self.dir);
         command
             .arg(format!("--db={}", self.nb_remote()))
             .arg("--timeout=20")
@@ -119,7 +119,7 @@ impl Central {
 
     /// Runs `ovn-sbctl` against the SB; returns its stdout.
     pub fn sbctl(&self, args: &[&str]) -> Result<String> {
-        let mut command = tool("ovn-sbctl", &self.dir);
+        let mut command = cmd::in_dir("ovn-sbctl", &self.dir);
         command
             .arg(format!("--db={}", self.sb_remote()))
             .arg("--timeout=20")

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cmd;
-use crate::daemon::{appctl, tool};
+use crate::daemon::appctl;
 use crate::error::{Error, Result};
 use crate::lab::{Lab, LabShared, free_port, schemas};
 use crate::ovsdb_server::{OvsdbServer, OvsdbServerOptions};
@@ -68,7 +68,7 @@ impl Lab {
             let name = format!("nb{}", i + 1);
             let db = dir.join(format!("{name}.db"));
             let address = format!("tcp:127.0.0.1:{port}");
-            let mut create = tool("ovsdb-tool", &dir);
+            let mut create = cmd::in_dir("ovsdb-tool", &dir);
             if i == 0 {
                 create
                     .arg("create-cluster")

@@ -6,7 +6,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -204,9 +203,4 @@ pub(crate) fn appctl(dir: &Path, target: &Path, args: &[&str]) -> Result<String>
     let mut command = cmd::in_dir("ovs-appctl", dir);
     command.arg("-t").arg(target).args(args);
     cmd::output(&mut command)
-}
-
-/// A `Command` for `program` with the run directories of `dir`.
-pub(crate) fn tool(program: &str, dir: &Path) -> Command {
-    cmd::in_dir(program, dir)
 }

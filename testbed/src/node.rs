@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::central::Central;
 use crate::cmd;
-use crate::daemon::{Daemon, tool};
+use crate::daemon::Daemon;
 use crate::error::Result;
 use crate::lab::{Lab, LabShared, schemas};
 use crate::netns::Netns;
@@ -214,7 +214,7 @@ impl Drop for Node {
 }
 
 pub(crate) fn vsctl_at(dir: &Path, remote: &str, args: &[&str]) -> Result<String> {
-    let mut command = tool("ovs-vsctl", dir);
+    let mut command = cmd::in_dir("ovs-vsctl", dir);
     command
         .arg(format!("--db={remote}"))
         .arg("--timeout=20")

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::cmd;
-use crate::daemon::{Daemon, tool};
+use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 use crate::lab::{Lab, LabShared, free_port};
 
@@ -87,7 +87,7 @@ impl Lab {
     /// Makes a fresh `ovs-pki` certificate authority in the lab directory under `name`.
     pub fn pki(&self, name: &str) -> Result<Pki> {
         let dir = self.shared.subdir(&format!("pki-{name}"))?;
-        let mut init = tool("ovs-pki", &dir);
+        let mut init = cmd::in_dir("ovs-pki", &dir);
         init.arg(format!("--dir={}", dir.join("ca").display()))
             .arg(format!("--log={}", dir.join("ovs-pki.log").display()))
             .args(["--batch", "init"]);
@@ -107,7 +107,7 @@ impl OvsdbServer {
         let db = dir.join(format!("{}.db", options.name));
         let _ = std::fs::remove_file(&db);
         cmd::output(
-            tool("ovsdb-tool", dir)
+            cmd::in_dir("ovsdb-tool", dir)
                 .arg("create")
                 .arg(&db)
                 .arg(&options.schema),
@@ -256,7 +256,7 @@ impl OvsdbServer {
 
     /// Runs `ovsdb-client <args> <this server's unix remote> <tail>`, returning its stdout.
     pub fn client(&self, args: &[&str], tail: &[&str]) -> Result<String> {
-        let mut command = tool("ovsdb-client", &self.dir);
+        let mut command = cmd::in_dir("ovsdb-client", &self.dir);
         command.args(args).arg(self.unix_remote()).args(tail);
         cmd::output(&mut command)
     }
@@ -282,7 +282,7 @@ impl Pki {
                 "certificate name {name:?}: use [A-Za-z0-9-]"
             )));
         }
-        let mut command = tool("ovs-pki", &self.dir);
+        let mut command = cmd::in_dir("ovs-pki", &self.dir);
         command
             .current_dir(&self.dir)
             .arg(format!("--dir={}", self.dir.join("ca").display()))

@@ -210,7 +210,7 @@ impl Pod {
 impl Drop for Pod {
     fn drop(&mut self) {
         // The node may already be gone: then its port went with it.
-        let mut command = crate::daemon::tool("ovs-vsctl", &self.node_dir);
+        let mut command = cmd::in_dir("ovs-vsctl", &self.node_dir);
         command.arg(format!("--db={}", self.node_db)).args([
             "--no-wait",
             "--timeout=2",
