@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use crate::addr::{Family, from_u128, to_u128};
 use crate::error::IpamError;
+use crate::leases::OwnerKey;
 use crate::subnet::{Class, Subnet};
 use crate::{DEFAULT_POOL, Ipam, Lease, MacAddr, Request};
 
@@ -53,7 +54,8 @@ impl Ipam {
                     pool: name.into(),
                 })?,
         };
-        if let Some((_, held)) = self.leases.by_owner(req.owner) {
+        let key = self.leases.key(req.owner);
+        if let Some((_, held)) = self.leases.by_key(key) {
             let lease = Lease::from_ref(&held);
             let same_subnet = held.subnet == sid;
             let ips_match = req
@@ -157,7 +159,7 @@ impl Ipam {
             };
         }
         subnet.leases += 1;
-        self.store(req.owner, sid, addrs, mac);
+        self.store(key, sid, addrs, mac);
         Ok(Lease {
             v4: addrs[0].map(|a| std::net::Ipv4Addr::from(a as u32)),
             v6: addrs[1].map(std::net::Ipv6Addr::from),
@@ -238,7 +240,13 @@ impl Ipam {
     }
 
     /// Stores a lease whose every part has been checked.
-    pub(crate) fn store(&mut self, owner: &str, sid: u32, addrs: [Option<u128>; 2], mac: u64) {
+    pub(crate) fn store(
+        &mut self,
+        owner: OwnerKey<'_>,
+        sid: u32,
+        addrs: [Option<u128>; 2],
+        mac: u64,
+    ) {
         let index_mac = !self.macs.issued(mac);
         self.leases
             .insert(owner, sid, (addrs[0], addrs[1]), mac, index_mac);

@@ -1,7 +1,7 @@
 //! The free addresses of one pool: never-used addresses in address order, then released ones in
 //! the order they were released.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
@@ -10,38 +10,43 @@ use crate::range_set::RangeSet;
 
 /// Released addresses, oldest first. Each carries a sequence number from a counter shared by
 /// the whole [`Ipam`](crate::Ipam), so that queues of different pools can be merged in order.
+///
+/// A queue in release order plus the live sequence number of each queued address. Taking an
+/// address out of the middle (a static request for a released address) only forgets its
+/// sequence number; its queue entry becomes stale and is skipped when it reaches the front, or
+/// dropped when stale entries outnumber live ones. The front entry is always live.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Released {
-    order: BTreeMap<u64, u128>,
+    queue: VecDeque<(u64, u128)>,
     seq_of: HashMap<u128, u64, FixedState>,
 }
 
 impl Released {
+    /// Queues `addr` at the back. Sequence numbers only grow, so the queue stays in order.
     pub(crate) fn push(&mut self, addr: u128, seq: u64) {
-        if let Some(old) = self.seq_of.insert(addr, seq) {
-            self.order.remove(&old);
-        }
-        self.order.insert(seq, addr);
+        debug_assert!(self.queue.back().is_none_or(|&(s, _)| s < seq));
+        self.seq_of.insert(addr, seq);
+        self.queue.push_back((seq, addr));
+        self.tidy();
     }
 
     pub(crate) fn front(&self) -> Option<u128> {
-        self.order.first_key_value().map(|(_, &a)| a)
+        self.queue.front().map(|&(_, a)| a)
     }
 
     pub(crate) fn pop_front(&mut self) -> Option<u128> {
-        let (_, addr) = self.order.pop_first()?;
+        let (_, addr) = self.queue.pop_front()?;
         self.seq_of.remove(&addr);
+        self.tidy();
         Some(addr)
     }
 
     pub(crate) fn remove(&mut self, addr: u128) -> bool {
-        match self.seq_of.remove(&addr) {
-            Some(seq) => {
-                self.order.remove(&seq);
-                true
-            }
-            None => false,
+        let found = self.seq_of.remove(&addr).is_some();
+        if found {
+            self.tidy();
         }
+        found
     }
 
     pub(crate) fn contains(&self, addr: u128) -> bool {
@@ -49,12 +54,31 @@ impl Released {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.order.len()
+        self.seq_of.len()
     }
 
     /// (sequence, address), oldest first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u128)> + '_ {
-        self.order.iter().map(|(&s, &a)| (s, a))
+        self.queue.iter().copied().filter(|e| self.is_live(e))
+    }
+
+    fn is_live(&self, &(seq, addr): &(u64, u128)) -> bool {
+        self.seq_of.get(&addr) == Some(&seq)
+    }
+
+    /// Drops stale entries from the front, and all of them once they outnumber live ones.
+    fn tidy(&mut self) {
+        while let Some(front) = self.queue.front() {
+            if self.is_live(front) {
+                break;
+            }
+            self.queue.pop_front();
+        }
+        if self.queue.len() > 2 * self.seq_of.len() + 64 {
+            let seq_of = &self.seq_of;
+            self.queue
+                .retain(|&(seq, addr)| seq_of.get(&addr) == Some(&seq));
+        }
     }
 }
 
@@ -140,5 +164,35 @@ mod tests {
         assert_eq!(pool.take_next(), Some(1));
         assert_eq!(pool.take_next(), None);
         assert_eq!(pool.used, 3);
+    }
+
+    #[test]
+    fn an_address_taken_from_the_middle_and_released_again_goes_to_the_back() {
+        let mut q = Released::default();
+        for (seq, a) in [(1, 10), (2, 20), (3, 30)] {
+            q.push(a, seq);
+        }
+        assert!(q.remove(20));
+        assert!(!q.contains(20));
+        q.push(20, 4);
+        assert!(q.remove(10));
+        assert_eq!(q.front(), Some(30));
+        assert_eq!(q.iter().collect::<Vec<_>>(), vec![(3, 30), (4, 20)]);
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.pop_front(), Some(30));
+        assert_eq!(q.pop_front(), Some(20));
+        assert_eq!(q.pop_front(), None);
+    }
+
+    #[test]
+    fn stale_entries_are_dropped_once_they_outnumber_live_ones() {
+        let mut q = Released::default();
+        q.push(0, 1);
+        for seq in 2..1000u64 {
+            q.push(1, seq);
+            assert!(q.remove(1));
+        }
+        assert!(q.queue.len() <= 2 * q.len() + 65, "{}", q.queue.len());
+        assert_eq!(q.iter().collect::<Vec<_>>(), vec![(1, 0)]);
     }
 }

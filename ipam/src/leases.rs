@@ -83,6 +83,14 @@ impl LeaseRef<'_> {
     }
 }
 
+/// An owner name with its hash, computed once per call so that the lookup and the insert of
+/// one allocation hash the name only once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OwnerKey<'a> {
+    pub(crate) name: &'a str,
+    h32: u32,
+}
+
 /// All live leases.
 #[derive(Debug)]
 pub(crate) struct Leases {
@@ -121,16 +129,44 @@ impl Leases {
     pub(crate) fn reserve(&mut self, additional: usize) {
         let hasher = &self.hasher;
         let slots = &self.slots;
-        let v6 = &self.v6;
-        self.by_owner
-            .reserve(additional, |&i| expand(slots[i as usize].owner_hash));
         self.by_mac.reserve(additional, |&i| {
             hasher.hash_one(slots[i as usize].mac_flags & MAC_MASK)
         });
-        self.by_addr
-            .reserve(additional, |&e| addr_hash(hasher, slots, v6, e));
+        self.make_room(additional, additional.saturating_mul(2));
         self.slots
             .reserve(additional.saturating_sub(self.free.len()));
+    }
+
+    /// Makes room for `owners` more entries in the owner index and `addrs` more in the address
+    /// index. A table that is full is rebuilt at twice its live size by reading the slots in
+    /// order: hashbrown's own growth would visit the entries in table order and read each
+    /// entry's slot at random to rehash it, one cache miss per lease.
+    fn make_room(&mut self, owners: usize, addrs: usize) {
+        let fits = |t: &HashTable<u32>, n: usize| t.len().saturating_add(n) <= t.capacity();
+        if !fits(&self.by_owner, owners) {
+            let mut table = HashTable::with_capacity(grown(self.by_owner.len(), owners));
+            for (id, s) in self.slots.iter().enumerate() {
+                if s.mac_flags & LIVE != 0 {
+                    table.insert_unique(expand(s.owner_hash), id as u32, |_| unreachable());
+                }
+            }
+            self.by_owner = table;
+        }
+        if !fits(&self.by_addr, addrs) {
+            let mut table = HashTable::with_capacity(grown(self.by_addr.len(), addrs));
+            for (id, s) in self.slots.iter().enumerate() {
+                let id = id as u32;
+                if s.mac_flags & (LIVE | HAS_V4) == LIVE | HAS_V4 {
+                    let h = addr_key_hash(&self.hasher, s.subnet, u128::from(s.v4));
+                    table.insert_unique(h, id, |_| unreachable());
+                }
+                if s.mac_flags & (LIVE | HAS_V6) == LIVE | HAS_V6 {
+                    let h = addr_key_hash(&self.hasher, s.subnet, self.v6[id as usize]);
+                    table.insert_unique(h, id | V6_TAG, |_| unreachable());
+                }
+            }
+            self.by_addr = table;
+        }
     }
 
     fn get_ref(&self, id: u32) -> LeaseRef<'_> {
@@ -144,23 +180,31 @@ impl Leases {
         }
     }
 
-    fn owner_hash(&self, owner: &str) -> u32 {
-        (self.hasher.hash_one(owner) >> 32) as u32
+    /// `owner` with its hash.
+    pub(crate) fn key<'a>(&self, owner: &'a str) -> OwnerKey<'a> {
+        OwnerKey {
+            name: owner,
+            h32: (self.hasher.hash_one(owner) >> 32) as u32,
+        }
     }
 
     /// The lease of `owner`.
     pub(crate) fn by_owner(&self, owner: &str) -> Option<(u32, LeaseRef<'_>)> {
-        let h32 = self.owner_hash(owner);
-        let id = *self.by_owner.find(expand(h32), |&i| {
+        self.by_key(self.key(owner))
+    }
+
+    /// The lease of an owner whose hash is known.
+    pub(crate) fn by_key(&self, key: OwnerKey<'_>) -> Option<(u32, LeaseRef<'_>)> {
+        let id = *self.by_owner.find(expand(key.h32), |&i| {
             let s = &self.slots[i as usize];
-            s.owner_hash == h32 && self.arena.get(s) == owner
+            s.owner_hash == key.h32 && self.arena.get(s) == key.name
         })?;
         Some((id, self.get_ref(id)))
     }
 
     /// The lease holding `addr` of `family` in `subnet`.
     pub(crate) fn by_addr(&self, subnet: u32, family: Family, addr: u128) -> Option<LeaseRef<'_>> {
-        let h = self.hasher.hash_one((subnet, addr));
+        let h = addr_key_hash(&self.hasher, subnet, addr);
         let slots = &self.slots;
         let v6 = &self.v6;
         let e = *self
@@ -202,7 +246,7 @@ impl Leases {
     /// the generator has issued, which [`Leases::by_mac`] finds by scanning.
     pub(crate) fn insert(
         &mut self,
-        owner: &str,
+        key: OwnerKey<'_>,
         subnet: u32,
         (v4, v6): (Option<u128>, Option<u128>),
         mac: u64,
@@ -218,12 +262,14 @@ impl Leases {
         if v6.is_some() {
             mac_flags |= HAS_V6;
         }
+        let owner = key.name;
+        let owner_hash = key.h32;
         // IPv4 values come from IPv4 addresses: they fit in 32 bits.
         debug_assert!(owner.len() <= MAX_OWNER_LEN);
         mac_flags |= ((owner.len() & MAX_OWNER_LEN) as u64) << LEN_SHIFT;
+        self.make_room(1, usize::from(v4.is_some()) + usize::from(v6.is_some()));
         let owner_off = self.arena.text.len() as u32;
         self.arena.text.push_str(owner);
-        let owner_hash = self.owner_hash(owner);
         let slot = Slot {
             mac_flags,
             owner_off,
@@ -262,7 +308,7 @@ impl Leases {
         for (addr, tag) in [(v4, 0), (v6, V6_TAG)] {
             if let Some(a) = addr {
                 self.by_addr
-                    .insert_unique(hasher.hash_one((subnet, a)), id | tag, |&e| {
+                    .insert_unique(addr_key_hash(hasher, subnet, a), id | tag, |&e| {
                         addr_hash(hasher, slots, v6s, e)
                     });
             }
@@ -289,7 +335,7 @@ impl Leases {
         }
         for (addr, tag) in [(v4, 0), (v6, V6_TAG)] {
             if let Some(a) = addr {
-                let h = hasher.hash_one((subnet, a));
+                let h = addr_key_hash(hasher, subnet, a);
                 if let Ok(e) = self.by_addr.find_entry(h, |&e| e == id | tag) {
                     e.remove();
                 }
@@ -360,7 +406,39 @@ fn entry_key(slots: &[Slot], v6: &[u128], e: u32) -> (u32, Family, u128) {
 
 fn addr_hash(hasher: &FixedState, slots: &[Slot], v6: &[u128], e: u32) -> u64 {
     let (subnet, _, a) = entry_key(slots, v6, e);
-    hasher.hash_one((subnet, a))
+    addr_key_hash(hasher, subnet, a)
+}
+
+/// Addresses per block of the address index.
+const ADDR_BLOCK_BITS: u32 = 6;
+/// Bits of a table hash that pick the bucket; the 7 above them are hashbrown's tag.
+const BUCKET_BITS: u64 = (1 << 57) - 1;
+
+/// The address index's hash of (subnet, address). The subnet and the address without its low 6
+/// bits go through the seeded hasher; the low bits are added to the bucket part. So the 64
+/// addresses of an aligned block land in 64 consecutive buckets, and handing addresses out in
+/// order touches a few cache lines per block instead of one per address. The tag part mixes the
+/// low bits in too, so addresses of one block rarely share a tag and a lookup reads one slot.
+/// Blocks still land at seeded, unpredictable places.
+fn addr_key_hash(hasher: &FixedState, subnet: u32, a: u128) -> u64 {
+    let low = (a as u64) & ((1 << ADDR_BLOCK_BITS) - 1);
+    let h = hasher.hash_one((subnet, a >> ADDR_BLOCK_BITS));
+    let bucket = h.wrapping_add(low) & BUCKET_BITS;
+    let tag = (h ^ low.wrapping_mul(0x9E37_79B9_7F4A_7C15)) & !BUCKET_BITS;
+    bucket | tag
+}
+
+/// Capacity of a rebuilt index that holds `live` entries and must take `extra` more: twice the
+/// live size, so that the rebuilds' cost per insert stays constant.
+fn grown(live: usize, extra: usize) -> usize {
+    live.saturating_mul(2)
+        .max(live.saturating_add(extra))
+        .max(16)
+}
+
+/// The hasher of a table that [`Leases::make_room`] keeps from growing on its own.
+fn unreachable() -> u64 {
+    unreachable!("the index was given room before the insert")
 }
 
 #[cfg(test)]
@@ -373,7 +451,7 @@ mod tests {
         let name = |i: u32| format!("namespace-{i}/a-fairly-long-pod-name-{i}/eth0");
         for i in 0..3000u32 {
             leases.insert(
-                &name(i),
+                leases.key(&name(i)),
                 0,
                 (Some(u128::from(i)), None),
                 u64::from(i) + 1,
@@ -387,7 +465,7 @@ mod tests {
         assert!(leases.arena.text.len() < 3000 * 40, "arena was compacted");
         for i in 3000..3500u32 {
             leases.insert(
-                &name(i),
+                leases.key(&name(i)),
                 0,
                 (Some(u128::from(i)), None),
                 u64::from(i) + 1,

@@ -379,7 +379,8 @@ impl Ipam {
             }
         }
         subnet.leases += 1;
-        self.store(&rec.owner, sid, addrs, mac);
+        let key = self.leases.key(&rec.owner);
+        self.store(key, sid, addrs, mac);
         true
     }
 
