@@ -1,5 +1,8 @@
 //! ipam benches: allocation in a /8, churn in a nearly full /16, restore across 500 subnets.
 //!
+//! Two yardsticks of the machine run beside them: inserting the same names into a `std`
+//! `HashMap`, and dependent random reads in 64 MiB.
+//!
 //! Each measured iteration does the whole batch (1,000,000 allocations, 1,000,000
 //! release+allocate pairs, 100,000 restored records), so criterion's time per iteration divided
 //! by the batch size is the cost per address, pair or record; the throughput line gives the same
@@ -109,6 +112,42 @@ fn baseline_std_hashmap(c: &mut Criterion) {
                 total += since(start);
                 drop(black_box(map));
             }
+            total
+        });
+    });
+    g.finish();
+}
+
+/// Calibration: one dependent read at a random place of a 64 MiB array (a pointer chase through
+/// a random cycle), about the size of the /8 bench's lease tables. An allocation into a large
+/// table cannot cost much less than one such read; how much one costs varies by machine (more
+/// on virtual machines, whose page walks are nested), so it is measured in the same run.
+fn baseline_random_read(c: &mut Criterion) {
+    let n = 64 * 1024 * 1024 / size_of::<u32>();
+    // Sattolo's shuffle: one cycle through every index.
+    let mut next: Vec<u32> = (0..n as u32).collect();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        next.swap(i, (x % i as u64) as usize);
+    }
+    let mut g = c.benchmark_group("ipam");
+    g.throughput(Throughput::Elements(ALLOCS as u64));
+    g.sample_size(10);
+    g.bench_function("baseline_random_read_64MiB_1M", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut at = 0u32;
+            for _ in 0..iters {
+                let start = now();
+                for _ in 0..ALLOCS {
+                    at = next[at as usize];
+                }
+                total += since(start);
+            }
+            black_box(at);
             total
         });
     });
@@ -238,6 +277,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     allocate_slash8(&mut c);
     baseline_std_hashmap(&mut c);
+    baseline_random_read(&mut c);
     churn_slash16(&mut c);
     restore_500_subnets(&mut c);
     c.final_summary();

@@ -25,9 +25,12 @@ impl Released {
     /// Queues `addr` at the back. Sequence numbers only grow, so the queue stays in order.
     pub(crate) fn push(&mut self, addr: u128, seq: u64) {
         debug_assert!(self.queue.back().is_none_or(|&(s, _)| s < seq));
-        self.seq_of.insert(addr, seq);
+        let was_queued = self.seq_of.insert(addr, seq).is_some();
         self.queue.push_back((seq, addr));
-        self.tidy();
+        if was_queued {
+            // The address's older entry, perhaps the front one, is stale now.
+            self.tidy();
+        }
     }
 
     pub(crate) fn front(&self) -> Option<u128> {

@@ -176,6 +176,12 @@ impl Ipam {
         self.leases.len()
     }
 
+    /// Makes room for `additional` more leases, so that the next ones are stored without
+    /// growing the indexes (as `HashMap::reserve`). A hint: allocation works without it.
+    pub fn reserve(&mut self, additional: usize) {
+        self.leases.reserve(additional);
+    }
+
     /// True when no lease is live.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -370,26 +370,19 @@ impl Leases {
     }
 
     /// Bytes held on the heap by the store, computed from capacities and sizes (owner text by
-    /// its length, hash tables as one id plus one control byte per bucket).
+    /// its length, hash tables by the allocation size hashbrown reports).
     pub(crate) fn heap_bytes(&self) -> usize {
         let slots = self.slots.capacity() * size_of::<Slot>();
         let owners = self.arena.text.len();
         let v6 = self.v6.capacity() * size_of::<u128>();
         let free = self.free.capacity() * size_of::<u32>();
-        let buckets = |cap: usize| {
-            if cap == 0 {
-                0
-            } else {
-                (cap * 8 / 7).next_power_of_two() * (size_of::<u32>() + 1)
-            }
-        };
         slots
             + owners
             + v6
             + free
-            + buckets(self.by_owner.capacity())
-            + buckets(self.by_addr.capacity())
-            + buckets(self.by_mac.capacity())
+            + self.by_owner.allocation_size()
+            + self.by_addr.allocation_size()
+            + self.by_mac.allocation_size()
     }
 }
 

@@ -358,3 +358,23 @@ fn inconsistent_snapshot_is_refused() {
         Err(IpamError::InconsistentSnapshot { problems: 1, .. })
     ));
 }
+
+#[test]
+fn reserve_makes_room_so_that_the_indexes_do_not_grow_while_allocating() {
+    let mut ipam = ipam_with(SubnetConfig::new("s", "10.20.0.0/16".parse().unwrap()));
+    ipam.reserve(5000);
+    let before = ipam.lease_heap_bytes();
+    let mut text = 0;
+    for i in 0..5000 {
+        let owner = format!("ns/pod-{i}/eth0");
+        text += owner.len();
+        ipam.allocate(&Request::new("s", &owner)).unwrap();
+    }
+    // Only the owner names were added: slots and indexes kept their reserved size.
+    assert_eq!(ipam.lease_heap_bytes(), before + text);
+    assert_eq!(ipam.len(), 5000);
+    assert_eq!(
+        ipam.owner_of("s", ip("10.20.19.137")),
+        Some("ns/pod-4999/eth0")
+    );
+}
