@@ -71,6 +71,10 @@ impl Released {
 
     /// Drops stale entries from the front, and all of them once they outnumber live ones.
     fn tidy(&mut self) {
+        // Each queued address has one live entry: the others are stale.
+        if self.queue.len() == self.seq_of.len() {
+            return;
+        }
         while let Some(front) = self.queue.front() {
             if self.is_live(front) {
                 break;
