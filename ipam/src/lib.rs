@@ -27,11 +27,13 @@
 //! - released addresses wait in a per-pool queue ordered by a release sequence (`free.rs`);
 //! - leases live in 24-byte slots, owner names back to back in one text arena, and the owner
 //!   and address indexes are hash tables of 4-byte slot ids that keep no copy of their keys
-//!   (`leases.rs`);
+//!   (`leases.rs`); the address index keeps each aligned block of 64 addresses in consecutive
+//!   buckets, so addresses handed out in order stay close in memory too;
 //! - generated MACs are a seeded bijection of a counter (`mac.rs`), so they are unique by
 //!   construction and need no index entry; only static and restored MACs are indexed.
 //!
 //! That makes about 60 bytes per live lease with 15-byte owner names (see `benches/README.md`).
+//! [`Ipam::reserve`] sizes the indexes ahead of a known number of leases.
 //!
 //! ```
 //! use ipam::{Ipam, IpamError, PoolConfig, Request, SubnetConfig};
