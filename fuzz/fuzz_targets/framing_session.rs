@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
     session.cancel(ids[1]);
     let mut now = t0;
     for piece in stream.chunks(chunk) {
-        session.handle_input(piece);
+        session.handle_input(now, piece);
         now += Duration::from_millis(700);
         session.handle_timeout(now);
         while let Some(ev) = session.poll_event() {

@@ -1,7 +1,7 @@
 //! A sans-IO OVSDB JSON-RPC session.
 //!
 //! [`Session`] is the protocol side of one connection, with no socket and no clock, in the
-//! style of `quinn-proto`: whoever owns the socket feeds it what was read
+//! style of `quinn-proto`: whoever owns the socket feeds it what was read and when
 //! ([`Session::handle_input`]) and the time when a timer fires ([`Session::handle_timeout`]),
 //! and then pulls out, in this order:
 //!
@@ -27,8 +27,8 @@
 //! let out = session.poll_transmit().expect("the request");
 //! assert_eq!(&out[..], br#"{"method":"list_dbs","params":[],"id":0}"#);
 //!
-//! session.handle_input(br#"{"method":"echo","params":[],"id":"echo"}{"id":0,"res"#);
-//! session.handle_input(br#"ult":["OVN_Northbound"],"error":null}"#);
+//! session.handle_input(now, br#"{"method":"echo","params":[],"id":"echo"}{"id":0,"res"#);
+//! session.handle_input(now, br#"ult":["OVN_Northbound"],"error":null}"#);
 //! let Some(Event::Reply { id: got, result }) = session.poll_event() else { panic!() };
 //! assert_eq!(got, id);
 //! assert_eq!(result.expect("success").get(), r#"["OVN_Northbound"]"#);
@@ -105,8 +105,9 @@ pub enum SessionError {
     /// A message could not be decoded.
     #[error("decoding a message from the server")]
     Decode(#[from] DecodeError),
-    /// Nothing arrived for two inactivity-probe intervals, an `echo` included.
-    #[error("no message from the server for {0:?} after an echo probe")]
+    /// Nothing arrived for an inactivity-probe interval, and then nothing for another one
+    /// after an `echo`; the duration is the whole silence.
+    #[error("nothing from the server for {0:?}, an echo probe unanswered")]
     InactivityTimeout(Duration),
 }
 
@@ -137,9 +138,9 @@ enum Pending {
 #[derive(Debug, Clone, Copy)]
 enum Probe {
     Off,
-    /// Quiet until the deadline; then probe if nothing arrived.
-    Idle(Instant),
-    /// An echo is out; fail at the deadline if nothing arrived.
+    /// Send an `echo` once nothing has arrived for an interval.
+    Idle,
+    /// An `echo` went out at this time; fail if nothing arrives within an interval of it.
     Probing(Instant),
 }
 
@@ -153,7 +154,8 @@ pub struct Session {
     next_id: u64,
     probe: Probe,
     probe_interval: Option<Duration>,
-    received: bool,
+    /// When bytes last arrived (or the connection opened).
+    last_input: Instant,
     closed: bool,
 }
 
@@ -167,11 +169,11 @@ impl Session {
             pending: HashMap::new(),
             next_id: 0,
             probe: match config.inactivity_probe {
-                Some(interval) => Probe::Idle(now + interval),
+                Some(_) => Probe::Idle,
                 None => Probe::Off,
             },
             probe_interval: config.inactivity_probe,
-            received: false,
+            last_input: now,
             closed: false,
         }
     }
@@ -266,12 +268,16 @@ impl Session {
         self.framer.is_mid_message()
     }
 
-    /// Feeds bytes read from the connection, split anywhere.
-    pub fn handle_input(&mut self, data: &[u8]) {
+    /// Feeds bytes read from the connection at `now`, split anywhere. Any bytes count as signs
+    /// of life for the inactivity probe.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
         if self.closed || data.is_empty() {
             return;
         }
-        self.received = true;
+        self.last_input = self.last_input.max(now);
+        if let Probe::Probing(_) = self.probe {
+            self.probe = Probe::Idle;
+        }
         self.framer.extend(data);
         loop {
             match self.framer.next_frame() {
@@ -285,7 +291,10 @@ impl Session {
         }
     }
 
-    /// Advances the session's timers to `now`: the inactivity probe.
+    /// Advances the session's timers to `now`: the inactivity probe. Like Open vSwitch's, it
+    /// sends an `echo` once nothing has arrived for an interval, and fails the session once
+    /// nothing has arrived for another interval after that: a silent server is given up two
+    /// intervals after its last bytes (plus however late this is called).
     pub fn handle_timeout(&mut self, now: Instant) {
         let Some(interval) = self.probe_interval else {
             return;
@@ -293,37 +302,33 @@ impl Session {
         if self.closed {
             return;
         }
-        let deadline = match self.probe {
-            Probe::Off => return,
-            Probe::Idle(d) | Probe::Probing(d) => d,
-        };
-        if now < deadline {
-            return;
-        }
-        if std::mem::take(&mut self.received) {
-            self.probe = Probe::Idle(now + interval);
-            return;
-        }
         match self.probe {
-            Probe::Idle(_) => {
+            Probe::Off => {}
+            Probe::Idle if now >= self.last_input + interval => {
                 let id = self.next_id;
                 self.next_id += 1;
                 encode_request(&mut self.transmit, "echo", &[(); 0], Some(id))
                     .expect("an empty array serializes");
                 self.pending.insert(id, Pending::Probe);
-                self.probe = Probe::Probing(now + interval);
+                self.probe = Probe::Probing(now);
             }
-            Probe::Probing(_) => self.fail(SessionError::InactivityTimeout(interval * 2)),
-            Probe::Off => {}
+            Probe::Idle => {}
+            Probe::Probing(sent) if now >= sent + interval => {
+                let silence = now.saturating_duration_since(self.last_input);
+                self.fail(SessionError::InactivityTimeout(silence));
+            }
+            Probe::Probing(_) => {}
         }
     }
 
     /// When [`Session::handle_timeout`] should be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let interval = self.probe_interval?;
         match self.probe {
             _ if self.closed => None,
             Probe::Off => None,
-            Probe::Idle(d) | Probe::Probing(d) => Some(d),
+            Probe::Idle => Some(self.last_input + interval),
+            Probe::Probing(sent) => Some(sent + interval),
         }
     }
 

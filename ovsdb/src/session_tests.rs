@@ -37,8 +37,14 @@ fn replies_are_matched_by_id_whatever_their_order() {
         )
     );
     assert_eq!(s.pending_requests(), 3);
-    s.handle_input(br#"{"id":2,"result":"abc","error":null}{"id":0,"result":["x"],"error":null}"#);
-    s.handle_input(br#"{"id":1,"result":null,"error":{"error":"unknown database"}}"#);
+    s.handle_input(
+        Instant::now(),
+        br#"{"id":2,"result":"abc","error":null}{"id":0,"result":["x"],"error":null}"#,
+    );
+    s.handle_input(
+        Instant::now(),
+        br#"{"id":1,"result":null,"error":{"error":"unknown database"}}"#,
+    );
     let got: Vec<_> = events(&mut s)
         .into_iter()
         .map(|e| match e {
@@ -62,6 +68,7 @@ fn update_before_the_transact_reply_is_delivered_first() {
     ));
     let _ = sent(&mut s);
     s.handle_input(
+        Instant::now(),
         br#"{"method":"update2","params":["m",{"Logical_Switch":{}}],"id":null}{"id":0,"result":[{"uuid":["uuid","u"]}],"error":null}"#,
     );
     let ev = events(&mut s);
@@ -73,7 +80,10 @@ fn update_before_the_transact_reply_is_delivered_first() {
 #[test]
 fn server_echo_is_answered_without_an_event() {
     let mut s = Session::new(SessionConfig::default(), Instant::now());
-    s.handle_input(br#"{"id":"echo","method":"echo","params":["x",1]}"#);
+    s.handle_input(
+        Instant::now(),
+        br#"{"id":"echo","method":"echo","params":["x",1]}"#,
+    );
     assert!(events(&mut s).is_empty());
     assert_eq!(
         sent(&mut s),
@@ -84,7 +94,10 @@ fn server_echo_is_answered_without_an_event() {
 #[test]
 fn unknown_server_request_gets_an_error_reply() {
     let mut s = Session::new(SessionConfig::default(), Instant::now());
-    s.handle_input(br#"{"id":5,"method":"frobnicate","params":[]}"#);
+    s.handle_input(
+        Instant::now(),
+        br#"{"id":5,"method":"frobnicate","params":[]}"#,
+    );
     assert!(events(&mut s).is_empty());
     assert_eq!(
         sent(&mut s),
@@ -108,7 +121,10 @@ fn cancel_sends_the_notification_and_drops_the_late_reply() {
         0,
         "forgotten at once: the server may never answer"
     );
-    s.handle_input(br#"{"id":0,"result":null,"error":"canceled"}"#);
+    s.handle_input(
+        Instant::now(),
+        br#"{"id":0,"result":null,"error":"canceled"}"#,
+    );
     assert!(events(&mut s).is_empty());
     assert!(!s.cancel(RequestId(42)));
 }
@@ -116,7 +132,10 @@ fn cancel_sends_the_notification_and_drops_the_late_reply() {
 #[test]
 fn stray_and_foreign_reply_ids_are_ignored() {
     let mut s = Session::new(SessionConfig::default(), Instant::now());
-    s.handle_input(br#"{"id":99,"result":[],"error":null}{"id":"x","result":[],"error":null}"#);
+    s.handle_input(
+        Instant::now(),
+        br#"{"id":99,"result":[],"error":null}{"id":"x","result":[],"error":null}"#,
+    );
     assert!(events(&mut s).is_empty());
     assert!(!s.is_closed());
 }
@@ -125,7 +144,7 @@ fn stray_and_foreign_reply_ids_are_ignored() {
 fn garbage_fails_the_session_once_and_later_input_is_ignored() {
     let mut s = Session::new(SessionConfig::default(), Instant::now());
     s.list_dbs();
-    s.handle_input(br#"{"id":7,"result":[]} ]"#);
+    s.handle_input(Instant::now(), br#"{"id":7,"result":[]} ]"#);
     let ev = events(&mut s);
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert!(
@@ -133,7 +152,7 @@ fn garbage_fails_the_session_once_and_later_input_is_ignored() {
         "{ev:?}"
     );
     assert!(s.is_closed());
-    s.handle_input(br#"{"id":0,"result":[],"error":null}"#);
+    s.handle_input(Instant::now(), br#"{"id":0,"result":[],"error":null}"#);
     assert!(events(&mut s).is_empty());
 }
 
@@ -141,7 +160,7 @@ fn garbage_fails_the_session_once_and_later_input_is_ignored() {
 fn undecodable_message_fails_the_session() {
     for input in [&br#"{"foo":1}"#[..], b"[1]", b"{\"id\":1,\"result\":[]]"] {
         let mut s = Session::new(SessionConfig::default(), Instant::now());
-        s.handle_input(input);
+        s.handle_input(Instant::now(), input);
         let ev = events(&mut s);
         assert!(
             matches!(ev[..], [Event::Failed(SessionError::Decode(_))]),
@@ -168,7 +187,7 @@ fn inactivity_probe_sends_echo_then_times_out() {
     s.handle_timeout(t0 + probe * 2);
     let ev = events(&mut s);
     assert!(
-        matches!(ev[..], [Event::Failed(SessionError::InactivityTimeout(_))]),
+        matches!(ev[..], [Event::Failed(SessionError::InactivityTimeout(d))] if d == probe * 2),
         "{ev:?}"
     );
     assert_eq!(s.poll_timeout(), None);
@@ -178,24 +197,61 @@ fn inactivity_probe_sends_echo_then_times_out() {
 fn traffic_keeps_the_probe_quiet_and_the_echo_reply_is_internal() {
     let t0 = Instant::now();
     let probe = Duration::from_secs(5);
+    let second = Duration::from_secs(1);
     let cfg = SessionConfig::default().with_inactivity_probe(Some(probe));
     let mut s = Session::new(cfg, t0);
-    s.handle_input(br#"{"method":"update2","params":[],"id":null}"#);
+    s.handle_input(
+        t0 + second,
+        br#"{"method":"update2","params":[],"id":null}"#,
+    );
     let _ = events(&mut s);
     s.handle_timeout(t0 + probe);
     assert_eq!(sent(&mut s), "", "input arrived: no probe");
-    assert_eq!(s.poll_timeout(), Some(t0 + probe * 2));
+    assert_eq!(s.poll_timeout(), Some(t0 + second + probe));
 
-    s.handle_timeout(t0 + probe * 2);
+    s.handle_timeout(t0 + second + probe);
     assert_eq!(sent(&mut s), r#"{"method":"echo","params":[],"id":0}"#);
-    s.handle_input(br#"{"id":0,"result":[],"error":null}"#);
+    s.handle_input(
+        t0 + second * 2 + probe,
+        br#"{"id":0,"result":[],"error":null}"#,
+    );
     assert!(
         events(&mut s).is_empty(),
         "the probe's reply is not an event"
     );
-    s.handle_timeout(t0 + probe * 3);
+    s.handle_timeout(t0 + second + probe * 2);
     assert!(!s.is_closed());
-    assert_eq!(s.poll_timeout(), Some(t0 + probe * 4));
+    assert_eq!(s.poll_timeout(), Some(t0 + second * 2 + probe * 2));
+}
+
+#[test]
+fn a_silent_server_is_given_up_two_intervals_after_its_last_bytes() {
+    let probe = Duration::from_millis(1000);
+    // The last bytes arrive at various points of the probe's cycle: just after the start, just
+    // before the first echo would go out, just after it went out.
+    for last in [1, 999, 1001, 1500, 1999] {
+        let t0 = Instant::now();
+        let cfg = SessionConfig::default().with_inactivity_probe(Some(probe));
+        let mut s = Session::new(cfg, t0);
+        let last = t0 + Duration::from_millis(last);
+        // The timer fires on time up to the last bytes...
+        while let Some(t) = s.poll_timeout().filter(|&t| t <= last) {
+            s.handle_timeout(t);
+            let _ = sent(&mut s);
+        }
+        s.handle_input(last, br#"{"method":"update2","params":[],"id":null}"#);
+        let _ = events(&mut s);
+        // ... and after them, until the session gives up.
+        let mut gave_up = None;
+        while let Some(t) = s.poll_timeout() {
+            s.handle_timeout(t);
+            let _ = sent(&mut s);
+            if s.is_closed() {
+                gave_up = Some(t);
+            }
+        }
+        assert_eq!(gave_up, Some(last + probe * 2), "last bytes at {last:?}");
+    }
 }
 
 #[test]
@@ -226,7 +282,7 @@ fn a_thousand_pipelined_requests_answered_in_reverse_order() {
     }
     // Delivered in 7-byte pieces, as a slow socket might.
     for piece in replies.as_bytes().chunks(7) {
-        s.handle_input(piece);
+        s.handle_input(Instant::now(), piece);
     }
     let got = events(&mut s);
     assert_eq!(got.len(), 1000);

@@ -31,7 +31,7 @@ fn next_event(session: &mut Session, sock: &mut UnixStream) -> (Event, Vec<u8>) 
         let n = sock.read(&mut buf).expect("read");
         assert!(n > 0, "server closed the connection");
         seen.extend_from_slice(&buf[..n]);
-        session.handle_input(&buf[..n]);
+        session.handle_input(Instant::now(), &buf[..n]);
     }
 }
 

@@ -164,7 +164,7 @@ impl State {
                 biased;
                 read = rd.read(&mut rbuf) => match read {
                     Ok(0) => return Err(DriverError::Closed { remote: self.remote.clone() }),
-                    Ok(n) => self.session.handle_input(&rbuf[..n]),
+                    Ok(n) => self.session.handle_input(Instant::now().into_std(), &rbuf[..n]),
                     Err(source) => return Err(self.io_error(source)),
                 },
                 sent = write_or_flush(&mut wr, &out), if !out.is_empty() || needs_flush => match sent {

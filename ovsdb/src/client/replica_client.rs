@@ -68,8 +68,8 @@ pub struct ReplicaConfig {
     /// What to monitor: the database, the monitor id, the newest method to try, and the
     /// columns and conditions per table.
     pub monitor: MonitorRequest,
-    /// The inactivity probe: a server silent for this long gets an `echo` (sooner, from three
-    /// fifths of it), and one silent for twice this long is given up at the latest. `None`
+    /// The inactivity probe: a server silent for this long gets an `echo`, and one silent for
+    /// twice this long is given up. `None`
     /// picks what Open vSwitch does: 5 s on TCP and TLS, off on unix sockets (a single-threaded
     /// server computing a huge initial reply is silent for a long time, and a local socket
     /// breaks visibly when the server dies).
@@ -184,17 +184,10 @@ impl ReplicaConfig {
     }
 
     pub(crate) fn connect_config(&self, remote: &Remote) -> ConnectConfig {
-        // The session checks for silence once per probe interval, so that a server may go
-        // silent just after a check and be given up only three intervals later. Running it at
-        // three fifths of the configured interval bounds that at 1.8 intervals, which leaves
-        // room for timer and scheduling delays under the promised two.
-        let probe = self
-            .inactivity_probe
-            .unwrap_or(match remote {
-                Remote::Unix(_) => None,
-                Remote::Tcp(_) | Remote::Ssl(_) => Some(Duration::from_secs(5)),
-            })
-            .map(|p| p * 3 / 5);
+        let probe = self.inactivity_probe.unwrap_or(match remote {
+            Remote::Unix(_) => None,
+            Remote::Tcp(_) | Remote::Ssl(_) => Some(Duration::from_secs(5)),
+        });
         let mut c = ConnectConfig::new(remote.to_string())
             .with_inactivity_probe(probe)
             .with_max_message_len(self.max_message_len);
