@@ -90,8 +90,6 @@ fn wire(
     let mut joins = BTreeMap::new();
     for node in nodes {
         external.connect(node)?;
-        node.netns()
-            .exec("ethtool", &["-K", "br-ext", "tx", "off"])?;
         let lsp = format!("mgmt-{}", node.name());
         let join = gateway::join::assign(&mut ipam, &node.name())?;
         let mac = join.mac.to_string();
@@ -109,52 +107,12 @@ fn wire(
         central.wait_port_up(&lsp, Duration::from_secs(20))?;
         joins.insert(node.name(), join.ip);
     }
-    central.nbctl(&[
-        "lrp-add",
+    central.attach_external(
         ROUTER,
         NATIVE_PORT,
         "0a:00:12:00:00:fe",
-        &format!("{NATIVE_IP}/24"),
-    ])?;
-    let physnet = format!("network_name={}", ExternalNet::PHYSNET);
-    let rp = format!("router-port={NATIVE_PORT}");
-    central.nbctl(&[
-        "ls-add",
-        "ext",
-        "--",
-        "lsp-add",
-        "ext",
-        "ext-localnet",
-        "--",
-        "lsp-set-type",
-        "ext-localnet",
-        "localnet",
-        "--",
-        "lsp-set-addresses",
-        "ext-localnet",
-        "unknown",
-        "--",
-        "lsp-set-options",
-        "ext-localnet",
-        &physnet,
-        "--",
-        "lsp-add",
-        "ext",
-        "ext-router",
-        "--",
-        "lsp-set-type",
-        "ext-router",
-        "router",
-        "--",
-        "lsp-set-addresses",
-        "ext-router",
-        "router",
-        "--",
-        "lsp-set-options",
-        "ext-router",
-        &rp,
-        "nat-addresses=router",
-    ])?;
+        format!("{NATIVE_IP}/24").parse()?,
+    )?;
     Ok(joins)
 }
 

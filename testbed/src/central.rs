@@ -208,6 +208,66 @@ impl Central {
         .map(drop)
     }
 
+    /// Connects `router` to the external network ([`crate::ExternalNet`]): router port `port`
+    /// with `mac` and `address` (with prefix, e.g. `10.18.0.254/24`), on a logical switch `ext`
+    /// that holds a localnet port on [`crate::ExternalNet::PHYSNET`] and the router's port, which
+    /// answers ARP for the router's NAT addresses. Make the port a gateway port (gateway chassis
+    /// or HA group) for traffic to flow.
+    pub fn attach_external(
+        &self,
+        router: &str,
+        port: &str,
+        mac: &str,
+        address: ipnet::IpNet,
+    ) -> Result<()> {
+        let physnet = format!("network_name={}", crate::ExternalNet::PHYSNET);
+        let router_port = format!("router-port={port}");
+        self.nbctl(&[
+            "lrp-add",
+            router,
+            port,
+            mac,
+            &address.to_string(),
+            "--",
+            "ls-add",
+            "ext",
+            "--",
+            "lsp-add",
+            "ext",
+            "ext-localnet",
+            "--",
+            "lsp-set-type",
+            "ext-localnet",
+            "localnet",
+            "--",
+            "lsp-set-addresses",
+            "ext-localnet",
+            "unknown",
+            "--",
+            "lsp-set-options",
+            "ext-localnet",
+            &physnet,
+            "--",
+            "lsp-add",
+            "ext",
+            "ext-router",
+            "--",
+            "lsp-set-type",
+            "ext-router",
+            "router",
+            "--",
+            "lsp-set-addresses",
+            "ext-router",
+            "router",
+            "--",
+            "lsp-set-options",
+            "ext-router",
+            &router_port,
+            "nat-addresses=router",
+        ])
+        .map(drop)
+    }
+
     /// Adds logical switch port `port` to `switch` with `mac` and `ip` as its addresses and
     /// port security.
     pub fn add_switch_port(

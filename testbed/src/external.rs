@@ -19,6 +19,7 @@ use crate::node::Node;
 /// bridge, an OVS bridge `br-ext` (userspace datapath) holding `x0`, the node's own external
 /// address `10.18.0.<100 + index>/24` on `br-ext`, and the bridge mapping
 /// `external:br-ext` for OVN localnet ports (physical network [`ExternalNet::PHYSNET`]).
+/// [`Central::attach_external`](crate::Central::attach_external) connects a logical router to it.
 #[derive(Debug)]
 pub struct ExternalNet {
     ns: Netns,
@@ -92,6 +93,8 @@ impl ExternalNet {
         let ip = Self::node_ip(node);
         nns.exec("ip", &["addr", "add", &format!("{ip}/24"), "dev", "br-ext"])?;
         nns.exec("ip", &["link", "set", "br-ext", "up"])?;
+        // The userspace datapath does not fill in checksums the kernel left to the device.
+        nns.exec("ethtool", &["-K", "br-ext", "tx", "off"])?;
         node.vsctl(&[
             "set",
             "open_vswitch",

@@ -64,9 +64,6 @@ impl EgressLab {
         let mut joins = BTreeMap::new();
         for node in &nodes {
             external.connect(node).expect("external link");
-            node.netns()
-                .exec("ethtool", &["-K", "br-ext", "tx", "off"])
-                .expect("br-ext offload off");
             let lsp = format!("mgmt-{}", node.name());
             let join = gateway::join::assign(&mut ipam, &node.name()).expect("join address");
             let (mac, ip) = (join.mac.to_string(), join.ip);
@@ -90,54 +87,12 @@ impl EgressLab {
         }
         if !native_chassis.is_empty() {
             central
-                .nbctl(&[
-                    "lrp-add",
+                .attach_external(
                     ROUTER,
                     NATIVE_PORT,
                     "0a:00:12:00:00:fe",
-                    &format!("{NATIVE_IP}/24"),
-                ])
-                .expect("gateway port");
-            let physnet = format!("network_name={}", ExternalNet::PHYSNET);
-            let rp = format!("router-port={NATIVE_PORT}");
-            central
-                .nbctl(&[
-                    "ls-add",
-                    "ext",
-                    "--",
-                    "lsp-add",
-                    "ext",
-                    "ext-localnet",
-                    "--",
-                    "lsp-set-type",
-                    "ext-localnet",
-                    "localnet",
-                    "--",
-                    "lsp-set-addresses",
-                    "ext-localnet",
-                    "unknown",
-                    "--",
-                    "lsp-set-options",
-                    "ext-localnet",
-                    &physnet,
-                    "--",
-                    "lsp-add",
-                    "ext",
-                    "ext-router",
-                    "--",
-                    "lsp-set-type",
-                    "ext-router",
-                    "router",
-                    "--",
-                    "lsp-set-addresses",
-                    "ext-router",
-                    "router",
-                    "--",
-                    "lsp-set-options",
-                    "ext-router",
-                    &rp,
-                    "nat-addresses=router",
-                ])
+                    format!("{NATIVE_IP}/24").parse().unwrap(),
+                )
                 .expect("external switch");
             let names: Vec<String> = native_chassis.iter().map(|i| format!("node{i}")).collect();
             cluster = cluster.with_native(NativeGateway::new(NATIVE_PORT, NATIVE_IP.into(), names));
