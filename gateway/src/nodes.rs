@@ -13,7 +13,7 @@ use crate::observed::Observed;
 use crate::tags::{self, Key, Role};
 use crate::wanted::Want;
 
-/// (subnet, CIDR, masquerade?, next hops) of an egress policy row.
+/// (subnet, CIDR, masquerade?, next hops and standby gateways) of an egress policy row.
 fn egress_of(key: &Key, row: &Row) -> Option<(String, IpNet, bool, Vec<IpAddr>)> {
     if key.role != Role::Egress {
         return None;
@@ -21,10 +21,17 @@ fn egress_of(key: &Key, row: &Row) -> Option<(String, IpNet, bool, Vec<IpAddr>)>
     let ids = tags::string_map(row, "external_ids");
     let cidr: IpNet = ids.get(tags::CIDR)?.parse().ok()?;
     let nat = ids.get(tags::NAT).is_some_and(|v| v == "true");
-    let hops = row
+    let mut hops: Vec<IpAddr> = row
         .get("nexthops")
         .map(|d| d.atoms().filter_map(|a| a.as_str()?.parse().ok()).collect())
         .unwrap_or_default();
+    if let Some(standby) = ids.get(tags::STANDBY) {
+        hops.extend(
+            standby
+                .split(',')
+                .filter_map(|ip| ip.parse::<IpAddr>().ok()),
+        );
+    }
     Some((key.subnet.clone()?, cidr, nat, hops))
 }
 

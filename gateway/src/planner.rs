@@ -280,9 +280,22 @@ fn subnet_wants(
             }
             notes.push(what.clone());
             let hops: Vec<IpAddr> = chosen.iter().map(|(_, ip)| *ip).collect();
+            let standby: Vec<String> = all
+                .iter()
+                .filter(|(n, ip)| n.healthy && !hops.contains(ip))
+                .map(|(_, ip)| ip.to_string())
+                .collect();
             let m = format!("{fam}.src == {}", intent.cidr);
-            let w = want(egress_key(intent, None), egress_row(m, &hops), what);
-            Ok(vec![with_egress_tags(w, intent)])
+            let mut w = with_egress_tags(
+                want(egress_key(intent, None), egress_row(m, &hops), what),
+                intent,
+            );
+            if !standby.is_empty() {
+                w.value
+                    .external_ids()
+                    .insert(tags::STANDBY.to_owned(), standby.join(","));
+            }
+            Ok(vec![w])
         }
         GatewayType::OvnNative => {
             let Some(native) = &cluster.native else {

@@ -15,6 +15,10 @@ pub const NODE: &str = "ovnkit.io/node";
 pub const CIDR: &str = "ovnkit.io/cidr";
 /// `external_ids` key on egress policies: `true` when the nodes masquerade the subnet.
 pub const NAT: &str = "ovnkit.io/nat-outgoing";
+/// `external_ids` key on active-backup egress policies: the join addresses of the healthy
+/// backup gateways, comma-separated. They hold the active node's route and masquerade too, so
+/// that a failover only changes the policy's next hop.
+pub const STANDBY: &str = "ovnkit.io/standby";
 /// `external_ids` key on floating IPs: the external address.
 pub const FIP: &str = "ovnkit.io/fip";
 

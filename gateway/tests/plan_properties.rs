@@ -126,8 +126,9 @@ fn check_paths(w: &World, plan: &Plan, o: &Observed) -> Result<(), TestCaseError
             snat,
             usize::from(i.gateway_type == GatewayType::OvnNative && i.nat_outgoing)
         );
-        // The nodes that carry the subnet are exactly the policies' next hops, all healthy
-        // for centralized subnets, and they masquerade iff the subnet asks for it.
+        // The nodes that carry the subnet are the policies' next hops, and for centralized
+        // subnets every healthy gateway (next hops and standbys, so that a failover changes
+        // OVN only); they masquerade iff the subnet asks for it.
         let mut carriers = BTreeSet::new();
         for r in &policies {
             let hops = r.row.get("nexthops").unwrap();
@@ -139,6 +140,16 @@ fn check_paths(w: &World, plan: &Plan, o: &Observed) -> Result<(), TestCaseError
                 }
                 carriers.insert(node.name.as_str());
             }
+        }
+        if i.gateway_type == GatewayType::Centralized {
+            let healthy: BTreeSet<&str> = w
+                .nodes
+                .iter()
+                .filter(|n| n.healthy && i.gateway_nodes.contains(&n.name))
+                .map(|n| n.name.as_str())
+                .collect();
+            prop_assert!(carriers.is_subset(&healthy));
+            carriers = healthy;
         }
         for n in &w.nodes {
             let p = plan.node_plan(&n.name).unwrap();
