@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use examples::Table;
-use gateway::{BfdTimers, Cluster, EgressIntent, NativeGateway, Observed, Plan, Planner};
+use gateway::{BfdTimers, Cluster, EgressIntent, NativeGateway, NodePlan, Observed, Plan, Planner};
 use ovn_testbed::{
     Central, CentralOptions, ExternalNet, Lab, Node, Pinger, Pod, PodConfig, SourceEcho,
 };
@@ -52,12 +52,7 @@ impl Controller {
         if let Some(e) = plan.rejected().first() {
             bail!("{e}");
         }
-        let txn = plan.clone().into_transaction()?;
-        if !txn.is_empty() {
-            self.rt.block_on(self.client.transact(&txn))?;
-        }
-        for node in nodes.iter().filter(|n| n.data_plane_running()) {
-            let p = plan.node_plan(&node.name()).cloned().unwrap_or_default();
+        let apply = |node: &Node, p: NodePlan| -> Result<()> {
             node.netns().run(move || {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -65,6 +60,24 @@ impl Controller {
                     .expect("runtime")
                     .block_on(ovnkit_kube::node::gateway::apply(&p))
             })??;
+            Ok(())
+        };
+        // Make before break: nodes gain what they will carry before OVN steers traffic to
+        // them, and lose what they no longer carry only after.
+        for node in nodes.iter().filter(|n| n.data_plane_running()) {
+            if let Some(p) = plan.node_plans_before().get(&node.name()) {
+                apply(node, p.clone())?;
+            }
+        }
+        let txn = plan.clone().into_transaction()?;
+        if !txn.is_empty() {
+            self.rt.block_on(self.client.transact(&txn))?;
+        }
+        for node in nodes.iter().filter(|n| n.data_plane_running()) {
+            apply(
+                node,
+                plan.node_plan(&node.name()).cloned().unwrap_or_default(),
+            )?;
         }
         Ok(plan)
     }

@@ -9,7 +9,10 @@
 //! reason, that become **one** validated transaction, plus a [`NodePlan`] per node, as data:
 //! the routes and masquerade rules that node must hold. It reads no clock and touches no
 //! socket; a client sends the transaction and the node agent
-//! (`ovnkit_kube::node::gateway`) applies the node plans.
+//! (`ovnkit_kube::node::gateway`) applies the node plans, in this order (make before break):
+//! each node in [`Plan::node_plans_before`] applies that plan (what it holds now plus what it
+//! will need), then the transaction goes out, then every node applies its
+//! [`Plan::node_plans`] entry, which removes what it no longer carries.
 //!
 //! # The topology it assumes
 //!

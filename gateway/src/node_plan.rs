@@ -75,6 +75,17 @@ impl NodePlan {
         }
     }
 
+    /// Everything `self` or `other` holds (forwarding if either forwards).
+    #[must_use]
+    pub fn merged(&self, other: &NodePlan) -> NodePlan {
+        NodePlan {
+            node: self.node.clone(),
+            forwarding: self.forwarding || other.forwarding,
+            routes: self.routes.union(&other.routes).cloned().collect(),
+            masquerade: self.masquerade.union(&other.masquerade).cloned().collect(),
+        }
+    }
+
     /// Whether the node carries no egress traffic.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -35,6 +35,20 @@ fn egress_of(key: &Key, row: &Row) -> Option<(String, IpNet, bool, Vec<IpAddr>)>
     Some((key.subnet.clone()?, cidr, nat, hops))
 }
 
+/// What each node holds while the observed egress policies are in place.
+pub(crate) fn held_plans(
+    cluster: &Cluster,
+    nodes: &[Node],
+    observed: &Observed,
+    internal: &BTreeSet<IpNet>,
+) -> BTreeMap<String, NodePlan> {
+    let egress = observed
+        .owned
+        .iter()
+        .filter_map(|o| egress_of(&o.key, &o.row));
+    plans_of(cluster, nodes, egress, internal)
+}
+
 pub(crate) fn node_plans(
     cluster: &Cluster,
     nodes: &[Node],
@@ -43,10 +57,6 @@ pub(crate) fn node_plans(
     rejected: &BTreeSet<&str>,
     internal: &BTreeSet<IpNet>,
 ) -> BTreeMap<String, NodePlan> {
-    let mut plans: BTreeMap<String, NodePlan> = nodes
-        .iter()
-        .map(|n| (n.name.clone(), NodePlan::empty(&n.name)))
-        .collect();
     let kept = observed
         .owned
         .iter()
@@ -62,6 +72,20 @@ pub(crate) fn node_plans(
         .map(|w| (&w.key, &w.row))
         .chain(kept)
         .filter_map(|(k, r)| egress_of(k, r));
+    plans_of(cluster, nodes, egress, internal)
+}
+
+/// Node plans that carry `egress` (subnet, CIDR, masquerade?, carrying nodes' join addresses).
+fn plans_of(
+    cluster: &Cluster,
+    nodes: &[Node],
+    egress: impl Iterator<Item = (String, IpNet, bool, Vec<IpAddr>)>,
+    internal: &BTreeSet<IpNet>,
+) -> BTreeMap<String, NodePlan> {
+    let mut plans: BTreeMap<String, NodePlan> = nodes
+        .iter()
+        .map(|n| (n.name.clone(), NodePlan::empty(&n.name)))
+        .collect();
     for (subnet, cidr, nat, hops) in egress {
         for hop in hops {
             let Some(node) = nodes.iter().find(|n| n.join_ip == Some(hop)) else {

@@ -73,6 +73,7 @@ pub struct Step {
 pub struct Plan {
     pub(crate) steps: Vec<Step>,
     pub(crate) nodes: BTreeMap<String, NodePlan>,
+    pub(crate) before: BTreeMap<String, NodePlan>,
     pub(crate) rejected: Vec<IntentError>,
     pub(crate) notes: Vec<String>,
 }
@@ -101,6 +102,17 @@ impl Plan {
     #[must_use]
     pub fn node_plan(&self, node: &str) -> Option<&NodePlan> {
         self.nodes.get(node)
+    }
+
+    /// What a node must hold *before* the transaction is sent, when that is more than it holds
+    /// now: what the observed OVN state uses plus what the planned one will. Applying these
+    /// first, then sending the transaction, then applying [`Plan::node_plans`] is make before
+    /// break: OVN never steers traffic to a node that has not got its route and masquerade rule
+    /// yet, and a node keeps them until OVN has stopped sending it the traffic. Nodes absent
+    /// here gain nothing: their final plan only keeps or removes.
+    #[must_use]
+    pub fn node_plans_before(&self) -> &BTreeMap<String, NodePlan> {
+        &self.before
     }
 
     /// The subnets set aside, with why.

@@ -11,7 +11,7 @@ use crate::config::{Cluster, Node};
 use crate::diff::diff;
 use crate::error::{IntentError, PlanError};
 use crate::intent::{EgressIntent, GatewayType};
-use crate::nodes::node_plans;
+use crate::nodes::{held_plans, node_plans};
 use crate::observed::Observed;
 use crate::plan::{Change, Plan, Step};
 use crate::tags::{self, Key, Role};
@@ -66,6 +66,13 @@ pub(crate) fn plan(
     let rejected: BTreeSet<&str> = plan.rejected.iter().map(IntentError::subnet).collect();
     diff(cluster, &wants, observed, &rejected, &mut plan.steps)?;
     plan.nodes = node_plans(cluster, nodes, &wants, observed, &rejected, &internal);
+    for (name, held) in held_plans(cluster, nodes, observed, &internal) {
+        let next = &plan.nodes[&name];
+        let both = held.merged(next);
+        if both != held {
+            plan.before.insert(name, both);
+        }
+    }
     Ok(plan)
 }
 

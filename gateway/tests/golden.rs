@@ -18,6 +18,15 @@ fn render(plan: &Plan) -> String {
         out.push_str(&line);
         out.push('\n');
     }
+    if !plan.node_plans_before().is_empty() {
+        out.push_str("--- held before the transaction ---\n");
+        for before in plan.node_plans_before().values() {
+            for line in before.explain() {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    }
     let txn = plan.clone().into_transaction().expect("the plan validates");
     out.push_str("--- transaction ---\n");
     out.push_str(&serde_json::to_string_pretty(&txn.to_params()).unwrap());

@@ -176,6 +176,7 @@ proptest! {
         let again = planner().plan(&w.intents, &w.nodes, &o).unwrap();
         prop_assert!(again.is_empty(), "{:#?}", again.explain());
         prop_assert_eq!(again.node_plans(), plan.node_plans());
+        prop_assert!(again.node_plans_before().is_empty(), "nothing to add once applied");
     }
 
     #[test]
@@ -197,6 +198,15 @@ proptest! {
             let only_updates = moved.steps().iter().all(|s| matches!(s.change, gateway::Change::Update { .. }));
             prop_assert!(only_updates);
             prop_assert!(moved.steps().len() <= w.intents.len());
+        }
+        // Make before break: what a node holds before the transaction covers what it held
+        // and what it will hold.
+        for (name, held) in plan.node_plans() {
+            let next = &moved.node_plans()[name];
+            let before = moved.node_plans_before().get(name).unwrap_or(held);
+            prop_assert!(held.routes.is_subset(&before.routes) && next.routes.is_subset(&before.routes));
+            prop_assert!(held.masquerade.is_subset(&before.masquerade) && next.masquerade.is_subset(&before.masquerade));
+            prop_assert!(before.forwarding || !(held.forwarding || next.forwarding));
         }
         o.apply(&moved, 2);
         check_paths(&w2, &moved, &o)?;

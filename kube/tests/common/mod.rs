@@ -196,6 +196,14 @@ impl EgressLab {
     /// nodes whose data plane runs. Returns the plan.
     pub fn reconcile(&self, intents: &[EgressIntent]) -> Plan {
         let plan = self.plan(intents);
+        // Make before break: nodes gain what they will carry before OVN steers traffic to them.
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(p) = plan.node_plans_before().get(&node.name()) {
+                if node.data_plane_running() {
+                    self.apply_node(i, p).expect("node plan applies");
+                }
+            }
+        }
         let txn = plan.clone().into_transaction().expect("valid transaction");
         if !txn.is_empty() {
             self.rt
