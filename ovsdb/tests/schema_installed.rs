@@ -62,6 +62,7 @@ fn northbound_schema_parses_with_its_constraints() {
     assert_eq!(ports.max, Max::Unlimited);
 
     let dhcp = col(&s, "Logical_Switch_Port", "dhcpv4_options");
+    assert_eq!(dhcp.key.ref_table.as_deref(), Some("DHCP_Options"));
     assert_eq!(dhcp.key.ref_type, RefType::Weak);
 
     let dir = col(&s, "ACL", "direction");
