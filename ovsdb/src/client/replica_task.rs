@@ -8,6 +8,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::error::error_chain;
 use super::lock::{LockNotice, lock_notice};
 use super::monitor::{MonitorNotice, monitor_notice};
 use super::raft::{self, DatabaseStatus, Rejection, SERVER_MONITOR_ID};
@@ -401,15 +402,4 @@ async fn driver_reason(mut driver: DriverTask) -> String {
         Ok(Err(e)) => format!("the driver task failed: {e}"),
         Err(_) => "the notification stream ended".to_owned(),
     }
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
 }
