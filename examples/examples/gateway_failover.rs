@@ -103,21 +103,9 @@ fn wire(
     let mut joins = BTreeMap::new();
     for node in nodes {
         external.connect(node)?;
-        let lsp = format!("mgmt-{}", node.name());
         let join = gateway::join::assign(&mut ipam, &node.name())?;
-        let mac = join.mac.to_string();
-        let addresses = format!("{mac} {}", join.ip);
-        central.nbctl(&[
-            "lsp-add",
-            "join",
-            &lsp,
-            "--",
-            "lsp-set-addresses",
-            &lsp,
-            &addresses,
-        ])?;
-        node.add_mgmt_port("ovn0", &lsp, &mac, format!("{}/16", join.ip).parse()?)?;
-        central.wait_port_up(&lsp, Duration::from_secs(20))?;
+        let ip = format!("{}/16", join.ip).parse()?;
+        central.add_mgmt_port(node, "join", "ovn0", &join.mac.to_string(), ip)?;
         joins.insert(node.name(), join.ip);
     }
     central.attach_external(
@@ -160,27 +148,6 @@ fn source(external: &ExternalNet, pod: &Pod) -> String {
             Err(e) => return format!("unreachable ({e})"),
         }
     }
-}
-
-fn native_chassis(central: &Central) -> Option<String> {
-    let uuid = central
-        .sbctl(&[
-            "--bare",
-            "--columns=chassis",
-            "find",
-            "port_binding",
-            &format!("logical_port=cr-{NATIVE_PORT}"),
-        ])
-        .ok()?;
-    let uuid = uuid.trim().to_owned();
-    (!uuid.is_empty()).then_some(())?;
-    Some(
-        central
-            .sbctl(&["--bare", "--columns=name", "list", "chassis", &uuid])
-            .ok()?
-            .trim()
-            .to_owned(),
-    )
 }
 
 fn wait_bfd(nodes: &[Node]) -> bool {
@@ -365,7 +332,11 @@ fn main() -> Result<()> {
     let (detected, replanned) = replanned.context("the probes never found node1 down")?;
     let mut moved = None;
     while killed.elapsed() < Duration::from_secs(20) && moved.is_none() {
-        if native_chassis(&central).as_deref() == Some("chassis-2") {
+        if central
+            .port_chassis(&format!("cr-{NATIVE_PORT}"))
+            .as_deref()
+            == Some("chassis-2")
+        {
             moved = Some(killed.elapsed());
         }
         std::thread::sleep(Duration::from_millis(20));

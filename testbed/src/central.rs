@@ -268,6 +268,57 @@ impl Central {
         .map(drop)
     }
 
+    /// Wires a management port for `node` (as `ovn0` is in ovn-kubernetes and Kube-OVN): logical
+    /// switch port `mgmt-<node>` on `switch` with `mac` and the address of `ip` (no port
+    /// security: the node forwards traffic of other sources through it), the internal port
+    /// `name` in the node ([`Node::add_mgmt_port`]) with `ip` (address with prefix), and waits
+    /// until the port is up. Returns the logical switch port's name.
+    pub fn add_mgmt_port(
+        &self,
+        node: &crate::Node,
+        switch: &str,
+        name: &str,
+        mac: &str,
+        ip: ipnet::IpNet,
+    ) -> Result<String> {
+        let lsp = format!("mgmt-{}", node.name());
+        let addresses = format!("{mac} {}", ip.addr());
+        self.nbctl(&[
+            "lsp-add",
+            switch,
+            &lsp,
+            "--",
+            "lsp-set-addresses",
+            &lsp,
+            &addresses,
+        ])?;
+        node.add_mgmt_port(name, &lsp, mac, ip)?;
+        self.wait_port_up(&lsp, Duration::from_secs(20))?;
+        Ok(lsp)
+    }
+
+    /// The name of the chassis logical port `port` is bound to in the Southbound database, if
+    /// it is bound (`cr-<port>` for a distributed gateway port's chassis-resident part).
+    pub fn port_chassis(&self, port: &str) -> Option<String> {
+        let uuid = self
+            .sbctl(&[
+                "--bare",
+                "--columns=chassis",
+                "find",
+                "port_binding",
+                &format!("logical_port={port}"),
+            ])
+            .ok()?;
+        let uuid = uuid.trim();
+        if uuid.is_empty() {
+            return None;
+        }
+        let name = self
+            .sbctl(&["--bare", "--columns=name", "list", "chassis", uuid])
+            .ok()?;
+        Some(name.trim().to_owned())
+    }
+
     /// Adds logical switch port `port` to `switch` with `mac` and `ip` as its addresses and
     /// port security.
     pub fn add_switch_port(

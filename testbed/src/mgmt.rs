@@ -22,7 +22,8 @@ impl Node {
     /// Adds management port `name` (e.g. `ovn0`) to this node: an internal port on `br-int`
     /// with `iface-id` `lsp`, `mac` and address `ip` (with its prefix, e.g.
     /// `100.64.0.2/16`) in the node's namespace. The logical switch port `lsp` (on the join
-    /// switch, with addresses `"<mac> <ip>"`) is the caller's to create.
+    /// switch, with addresses `"<mac> <ip>"`) is the caller's to create;
+    /// [`Central::add_mgmt_port`](crate::Central::add_mgmt_port) does both.
     pub fn add_mgmt_port(&self, name: &str, lsp: &str, mac: &str, ip: IpNet) -> Result<()> {
         self.vsctl(&[
             "--may-exist",

@@ -64,26 +64,12 @@ impl EgressLab {
         let mut joins = BTreeMap::new();
         for node in &nodes {
             external.connect(node).expect("external link");
-            let lsp = format!("mgmt-{}", node.name());
             let join = gateway::join::assign(&mut ipam, &node.name()).expect("join address");
-            let (mac, ip) = (join.mac.to_string(), join.ip);
-            joins.insert(node.name(), ip);
+            joins.insert(node.name(), join.ip);
+            let ip = format!("{}/16", join.ip).parse().unwrap();
             central
-                .nbctl(&[
-                    "lsp-add",
-                    "join",
-                    &lsp,
-                    "--",
-                    "lsp-set-addresses",
-                    &lsp,
-                    &format!("{mac} {ip}"),
-                ])
-                .expect("mgmt lsp");
-            node.add_mgmt_port("ovn0", &lsp, &mac, format!("{ip}/16").parse().unwrap())
+                .add_mgmt_port(node, "join", "ovn0", &join.mac.to_string(), ip)
                 .expect("ovn0");
-            central
-                .wait_port_up(&lsp, Duration::from_secs(20))
-                .expect("ovn0 up");
         }
         if !native_chassis.is_empty() {
             central
@@ -310,25 +296,7 @@ impl EgressLab {
 
     /// The chassis (name) the native gateway port is bound to, if any.
     pub fn native_chassis(&self) -> Option<String> {
-        let uuid = self
-            .central
-            .sbctl(&[
-                "--bare",
-                "--columns=chassis",
-                "find",
-                "port_binding",
-                &format!("logical_port=cr-{NATIVE_PORT}"),
-            ])
-            .ok()?;
-        let uuid = uuid.trim();
-        if uuid.is_empty() {
-            return None;
-        }
-        let name = self
-            .central
-            .sbctl(&["--bare", "--columns=name", "list", "chassis", uuid])
-            .ok()?;
-        Some(name.trim().to_owned())
+        self.central.port_chassis(&format!("cr-{NATIVE_PORT}"))
     }
 }
 
