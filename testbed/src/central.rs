@@ -271,8 +271,9 @@ impl Central {
     /// Wires a management port for `node` (as `ovn0` is in ovn-kubernetes and Kube-OVN): logical
     /// switch port `mgmt-<node>` on `switch` with `mac` and the address of `ip` (no port
     /// security: the node forwards traffic of other sources through it), the internal port
-    /// `name` in the node ([`Node::add_mgmt_port`](crate::Node::add_mgmt_port)) with `ip` (address with prefix), and waits
-    /// until the port is up. Returns the logical switch port's name.
+    /// `name` in the node ([`Node::add_mgmt_port`](crate::Node::add_mgmt_port)) with `ip`
+    /// (address with prefix), and waits until the port is up. Returns the logical switch port's
+    /// name.
     pub fn add_mgmt_port(
         &self,
         node: &crate::Node,
