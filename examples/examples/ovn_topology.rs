@@ -21,7 +21,7 @@ use ovn_model::nb::{
     LoadBalancer, LoadBalancerProtocol, LogicalRouter, LogicalRouterPort, LogicalSwitch,
     LogicalSwitchPort,
 };
-use ovn_model::topology::ChangeSet;
+use ovn_model::plan::Plan;
 use ovn_model::{LspAddress, MacAddr};
 use ovn_testbed::{CentralOptions, Lab, Pod, PodConfig};
 use ovsdb::client::{ConnectConfig, connect};
@@ -59,9 +59,9 @@ fn main() -> Result<()> {
         let schema = client.get_schema("OVN_Northbound").await?;
         let report = ovn_model::compat::check(ovn_model::nb::schema(), &schema);
         report.check()?;
-        let plan = topology()?.build(&schema)?;
-        client.transact(plan.transaction()).await?;
-        anyhow::Ok(plan.transaction().len())
+        let prepared = topology()?.validated(&schema)?;
+        prepared.send(&client).await?;
+        anyhow::Ok(prepared.transaction().len())
     })?;
     println!("topology written as one transaction of {txn_len} operations");
 
@@ -166,8 +166,8 @@ fn main() -> Result<()> {
 
 /// Two switches with subnets, a router wired to both, the pods' ports, and the load balancer on
 /// the clients' switch.
-fn topology() -> Result<ChangeSet> {
-    let mut cs = ChangeSet::nb();
+fn topology() -> Result<Plan> {
+    let mut cs = Plan::nb();
     let router = cs.insert(&LogicalRouter::new("lr0"))?;
     let mut switches = BTreeMap::new();
     for &(name, subnet, router_ip, router_mac) in SWITCHES {

@@ -31,6 +31,9 @@ use ovsdb::replica::{RowView, Snapshot, TableView};
 use ovsdb::table::Ref;
 use ovsdb::{Atom, Datum, DecodeWarning, Table, Uuid};
 
+use crate::owner::{self, Scope};
+use crate::plan::PlanError;
+use crate::reconcile::OwnedRow;
 use crate::topology::ChildOf;
 
 /// Typed lookups over one [`Snapshot`].
@@ -101,6 +104,67 @@ impl<'a> Typed<'a> {
             .rows()
             .find(|r| r.get("name") == Some(&key[0]))
             .map(Self::decode)
+    }
+
+    /// Every row whose `name` is `name` (several where the table has no unique index on it).
+    #[must_use]
+    pub fn all_by_name<T: Table>(&self, name: &str) -> Vec<T> {
+        let Some(table) = self.table::<T>() else {
+            return Vec::new();
+        };
+        let key = [Datum::from(name)];
+        match table.find(&["name"], &key) {
+            Ok(found) => found.into_iter().map(Self::decode).collect(),
+            Err(_) => table
+                .rows()
+                .filter(|r| r.get("name") == Some(&key[0]))
+                .map(Self::decode)
+                .collect(),
+        }
+    }
+
+    /// The one row named `name`, if any; several are an error, so that a plan can target the
+    /// row by UUID (atomic) instead of by name (which OVSDB cannot refuse to apply to several
+    /// rows).
+    ///
+    /// # Errors
+    /// [`PlanError::Several`] when more than one row has the name.
+    pub fn one_by_name<T: Table>(&self, name: &str) -> Result<Option<T>, PlanError> {
+        let mut found = self.all_by_name::<T>(name);
+        if found.len() > 1 {
+            return Err(PlanError::Several {
+                table: T::TABLE,
+                name: name.to_owned(),
+                count: found.len() as u64,
+                what: "looked up by name".to_owned(),
+            });
+        }
+        Ok(found.pop())
+    }
+
+    /// The rows of `T`'s table that `scope` owns (see [`crate::owner`]), through an index on
+    /// `external_ids:ovnkit.io/object` (or `external_ids:ovnkit.io/owner`) when the replica
+    /// has one, else by a scan of the table.
+    #[must_use]
+    pub fn owned<T: Table>(&self, scope: &Scope) -> Vec<OwnedRow> {
+        let Some(table) = self.table::<T>() else {
+            return Vec::new();
+        };
+        let (column, value) = match &scope.object {
+            Some(o) => (format!("external_ids:{}", owner::OBJECT), o.as_str()),
+            None => (
+                format!("external_ids:{}", owner::OWNER),
+                scope.owner.as_str(),
+            ),
+        };
+        let rows: Vec<RowView<'_>> = match table.find(&[column.as_str()], &[Datum::from(value)]) {
+            Ok(found) => found,
+            Err(_) => table.rows().collect(),
+        };
+        rows.into_iter()
+            .filter_map(|r| OwnedRow::from_view(T::TABLE, r))
+            .filter(|o| scope.contains(&o.key))
+            .collect()
     }
 
     /// The children of `parent` (the rows its `C::COLUMN` refers to), in UUID order.

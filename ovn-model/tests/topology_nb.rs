@@ -15,7 +15,7 @@ use ovn_model::nb::{
     LogicalRouterPort, LogicalRouterStaticRoute, LogicalSwitch, LogicalSwitchPort, Meter,
     MeterBand, MeterUnit, Nat, PortGroup, QoS, QoSDirection,
 };
-use ovn_model::topology::ChangeSet;
+use ovn_model::plan::Plan;
 use ovn_model::{LspAddress, MacAddr};
 use ovsdb::table::{Ref, WeakRef};
 use ovsdb::{Table, Uuid};
@@ -57,7 +57,7 @@ fn switch_with_subnet_exclude_ips_and_ports() {
     let dynamic = LogicalSwitchPort::new("pod2").with_address(LspAddress::Dynamic);
     let localnet = LogicalSwitchPort::localnet("sw0-physnet", "external");
 
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let sw_ref = cs.insert(&sw).unwrap();
     let p1 = cs.insert_child(&sw_ref, &vif).unwrap();
     let p2 = cs.insert_child(&sw_ref, &dynamic).unwrap();
@@ -98,7 +98,7 @@ fn switch_with_subnet_exclude_ips_and_ports() {
     assert_eq!(nb.nbctl(&["lsp-get-ls", "pod2"]), format!("{sw_u} (sw0)"));
 
     // Update the subnet, delete a port: one transaction.
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let moved = sw.clone().with_subnet("10.0.8.0/22".parse().unwrap());
     cs.update::<LogicalSwitch>("sw0", &moved, &["other_config"])
         .unwrap();
@@ -116,7 +116,7 @@ fn switch_with_subnet_exclude_ips_and_ports() {
     );
 
     // Delete the switch: its ports go with it.
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     cs.delete::<LogicalSwitch>("sw0").unwrap();
     nb.run(cs);
     assert_eq!(nb.nbctl(&["ls-list"]), "");
@@ -138,7 +138,7 @@ fn router_ports_are_wired_to_switch_ports() {
             "fd00::1/64".parse().unwrap(),
         ],
     );
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let sw = cs.insert(&LogicalSwitch::new("sw0")).unwrap();
     let r = cs.insert(&LogicalRouter::new("r0")).unwrap();
     let (rp, sp) = cs.connect_router_to_switch(&r, &sw, &lrp).unwrap();
@@ -188,7 +188,7 @@ fn router_ports_are_wired_to_switch_ports() {
     );
 
     // Update the MAC, then delete the router port (its switch-side peer stays, as in nbctl).
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let mut changed = lrp.clone();
     changed.mac = mac("0a:00:00:00:00:02");
     cs.update::<LogicalRouterPort>("r0-sw0", &changed, &["mac"])
@@ -198,7 +198,7 @@ fn router_ports_are_wired_to_switch_ports() {
         nbctl_get(&nb, "Logical_Router_Port", "r0-sw0", "mac"),
         "\"0a:00:00:00:00:02\""
     );
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     cs.remove_child::<LogicalRouter, _>("r0", &Ref::<LogicalRouterPort>::new(rp_u))
         .unwrap();
     nb.run(cs);
@@ -222,7 +222,7 @@ fn load_balancers_with_vips_health_checks_affinity_attached_to_switch_and_router
         ])
         .with_ip_port_mapping(ip("10.0.0.2"), "pod-a", ip("10.0.0.254"));
     let hc = LoadBalancerHealthCheck::new(vip, 5, 20, 3, 3);
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let sw = cs.insert(&LogicalSwitch::new("sw0")).unwrap();
     let r = cs.insert(&LogicalRouter::new("r0")).unwrap();
     let lb_ref = cs.insert(&lb).unwrap();
@@ -260,7 +260,7 @@ fn load_balancers_with_vips_health_checks_affinity_attached_to_switch_and_router
     assert!(nb.nbctl(&["lr-lb-list", "r0"]).contains("web"));
 
     // Change the backends, detach from the router, then delete: weak references vanish.
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let fewer = lb.clone().with_vip(vip, &backends[..1]);
     cs.update::<LoadBalancer>(Ref::new(lb_u), &fewer, &["vips"])
         .unwrap();
@@ -271,7 +271,7 @@ fn load_balancers_with_vips_health_checks_affinity_attached_to_switch_and_router
         [("10.96.0.10:80".to_owned(), "10.0.0.2:8080".to_owned())].into();
     assert_eq!(nb.row::<LoadBalancer>(lb_u).vips, vips);
     assert_eq!(nb.nbctl(&["lr-lb-list", "r0"]), "");
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     cs.delete::<LoadBalancer>(Ref::new(lb_u)).unwrap();
     nb.run(cs);
     assert_eq!(nb.nbctl(&["ls-lb-list", "sw0"]), "");
@@ -295,7 +295,7 @@ fn acls_port_groups_and_address_sets() {
     )
     .with_log("deny-blocked", AclSeverity::Warning);
     let set = AddressSet::new("blocked", ["192.0.2.1", "198.51.100.0/24"]);
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let sw = cs.insert(&LogicalSwitch::new("sw0")).unwrap();
     let p = cs
         .insert_child(&sw, &LogicalSwitchPort::new("web1"))
@@ -345,7 +345,7 @@ fn acls_port_groups_and_address_sets() {
     );
 
     // Remove the ACL from the switch and the port from the group; delete the address set.
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     cs.remove_child::<LogicalSwitch, _>("sw0", &Ref::<Acl>::new(a2_u))
         .unwrap();
     cs.remove_port_group_ports("web", &[Ref::new(p_u)]).unwrap();
@@ -374,7 +374,7 @@ fn nat_policies_and_static_routes() {
     );
     let route = LogicalRouterStaticRoute::new("0.0.0.0/0".parse().unwrap(), ip("172.16.0.1"))
         .with_output_port("r0-ext");
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let r = cs.insert(&LogicalRouter::new("r0")).unwrap();
     cs.insert_child(
         &r,
@@ -433,7 +433,7 @@ fn nat_policies_and_static_routes() {
         "{routes}"
     );
 
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     cs.remove_child::<LogicalRouter, _>("r0", &Ref::<Nat>::new(n1_u))
         .unwrap();
     cs.remove_child::<LogicalRouter, _>("r0", &Ref::<LogicalRouterPolicy>::new(pol_u))
@@ -449,7 +449,7 @@ fn nat_policies_and_static_routes() {
 #[test]
 fn gateway_chassis_and_ha_chassis_groups() {
     let Some(nb) = Nb::start() else { return };
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let r = cs.insert(&LogicalRouter::new("r0")).unwrap();
     let gw_port = LogicalRouterPort::new(
         "r0-ext",
@@ -516,7 +516,7 @@ fn gateway_chassis_and_ha_chassis_groups() {
     );
 
     // Drop one gateway chassis; re-prioritise through an update of the typed row.
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     cs.remove_child::<LogicalRouterPort, _>("r0-ext", &Ref::<GatewayChassis>::new(gc1_u))
         .unwrap();
     nb.run(cs);
@@ -539,7 +539,7 @@ fn dhcp_options_and_dns_records() {
         ("web.cluster", &[ip("10.96.0.10")][..]),
         ("db.cluster", &[ip("10.96.0.11"), ip("fd00::11")][..]),
     ]);
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let sw = cs.insert(&LogicalSwitch::new("sw0")).unwrap();
     let p = cs
         .insert_child(
@@ -579,7 +579,7 @@ fn dhcp_options_and_dns_records() {
     );
 
     // Delete both: the weak references from the port and the switch go with them.
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     cs.delete::<DhcpOptions>(Ref::new(d_u)).unwrap();
     cs.delete::<Dns>(Ref::new(dns_u)).unwrap();
     nb.run(cs);
@@ -595,7 +595,7 @@ fn qos_rules_and_meters() {
     let mark = QoS::new(QoSDirection::ToLport, 90, "ip4.dst == 10.0.0.5").with_dscp(46);
     let meter = Meter::new("acl-log", MeterUnit::Pktps);
     let band = MeterBand::drop(100, 10);
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let sw = cs.insert(&LogicalSwitch::new("sw0")).unwrap();
     let q1 = cs.insert_child(&sw, &police).unwrap();
     let q2 = cs.insert_child(&sw, &mark).unwrap();
@@ -638,7 +638,7 @@ fn qos_rules_and_meters() {
     );
 
     // Halve the rate in place, delete the marking rule and the meter.
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     cs.update::<QoS>(
         Ref::new(q1_u),
         &police.clone().with_rate(5_000, 5_000),
@@ -669,7 +669,7 @@ fn the_real_server_schema_fits_the_model() {
 fn typed_snapshot_follows_references_in_a_replica_of_the_real_nb() {
     use ovn_model::snapshot::Typed;
     let Some(nb) = Nb::start() else { return };
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let sw = cs.insert(&LogicalSwitch::new("sw0")).unwrap();
     for name in ["pod1", "pod2"] {
         cs.insert_child(&sw, &LogicalSwitchPort::new(name)).unwrap();

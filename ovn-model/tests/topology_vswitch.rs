@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use ovn_model::topology::ChangeSet;
+use ovn_model::plan::Plan;
 use ovn_model::vswitch::{self, Bridge, Interface, OpenVSwitch, Port, QoS, Queue};
 use ovn_testbed::{Lab, OvsdbServerOptions};
 use ovsdb::client::{ConnectConfig, connect};
@@ -33,7 +33,7 @@ fn bridge_port_interface_and_qos_in_one_transaction() {
         .expect("server starts");
     let remote = server.unix_remote();
 
-    let mut cs = ChangeSet::new(vswitch::DATABASE);
+    let mut cs = Plan::new(vswitch::DATABASE);
     let ovs = cs.insert(&OpenVSwitch::default()).unwrap();
     let br = Bridge {
         name: "br-test".into(),
@@ -82,7 +82,7 @@ fn bridge_port_interface_and_qos_in_one_transaction() {
             connect(&ConnectConfig::new(remote.clone())).await.unwrap();
         tokio::spawn(driver);
         let schema = client.get_schema(vswitch::DATABASE).await.unwrap();
-        let plan = cs.build(&schema).expect("fits the server's schema");
+        let plan = cs.validated(&schema).expect("fits the server's schema");
         client
             .transact(plan.transaction())
             .await
@@ -125,7 +125,7 @@ fn bridge_port_interface_and_qos_in_one_transaction() {
     let port_uuid: ovsdb::Uuid = vsctl(&remote, &["get", "Port", "pod1-h", "_uuid"])
         .parse()
         .unwrap();
-    let mut cs = ChangeSet::new(vswitch::DATABASE);
+    let mut cs = Plan::new(vswitch::DATABASE);
     cs.remove_child::<Bridge, Port>("br-test", &Ref::new(port_uuid))
         .unwrap();
     rt.block_on(async {
@@ -134,7 +134,7 @@ fn bridge_port_interface_and_qos_in_one_transaction() {
         tokio::spawn(driver);
         let schema = client.get_schema(vswitch::DATABASE).await.unwrap();
         client
-            .transact(cs.build(&schema).unwrap().transaction())
+            .transact(cs.validated(&schema).unwrap().transaction())
             .await
             .unwrap();
     });

@@ -1,8 +1,12 @@
-use super::*;
+use ovsdb::table::EncodeError;
+use ovsdb::{Datum, Operation};
+
 use crate::nb::{
-    Acl, AclAction, AclDirection, LoadBalancer, LogicalRouter, LogicalRouterPort,
+    self, Acl, AclAction, AclDirection, LoadBalancer, LogicalRouter, LogicalRouterPort,
     LogicalRouterStaticRoute, LogicalSwitch, LogicalSwitchPort, PortGroup,
 };
+
+use crate::plan::{Plan, PlanError};
 
 fn mac(s: &str) -> crate::MacAddr {
     s.parse().unwrap()
@@ -10,10 +14,10 @@ fn mac(s: &str) -> crate::MacAddr {
 
 #[test]
 fn children_of_new_parents_go_into_the_parents_insert() {
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let sw = cs.insert(&LogicalSwitch::new("sw")).unwrap();
     let p = cs.insert_child(&sw, &LogicalSwitchPort::new("p")).unwrap();
-    let plan = cs.build(nb::schema()).unwrap();
+    let plan = cs.validated(nb::schema()).unwrap();
     let ops = plan.transaction().operations();
     assert_eq!(ops.len(), 2);
     let Operation::Insert(ins) = &ops[0] else {
@@ -24,28 +28,34 @@ fn children_of_new_parents_go_into_the_parents_insert() {
 
 #[test]
 fn children_of_existing_parents_mutate_the_parent() {
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     cs.insert_child::<LogicalSwitch, _>("sw", &LogicalSwitchPort::new("p"))
         .unwrap();
-    let plan = cs.build(nb::schema()).unwrap();
+    let plan = cs.validated(nb::schema()).unwrap();
     let json = serde_json::to_value(plan.transaction()).unwrap();
-    assert_eq!(json[1]["op"], "insert");
-    assert_eq!(json[2]["op"], "mutate");
-    assert_eq!(json[2]["where"], serde_json::json!([["name", "==", "sw"]]));
-    assert_eq!(json[2]["mutations"][0][1], "insert");
+    // First a wait that fails the transaction when no switch is called sw.
+    assert_eq!(json[1]["op"], "wait");
+    assert_eq!(json[1]["where"], serde_json::json!([["name", "==", "sw"]]));
+    assert_eq!(json[1]["until"], "!=");
+    assert_eq!(json[1]["rows"], serde_json::json!([]));
+    assert_eq!(json[1]["timeout"], 0);
+    assert_eq!(json[2]["op"], "insert");
+    assert_eq!(json[3]["op"], "mutate");
+    assert_eq!(json[3]["where"], serde_json::json!([["name", "==", "sw"]]));
+    assert_eq!(json[3]["mutations"][0][1], "insert");
 }
 
 #[test]
 fn a_parent_from_another_change_set_is_refused() {
-    let mut other = ChangeSet::nb();
+    let mut other = Plan::nb();
     let sw = other.insert(&LogicalSwitch::new("sw")).unwrap();
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let err = cs
         .insert_child(&sw, &LogicalSwitchPort::new("p"))
         .unwrap_err();
     assert!(matches!(
         err,
-        TopologyError::UnknownNamedRow {
+        PlanError::UnknownNamedRow {
             table: "Logical_Switch",
             ..
         }
@@ -55,7 +65,7 @@ fn a_parent_from_another_change_set_is_refused() {
 
 #[test]
 fn model_constraints_are_checked_when_rows_are_added() {
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let sw = cs.insert(&LogicalSwitch::new("sw")).unwrap();
     let mut acl = Acl::new(AclDirection::ToLport, 100, "ip4", AclAction::Drop);
     acl.priority = 40_000;
@@ -63,7 +73,7 @@ fn model_constraints_are_checked_when_rows_are_added() {
     assert!(
         matches!(
             &err,
-            TopologyError::Encode(EncodeError::Constraint {
+            PlanError::Encode(EncodeError::Constraint {
                 table: "ACL",
                 column: "priority",
                 ..
@@ -81,7 +91,7 @@ fn model_constraints_are_checked_when_rows_are_added() {
 
 #[test]
 fn server_schema_is_checked_at_build() {
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     cs.insert(&LoadBalancer::new("lb", None).with_affinity(10))
         .unwrap();
     let old = ovsdb::DatabaseSchema::from_json_str(
@@ -89,13 +99,13 @@ fn server_schema_is_checked_at_build() {
             "columns":{"name":{"type":"string"}}}}}"#,
     )
     .unwrap();
-    let err = cs.build(&old).unwrap_err();
-    assert!(matches!(err, TopologyError::Validation(_)), "{err}");
+    let err = cs.validated(&old).unwrap_err();
+    assert!(matches!(err, PlanError::Invalid(_)), "{err}");
 }
 
 #[test]
 fn updates_write_only_the_chosen_columns() {
-    let mut cs = ChangeSet::nb();
+    let mut cs = Plan::nb();
     let sw = LogicalSwitch::new("sw").with_subnet("10.1.0.0/24".parse().unwrap());
     cs.update::<LogicalSwitch>("sw", &sw, &["other_config"])
         .unwrap();
@@ -105,12 +115,15 @@ fn updates_write_only_the_chosen_columns() {
     );
     cs.insert_child::<LogicalRouter, _>("r", &route).unwrap();
     cs.delete::<PortGroup>("pg").unwrap();
-    let plan = cs.build(nb::schema()).unwrap();
+    let plan = cs.validated(nb::schema()).unwrap();
     let json = serde_json::to_value(plan.transaction()).unwrap();
+    // Guards for the two rows named: the switch updated, the router the route goes into.
+    assert_eq!(json[1]["table"], "Logical_Switch");
+    assert_eq!(json[2]["table"], "Logical_Router");
     assert_eq!(
-        json[1]["row"],
+        json[3]["row"],
         serde_json::json!({"other_config": ["map", [["subnet", "10.1.0.0/24"]]]})
     );
-    assert_eq!(json[2]["row"]["ip_prefix"], "10.2.0.0/16");
-    assert_eq!(json[4]["op"], "delete");
+    assert_eq!(json[4]["row"]["ip_prefix"], "10.2.0.0/16");
+    assert_eq!(json[6]["op"], "delete");
 }

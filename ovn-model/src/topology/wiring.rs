@@ -4,11 +4,11 @@
 use ovsdb::table::{Ref, WeakRef};
 use ovsdb::{Atom, Datum, Mutation, Table};
 
-use super::{ChangeSet, Target, TopologyError};
 use crate::nb::{
     DhcpOptions, Dns, HaChassisGroup, LoadBalancer, LoadBalancerGroup, LogicalRouter,
     LogicalRouterPort, LogicalSwitch, LogicalSwitchPort, PortGroup,
 };
+use crate::plan::{Plan, PlanError, Target};
 
 /// Tables with a `load_balancer` column of weak references to `Load_Balancer`.
 pub trait HasLoadBalancers: Table {}
@@ -16,15 +16,18 @@ impl HasLoadBalancers for LogicalSwitch {}
 impl HasLoadBalancers for LogicalRouter {}
 impl HasLoadBalancers for LoadBalancerGroup {}
 
-impl ChangeSet {
-    /// Adds `router_port` to `router` and a `router`-type port on `switch` peered with it (named
-    /// `<switch>-<router_port>`... by the caller's choice: `lsp_name`), in this change set.
+impl Plan {
+    /// Adds `router_port` to `router` and a `router`-type port on `switch` peered with it, named
+    /// `<router port>-peer`.
+    ///
+    /// # Errors
+    /// As [`Plan::insert_child`].
     pub fn connect_router_to_switch(
         &mut self,
         router: impl Into<Target<LogicalRouter>>,
         switch: impl Into<Target<LogicalSwitch>>,
         router_port: &LogicalRouterPort,
-    ) -> Result<(Ref<LogicalRouterPort>, Ref<LogicalSwitchPort>), TopologyError> {
+    ) -> Result<(Ref<LogicalRouterPort>, Ref<LogicalSwitchPort>), PlanError> {
         let lsp_name = format!("{}-peer", router_port.name);
         let lrp = self.insert_child(router, router_port)?;
         let lsp = self.insert_child(
@@ -39,8 +42,8 @@ impl ChangeSet {
         &mut self,
         target: impl Into<Target<T>>,
         lb: &Ref<LoadBalancer>,
-    ) -> Result<(), TopologyError> {
-        self.add_reference(&target.into(), "load_balancer", lb.id().to_atom())
+    ) -> Result<(), PlanError> {
+        self.add_reference(target, "load_balancer", lb.id().to_atom())
     }
 
     /// Stops applying `lb` on `target`.
@@ -48,9 +51,9 @@ impl ChangeSet {
         &mut self,
         target: impl Into<Target<T>>,
         lb: &Ref<LoadBalancer>,
-    ) -> Result<(), TopologyError> {
+    ) -> Result<(), PlanError> {
         let m = Mutation::delete("load_balancer", Datum::set([lb.id().to_atom()]));
-        self.mutate(&target.into(), m)
+        self.mutate(target, m)
     }
 
     /// Adds switch ports to a port group.
@@ -58,10 +61,10 @@ impl ChangeSet {
         &mut self,
         group: impl Into<Target<PortGroup>>,
         ports: &[Ref<LogicalSwitchPort>],
-    ) -> Result<(), TopologyError> {
+    ) -> Result<(), PlanError> {
         let group = group.into();
         for p in ports {
-            self.add_reference(&group, "ports", p.id().to_atom())?;
+            self.add_reference(group.clone(), "ports", p.id().to_atom())?;
         }
         Ok(())
     }
@@ -71,9 +74,9 @@ impl ChangeSet {
         &mut self,
         group: impl Into<Target<PortGroup>>,
         ports: &[Ref<LogicalSwitchPort>],
-    ) -> Result<(), TopologyError> {
+    ) -> Result<(), PlanError> {
         let atoms: Vec<Atom> = ports.iter().map(|p| p.id().to_atom()).collect();
-        self.mutate(&group.into(), Mutation::delete("ports", Datum::set(atoms)))
+        self.mutate(group, Mutation::delete("ports", Datum::set(atoms)))
     }
 
     /// Serves `dhcp` (DHCPv4) to `port`.
@@ -81,7 +84,7 @@ impl ChangeSet {
         &mut self,
         port: impl Into<Target<LogicalSwitchPort>>,
         dhcp: &Ref<DhcpOptions>,
-    ) -> Result<(), TopologyError> {
+    ) -> Result<(), PlanError> {
         let row = LogicalSwitchPort {
             dhcpv4_options: Some(WeakRef::from_id(dhcp.id().clone())),
             ..LogicalSwitchPort::default()
@@ -94,8 +97,8 @@ impl ChangeSet {
         &mut self,
         switch: impl Into<Target<LogicalSwitch>>,
         dns: &Ref<Dns>,
-    ) -> Result<(), TopologyError> {
-        self.add_reference(&switch.into(), "dns_records", dns.id().to_atom())
+    ) -> Result<(), PlanError> {
+        self.add_reference(switch, "dns_records", dns.id().to_atom())
     }
 
     /// Makes `group` the HA chassis group of a router port (centralized gateway).
@@ -103,7 +106,7 @@ impl ChangeSet {
         &mut self,
         port: impl Into<Target<LogicalRouterPort>>,
         group: &Ref<HaChassisGroup>,
-    ) -> Result<(), TopologyError> {
+    ) -> Result<(), PlanError> {
         let row = LogicalRouterPort {
             ha_chassis_group: Some(group.clone()),
             ..LogicalRouterPort::default()

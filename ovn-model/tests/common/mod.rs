@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
-use ovn_model::topology::{ChangeSet, Plan};
+use ovn_model::plan::{Plan, PlanError, Prepared};
 use ovn_testbed::{Central, CentralOptions, Lab};
 use ovsdb::client::{Client, ConnectConfig, connect};
 use ovsdb::{DatabaseSchema, DatumSeed, Row, Table, TransactOutcome, Uuid};
@@ -49,21 +49,26 @@ impl Nb {
         })
     }
 
-    /// Builds `cs` against the server's schema and sends it as one transaction.
-    pub fn apply(&self, cs: ChangeSet) -> (Plan, TransactOutcome) {
-        let plan = cs
-            .build(&self.schema)
-            .expect("change set fits the server's schema");
+    /// Builds `plan` against the server's schema and sends it as one transaction.
+    pub fn apply(&self, plan: Plan) -> (Prepared, TransactOutcome) {
+        let prepared = plan
+            .validated(&self.schema)
+            .expect("plan fits the server's schema");
         let outcome = self
-            .rt
-            .block_on(self.client.transact(plan.transaction()))
+            .try_send(&prepared)
             .unwrap_or_else(|e| panic!("transaction failed: {e}"));
-        (plan, outcome)
+        (prepared, outcome)
     }
 
-    /// Sends `cs`; the created rows' UUIDs are not needed.
-    pub fn run(&self, cs: ChangeSet) {
-        let _ = self.apply(cs);
+    /// Sends a prepared plan; a refused transaction or a count that is not one comes back in
+    /// the plan's words.
+    pub fn try_send(&self, prepared: &Prepared) -> Result<TransactOutcome, PlanError> {
+        self.rt.block_on(prepared.send(&self.client))
+    }
+
+    /// Sends `plan`; the created rows' UUIDs are not needed.
+    pub fn run(&self, plan: Plan) {
+        let _ = self.apply(plan);
     }
 
     /// A replica of `tables`, filled by a `monitor` request through the client.
