@@ -36,6 +36,11 @@ pub struct TransactOutcome {
 }
 
 impl TransactOutcome {
+    /// An outcome from its results (the replica's transaction engine makes them).
+    pub(crate) fn new(results: Vec<OperationResult>) -> Self {
+        TransactOutcome { results }
+    }
+
     /// Every result, in operation order.
     #[must_use]
     pub fn results(&self) -> &[OperationResult] {

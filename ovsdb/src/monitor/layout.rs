@@ -40,6 +40,8 @@ pub struct ColumnLayout {
     /// The value a row has when the server leaves the column out (the empty set or map, or for
     /// a column that needs exactly one atom: `0`, `0.0`, `false`, `""` or the all-zero UUID).
     pub default: Datum,
+    /// Whether `update` and `mutate` may change it (the schema's `mutable`).
+    pub(crate) mutable: bool,
 }
 
 /// One table: its columns by [`ColumnId`] and its schema indexes.
@@ -51,6 +53,10 @@ pub struct TableLayout {
     pub columns: Vec<ColumnLayout>,
     /// The schema's `indexes` (unique column sets), as column ids.
     pub indexes: Vec<Vec<ColumnId>>,
+    /// Whether rows are kept without strong references (the schema's `isRoot`).
+    pub(crate) is_root: bool,
+    /// The schema's `maxRows`.
+    pub(crate) max_rows: Option<u64>,
 }
 
 impl TableLayout {
@@ -62,12 +68,15 @@ impl TableLayout {
                 name: c.name.clone(),
                 type_: c.type_.clone(),
                 default: default_datum(&c.type_),
+                mutable: c.mutable,
             })
             .collect();
         let mut layout = TableLayout {
             name: t.name.clone(),
             columns,
             indexes: Vec::new(),
+            is_root: t.is_root,
+            max_rows: t.max_rows,
         };
         layout.indexes = t
             .indexes

@@ -1,5 +1,6 @@
 //! An in-memory replica of a database, fed by monitor replies and `update`/`update2`/`update3`
-//! notifications. Pure: no IO, no clock, no runtime.
+//! notifications, or by its own transactions ([`Replica::transact`], for tests and dry runs).
+//! Pure: no IO, no clock, no runtime.
 //!
 //! # Shape
 //!
@@ -40,6 +41,84 @@
 //!   instead of a backlog of every event, and nothing is ever dropped. What a consumer has
 //!   pending is bounded by the rows it could know about (the rows now, plus the rows at its last
 //!   pull), never by the number of events. Unsubscribe consumers you no longer read.
+//!
+//! # Transactions
+//!
+//! [`Replica::transact`] executes a [`Transaction`](crate::Transaction) as ovsdb-server 3.1 does and commits what it changes through
+//! the replica's own atomic update path ([`Replica::apply`]), so indexes, change sets and
+//! [`Replica::seq`] see the commit like any update; a transaction that changes nothing does not
+//! move `seq`, and a failed one changes nothing at all. It is meant for replicas that hold whole
+//! tables: tests, dry runs, planners' property tests. (A replica whose monitor leaves out rows or
+//! columns would answer from what it holds.)
+//!
+//! ## What it does, in the server's order
+//!
+//! 1. The operations, one after the other, each seeing what the earlier ones did; the first one
+//!    that fails fails the transaction ([`TransactError::Operation`](crate::TransactError::Operation)). Values are checked as the
+//!    server parses them (shape and size: `syntax error`; enums, ranges, lengths: `constraint
+//!    violation`), named UUIDs resolve as the server resolves them, forward references
+//!    included (a name used before the insert that declares it), and `select` and `wait`
+//!    collapse duplicate rows as the server does.
+//! 2. The commit checks ([`TransactError::Commit`](crate::TransactError::Commit)): strong references to rows that do not exist
+//!    (`referential integrity violation`), deleted rows still referenced (the same), garbage
+//!    collection of unreferenced rows of non-root tables (repeated along chains; cycles are
+//!    kept, as the server keeps them), `maxRows` (`constraint violation`), removal of weak
+//!    references to rows that are gone (`constraint violation` when that empties a column that
+//!    may not be empty) and uniqueness of the schema's indexes (`constraint violation`).
+//!
+//! Error objects carry the server's `error` string and its `details` wording (the order of the
+//! two rows named by an index violation may differ).
+//!
+//! ## Where it differs from ovsdb-server
+//!
+//! - Inserted rows get UUIDs from a deterministic counter kept in the replica (valid-looking
+//!   version 4 UUIDs that skip any already in use), or from the caller's generator with
+//!   [`Replica::transact_with`].
+//! - The replica does not store `_version`: it reports one derived from the row's UUID and
+//!   contents before the transaction.
+//! - A `wait` whose rows do not compare as asked fails at once with `timed out`, whatever its
+//!   timeout: nothing else can change the replica while it waits.
+//! - `assert` always fails with `not owner`: a replica holds no locks.
+//! - ovsdb-server 3.1 sometimes leaves a weak reference to a deleted row in place (when the
+//!   referring row was itself changed earlier in the same transaction); the replica always
+//!   removes it, as RFC 7047 says.
+//! - A transaction for another database fails with [`TransactError::Mismatch`](crate::TransactError::Mismatch).
+//!
+//! ```
+//! use ovsdb::replica::Replica;
+//! use ovsdb::{Condition, DatabaseSchema, Datum, Insert, Mutate, Mutation, NamedUuid, Row, Transaction};
+//!
+//! let schema = DatabaseSchema::from_json_str(r#"{"name":"OVN_Northbound","version":"7.0.0",
+//!   "tables":{"Logical_Switch":{"isRoot":true,"columns":{"name":{"type":"string"},
+//!       "ports":{"type":{"key":{"type":"uuid","refTable":"Logical_Switch_Port"},
+//!                        "min":0,"max":"unlimited"}}}},
+//!     "Logical_Switch_Port":{"columns":{"name":{"type":"string"},
+//!       "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}},
+//!       "indexes":[["name"]]}}}"#).unwrap();
+//! let mut replica = Replica::new(&schema);
+//!
+//! let mut txn = Transaction::new("OVN_Northbound");
+//! let port = NamedUuid::new("p").unwrap();
+//! // A forward reference: the switch names the port before the port is inserted.
+//! txn.push(Insert::new("Logical_Switch", Row::new().with("name", "sw0").with("ports", port.clone())));
+//! let p = txn.push(Insert::new("Logical_Switch_Port", Row::new().with("name", "p1")).uuid_name(port));
+//! txn.push(Mutate::new("Logical_Switch_Port")
+//!     .filter(Condition::eq("name", "p1"))
+//!     .mutation(Mutation::insert("external_ids", Datum::map([("owner", "docs")]))));
+//! let outcome = replica.transact(&txn).unwrap();
+//!
+//! let snap = replica.snapshot();
+//! let ports = snap.table("Logical_Switch_Port").unwrap();
+//! let row = ports.find_one(&["name"], &[Datum::from("p1")]).unwrap().unwrap();
+//! assert_eq!(Some(row.uuid()), outcome.uuid(&p));
+//! assert_eq!(row.get("external_ids"), Some(&Datum::map([("owner", "docs")])));
+//!
+//! // Deleting the switch garbage-collects the port (a non-root row nothing refers to).
+//! let del = Transaction::new("OVN_Northbound")
+//!     .with(ovsdb::Delete::new("Logical_Switch").filter(Condition::eq("name", "sw0")));
+//! replica.transact(&del).unwrap();
+//! assert!(replica.snapshot().table("Logical_Switch_Port").unwrap().is_empty());
+//! ```
 //!
 //! # Memory
 //!
@@ -82,6 +161,7 @@
 
 mod changes;
 mod diff;
+mod exec;
 mod table;
 mod view;
 
@@ -204,6 +284,8 @@ pub struct Replica {
     layout: Arc<Layout>,
     state: Arc<DbState>,
     consumers: Consumers,
+    /// Counter behind the UUIDs of rows inserted by [`Replica::transact`].
+    uuid_counter: u64,
 }
 
 /// A row's state before and after the call being staged.
@@ -271,6 +353,7 @@ impl Replica {
                 last_txn_id: None,
             }),
             consumers: Consumers::default(),
+            uuid_counter: 0,
         }
     }
 
