@@ -32,7 +32,11 @@
 //! **Reader side.**
 //! - [`Replica::snapshot`] is O(1) and immutable: a [`Snapshot`] never sees part of an update.
 //!   Look rows up by UUID or through indexes ([`TableView::find`]): every index of the schema
-//!   exists from the start, [`Replica::add_index`] adds others (any column tuple).
+//!   exists from the start, [`Replica::add_index`] adds others (any tuple of columns and map
+//!   keys). A map key is written `column:key`, as `ovn-nbctl find` writes it: an index on
+//!   `external_ids:ovnkit.io/object` finds the rows tagged `pod/default/web` by
+//!   `find(&["external_ids:ovnkit.io/object"], &[Datum::from("pod/default/web")])`, and the
+//!   rows without the tag by the empty set.
 //! - [`Replica::subscribe`] registers a consumer; [`Replica::take_changes`] returns, with a
 //!   snapshot at the same point, the rows of each table inserted, modified or deleted since the
 //!   consumer's previous call, and the sequence numbers between which they changed.
@@ -162,6 +166,7 @@
 mod changes;
 mod diff;
 mod exec;
+mod stage;
 mod table;
 mod view;
 
@@ -173,12 +178,13 @@ pub use diff::apply_diff;
 pub use view::{RowView, Snapshot, TableView};
 
 use changes::Consumers;
-use table::{Cells, State, TableData, canonical, stored};
+use stage::{Overlay, Staged, stage_op};
+use table::{Cells, State, TableData, stored};
 use view::DbState;
 
 use crate::monitor::{
-    ColumnId, Layout, MonitorError, MonitorReply, MonitorRequest, RowOp, TableId, TableLayout,
-    TableUpdates, UpdateNotification,
+    Layout, MonitorError, MonitorReply, MonitorRequest, RowOp, TableId, TableLayout, TableUpdates,
+    UpdateNotification,
 };
 use crate::schema::DatabaseSchema;
 use crate::value::Uuid;
@@ -239,6 +245,17 @@ pub enum ReplicaError {
         /// The column.
         column: String,
     },
+    /// An index part `column:key` whose column is not a map, or whose key does not fit the
+    /// map's key type.
+    #[error("table {table}: cannot index {spec:?}: {reason}")]
+    BadIndexPart {
+        /// The table.
+        table: String,
+        /// The part as given.
+        spec: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A lookup through an index that does not exist.
     #[error("table {table} has no index on {columns:?}")]
     NoIndex {
@@ -286,47 +303,6 @@ pub struct Replica {
     consumers: Consumers,
     /// Counter behind the UUIDs of rows inserted by [`Replica::transact`].
     uuid_counter: u64,
-}
-
-/// A row's state before and after the call being staged.
-struct Staged {
-    old: Option<Cells>,
-    new: Option<Cells>,
-}
-
-/// The rows of one table a call touches, in order. Most notifications touch a row or two, so
-/// the rows are searched linearly until there are enough to be worth a hash index.
-#[derive(Default)]
-struct Overlay {
-    rows: Vec<(Uuid, Staged)>,
-    index: Option<HashMap<Uuid, usize, State>>,
-}
-
-impl Overlay {
-    const LINEAR: usize = 16;
-
-    fn find(&self, uuid: Uuid) -> Option<usize> {
-        match &self.index {
-            Some(index) => index.get(&uuid).copied(),
-            None => self.rows.iter().position(|(u, _)| *u == uuid),
-        }
-    }
-
-    fn push(&mut self, uuid: Uuid, staged: Staged) {
-        self.rows.push((uuid, staged));
-        let n = self.rows.len();
-        match &mut self.index {
-            Some(index) => {
-                index.insert(uuid, n - 1);
-            }
-            None if n > Self::LINEAR => {
-                let mut index = HashMap::with_capacity_and_hasher(n * 2, State::default());
-                index.extend(self.rows.iter().enumerate().map(|(i, (u, _))| (*u, i)));
-                self.index = Some(index);
-            }
-            None => {}
-        }
-    }
 }
 
 impl Replica {
@@ -436,22 +412,16 @@ impl Replica {
     }
 
     /// Adds an index on `columns` of `table` (a no-op if it exists), built from the rows now.
+    ///
+    /// A column may be `column:key` for one key of a map column (`external_ids:owner`): that
+    /// part of the key is the map's value for `key`, or the empty set when the row's map lacks
+    /// it. Plain columns and map keys mix freely.
     pub fn add_index(&mut self, table: &str, columns: &[&str]) -> Result<(), ReplicaError> {
         let (tid, layout) = self.table(table)?;
-        let ids = columns
-            .iter()
-            .map(|c| {
-                layout
-                    .column_id(c)
-                    .ok_or_else(|| ReplicaError::UnknownColumn {
-                        table: table.to_owned(),
-                        column: (*c).to_owned(),
-                    })
-            })
-            .collect::<Result<Vec<ColumnId>, _>>()?;
+        let parts = table::parse_parts(layout, columns)?;
         let layout = self.layout.tables[tid.index()].clone();
         let state = Arc::make_mut(&mut self.state);
-        Arc::make_mut(&mut state.tables[tid.index()]).add_index(&layout, ids);
+        Arc::make_mut(&mut state.tables[tid.index()]).add_index(&layout, parts);
         Ok(())
     }
 
@@ -670,65 +640,6 @@ impl Replica {
         state.seq += 1;
         applied.seq = state.seq;
         applied
-    }
-}
-
-/// The row's cells after `op`, or an error naming what does not fit.
-fn stage_op(
-    layout: &TableLayout,
-    uuid: Uuid,
-    current: Option<Cells>,
-    op: RowOp,
-) -> Result<Option<Cells>, ReplicaError> {
-    let missing = |op: &'static str| ReplicaError::NoSuchRow {
-        table: layout.name.clone(),
-        row: uuid,
-        op,
-    };
-    match op {
-        RowOp::Initial(cells) | RowOp::Insert(cells) => {
-            if current.is_some() {
-                return Err(ReplicaError::RowExists {
-                    table: layout.name.clone(),
-                    row: uuid,
-                });
-            }
-            Ok(Some(stored(layout, cells)))
-        }
-        RowOp::Delete => match current {
-            Some(_) => Ok(None),
-            None => Err(missing("delete")),
-        },
-        RowOp::Replace(cells) => {
-            let old = current.ok_or_else(|| missing("modify"))?;
-            let mut merged: Vec<(ColumnId, crate::Datum)> = old
-                .iter()
-                .filter(|(c, _)| !cells.iter().any(|(n, _)| n == c))
-                .cloned()
-                .collect();
-            merged.extend(cells);
-            Ok(Some(canonical(layout, merged)))
-        }
-        RowOp::Modify(diffs) => {
-            let old = current.ok_or_else(|| missing("modify"))?;
-            let mut merged: Vec<(ColumnId, crate::Datum)> = old.to_vec();
-            for (c, diff) in diffs {
-                let col = &layout.columns[c.index()];
-                let slot = merged.iter().position(|(m, _)| *m == c);
-                let before = slot.map_or(&col.default, |i| &merged[i].1);
-                let after =
-                    apply_diff(&col.type_, before, diff).ok_or_else(|| ReplicaError::BadDiff {
-                        table: layout.name.clone(),
-                        row: uuid,
-                        column: col.name.clone(),
-                    })?;
-                match slot {
-                    Some(i) => merged[i].1 = after,
-                    None => merged.push((c, after)),
-                }
-            }
-            Ok(Some(canonical(layout, merged)))
-        }
     }
 }
 

@@ -288,6 +288,100 @@ fn user_indexes_and_lookups() {
 }
 
 #[test]
+fn indexes_on_a_map_key() {
+    let mut r = replica();
+    let tag = "ovnkit.io/object";
+    for (u, name, ext) in [
+        (1, "a", json!(["map", [[tag, "pod/default/web"]]])),
+        (
+            2,
+            "b",
+            json!(["map", [[tag, "pod/default/web"], ["x", "1"]]]),
+        ),
+        (3, "c", json!(["map", [[tag, "pod/default/db"]]])),
+        (4, "d", json!(["map", [["x", "1"]]])),
+    ] {
+        r.apply_notification(
+            "update2",
+            &u2(json!({"T": {uuid(u).to_string(): {"insert": {"name": name, "ext": ext}}}})),
+        )
+        .unwrap();
+    }
+    let spec = "ext:ovnkit.io/object";
+    r.add_index("T", &[spec]).unwrap();
+    r.add_index("T", &["name", spec]).unwrap();
+    let found = |r: &Replica, cols: &[&str], key: &[Datum]| -> Vec<Uuid> {
+        let snap = r.snapshot();
+        let mut v: Vec<Uuid> = snap
+            .table("T")
+            .unwrap()
+            .find(cols, key)
+            .unwrap()
+            .iter()
+            .map(RowView::uuid)
+            .collect();
+        v.sort();
+        v
+    };
+    let web = Datum::from("pod/default/web");
+    assert_eq!(
+        found(&r, &[spec], std::slice::from_ref(&web)),
+        vec![uuid(1), uuid(2)]
+    );
+    // Rows without the key are found by the empty set.
+    assert_eq!(found(&r, &[spec], &[Datum::empty_set()]), vec![uuid(4)]);
+    assert_eq!(
+        found(&r, &["name", spec], &[Datum::from("b"), web.clone()]),
+        vec![uuid(2)]
+    );
+    assert!(
+        r.snapshot()
+            .table("T")
+            .unwrap()
+            .indexes()
+            .any(|cols| cols == vec!["name", spec])
+    );
+
+    // Kept up to date by updates: a's tag changes, b loses it, c goes.
+    r.apply_notification(
+        "update2",
+        &u2(json!({"T": {
+            uuid(1).to_string(): {"modify": {"ext": ["map", [[tag, "pod/default/db"]]]}},
+            uuid(2).to_string(): {"modify": {"ext": ["map", [[tag, "pod/default/web"]]]}},
+            uuid(3).to_string(): {"delete": null}}})),
+    )
+    .unwrap();
+    assert!(found(&r, &[spec], &[web]).is_empty());
+    assert_eq!(
+        found(&r, &[spec], &[Datum::from("pod/default/db")]),
+        vec![uuid(1)]
+    );
+    assert_eq!(
+        found(&r, &[spec], &[Datum::empty_set()]),
+        vec![uuid(2), uuid(4)]
+    );
+
+    // What cannot be indexed says why.
+    assert!(matches!(
+        r.add_index("T", &["nope:k"]),
+        Err(ReplicaError::UnknownColumn { ref column, .. }) if column == "nope"
+    ));
+    let e = r.add_index("T", &["name:k"]).unwrap_err();
+    assert!(matches!(e, ReplicaError::BadIndexPart { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "table T: cannot index \"name:k\": column name is not a map"
+    );
+    assert!(matches!(
+        r.snapshot()
+            .table("T")
+            .unwrap()
+            .find(&["ext:other"], &[Datum::empty_set()]),
+        Err(ReplicaError::NoIndex { .. })
+    ));
+}
+
+#[test]
 fn update_v1_replace_keeps_unsent_columns() {
     let mut r = replica();
     let a = uuid(1).to_string();

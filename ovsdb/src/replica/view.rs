@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::ReplicaError;
-use super::table::{TableData, cell, value};
+use super::table::{TableData, cell, parse_parts, value};
 use crate::Row;
 use crate::monitor::{ColumnId, Layout, TableLayout};
 use crate::value::{Datum, Uuid};
@@ -148,33 +148,23 @@ impl<'a> TableView<'a> {
     }
 
     /// The column tuples that have an index (the schema's, then those added with
-    /// [`Replica::add_index`](super::Replica::add_index)).
+    /// [`Replica::add_index`](super::Replica::add_index)); a map key is named `column:key`.
     pub fn indexes(&self) -> impl Iterator<Item = Vec<&'a str>> + 'a {
         let layout = self.layout;
-        self.data.indexes.iter().map(move |i| {
-            i.columns
-                .iter()
-                .map(|c| layout.columns[c.index()].name.as_str())
-                .collect()
-        })
+        self.data
+            .indexes
+            .iter()
+            .map(move |i| i.parts.iter().map(|p| p.name(layout)).collect())
     }
 
     /// The rows whose `columns` equal `key`, through the index on exactly those columns.
     ///
-    /// Fails when there is no such index or `key` has the wrong length.
+    /// A column may be `column:key` for one key of a map column, matched by the key's value as
+    /// a one-atom datum (`Datum::from("pod/default/web")`), or by the empty set for rows whose
+    /// map lacks the key. Fails when there is no such index or `key` has the wrong length.
     pub fn find(&self, columns: &[&str], key: &[Datum]) -> Result<Vec<RowView<'a>>, ReplicaError> {
-        let ids = columns
-            .iter()
-            .map(|c| {
-                self.layout
-                    .column_id(c)
-                    .ok_or_else(|| ReplicaError::UnknownColumn {
-                        table: self.layout.name.clone(),
-                        column: (*c).to_owned(),
-                    })
-            })
-            .collect::<Result<Vec<ColumnId>, _>>()?;
-        let Some(index) = self.data.indexes.iter().find(|i| i.columns == ids) else {
+        let ids = parse_parts(self.layout, columns)?;
+        let Some(index) = self.data.indexes.iter().find(|i| i.parts == ids) else {
             return Err(ReplicaError::NoIndex {
                 table: self.layout.name.clone(),
                 columns: columns.iter().map(|c| (*c).to_owned()).collect(),
@@ -192,7 +182,11 @@ impl<'a> TableView<'a> {
             .candidates(&probe)
             .iter()
             .filter_map(|u| self.get(*u))
-            .filter(|row| ids.iter().zip(key).all(|(c, k)| row.get_id(*c) == k))
+            .filter(|row| {
+                ids.iter()
+                    .zip(key)
+                    .all(|(p, k)| *p.value(self.layout, row.cells) == *k)
+            })
             .collect())
     }
 

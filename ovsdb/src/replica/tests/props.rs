@@ -218,15 +218,52 @@ fn rows_of(r: &Replica) -> BTreeMap<Uuid, Row> {
     r.snapshot().table("T").expect("table T").to_rows()
 }
 
+/// The value of index part `spec` (a column, or `column:key` of a map) in `row`, computed
+/// without the index.
+fn part(row: &crate::replica::RowView<'_>, spec: &str) -> Datum {
+    match spec.split_once(':') {
+        Some((col, key)) => row
+            .get(col)
+            .and_then(Datum::as_map)
+            .and_then(|m| m.get(&crate::Atom::from(key)))
+            .map_or_else(Datum::empty_set, |v| Datum::from(v.clone())),
+        None => row.get(spec).cloned().unwrap_or_else(Datum::empty_set),
+    }
+}
+
+/// Index parts checked against a scan: plain columns, map keys, and a mix.
+const INDEXES: [&[&str]; 4] = [&["name"], &["n", "flag"], &["ext:k1"], &["name", "ext:k2"]];
+
+fn add_indexes(r: &mut Replica) {
+    for cols in &INDEXES[1..] {
+        r.add_index("T", cols).expect("index");
+    }
+}
+
 fn check_indexes(r: &Replica) -> Result<(), TestCaseError> {
     let snap = r.snapshot();
     let t = snap.table("T").expect("table T");
-    for cols in [&["name"][..], &["n", "flag"][..]] {
-        for row in t.rows() {
-            let key: Vec<Datum> = cols
-                .iter()
-                .map(|c| row.get(c).cloned().unwrap_or_else(Datum::empty_set))
-                .collect();
+    let probes = [Datum::empty_set(), Datum::from("x"), Datum::from("y")];
+    for cols in INDEXES {
+        let mut keys: Vec<Vec<Datum>> = t
+            .rows()
+            .map(|row| cols.iter().map(|c| part(&row, c)).collect())
+            .collect();
+        // Map-key values no row may hold, and rows lacking the key.
+        for p in &probes {
+            keys.push(
+                cols.iter()
+                    .map(|c| {
+                        if c.contains(':') {
+                            p.clone()
+                        } else {
+                            Datum::from("a")
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        for key in keys {
             let mut found: Vec<Uuid> = t
                 .find(cols, &key)
                 .expect("index")
@@ -236,7 +273,7 @@ fn check_indexes(r: &Replica) -> Result<(), TestCaseError> {
             found.sort();
             let mut brute: Vec<Uuid> = t
                 .rows()
-                .filter(|o| cols.iter().zip(&key).all(|(c, k)| o.get(c) == Some(k)))
+                .filter(|o| cols.iter().zip(&key).all(|(c, k)| part(o, c) == *k))
                 .map(|o| o.uuid())
                 .collect();
             brute.sort();
@@ -286,8 +323,8 @@ proptest! {
     fn update2_equals_update_model(steps in steps()) {
         let mut a = replica();
         let mut b = replica();
-        a.add_index("T", &["n", "flag"]).expect("index");
-        b.add_index("T", &["n", "flag"]).expect("index");
+        add_indexes(&mut a);
+        add_indexes(&mut b);
         let (consumer, _) = a.subscribe();
         let mut model = BTreeMap::new();
         let mut at_take = BTreeMap::new();
@@ -334,7 +371,7 @@ proptest! {
             json!({"T": rows}).to_string()
         };
         let mut r = replica();
-        r.add_index("T", &["n", "flag"]).expect("index");
+        add_indexes(&mut r);
         r.apply_reply(&monitor, &contents(&old)).expect("first sync");
         let (c, _) = r.subscribe();
         r.mark_unsynced();
