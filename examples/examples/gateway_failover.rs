@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use examples::Table;
 use gateway::{BfdTimers, Cluster, EgressIntent, NativeGateway, NodePlan, Observed, Plan, Planner};
+use ovn_model::snapshot::Typed;
 use ovn_testbed::{
     Central, CentralOptions, ExternalNet, Lab, Node, Pinger, Pod, PodConfig, SourceEcho,
 };
@@ -38,8 +39,12 @@ struct Controller {
 
 impl Controller {
     fn reconcile(&self, intents: &[EgressIntent], nodes: &[Node]) -> Result<Plan> {
-        let q = Observed::query(self.planner.cluster());
-        let observed = q.decode(&self.rt.block_on(self.client.transact(q.transaction()))?);
+        let replica = self.rt.block_on(
+            self.client
+                .fetch(&Observed::monitor(), ovn_model::nb::schema()),
+        )?;
+        let observed =
+            Observed::from_snapshot(&Typed::new(&replica.snapshot()), self.planner.cluster());
         let view: Vec<gateway::Node> = nodes
             .iter()
             .map(|n| {
@@ -69,9 +74,9 @@ impl Controller {
                 apply(node, p.clone())?;
             }
         }
-        let txn = plan.clone().into_transaction()?;
-        if !txn.is_empty() {
-            self.rt.block_on(self.client.transact(&txn))?;
+        if !plan.is_empty() {
+            self.rt
+                .block_on(plan.nb().transaction()?.send(&self.client))?;
         }
         for node in nodes.iter().filter(|n| n.data_plane_running()) {
             apply(
@@ -244,7 +249,7 @@ fn main() -> Result<()> {
     let plan = ctl.reconcile(&intents, &nodes)?;
     println!(
         "plan ({} OVN changes in one transaction):",
-        plan.steps().len()
+        plan.nb().steps().len()
     );
     for line in plan.explain() {
         println!("  {line}");

@@ -173,10 +173,7 @@ impl Live {
         let nb_plan = planner.plan_nb(
             target,
             &intent,
-            &NbObserved {
-                switches: &switches,
-                qos: &nb_qos,
-            },
+            &NbObserved::from_rows(&switches, &nb_qos, target),
         )?;
         let ports: Vec<vswitch::Port> = self.select(node, vswitch::schema())?;
         let interfaces: Vec<vswitch::Interface> = self.select(node, vswitch::schema())?;
@@ -185,12 +182,7 @@ impl Live {
         let node_plan = planner.plan_node(
             target,
             &intent,
-            &NodeObserved {
-                ports: &ports,
-                interfaces: &interfaces,
-                qos: &qos,
-                queues: &queues,
-            },
+            &NodeObserved::from_rows(&ports, &interfaces, &qos, &queues, target),
         )?;
         let mut explained = nb_plan.explain();
         explained.extend(node_plan.explain());
@@ -200,9 +192,9 @@ impl Live {
             } else {
                 node
             };
-            let txn = plan.into_transaction()?;
-            if !txn.is_empty() {
-                self.rt.block_on(client.transact(&txn))?;
+            if !plan.is_empty() {
+                // Every row was checked against the model when the plan was made.
+                self.rt.block_on(plan.transaction()?.send(client))?;
             }
         }
         Ok(explained)

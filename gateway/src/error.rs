@@ -115,7 +115,8 @@ impl IntentError {
 }
 
 /// Why no plan could be made at all.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PlanError {
     /// The cluster configuration is unusable.
     #[error("cluster configuration: {0}")]
@@ -141,19 +142,21 @@ pub enum PlanError {
         node: String,
     },
     /// A wanted row does not fit its table (a planner bug).
-    #[error("{what}: {source}")]
+    #[error("{what}: the row does not fit its table")]
     Encode {
         /// The row, in words.
         what: String,
         /// The column and the constraint.
         #[source]
-        source: ovsdb::EncodeError,
+        source: Box<ovn_model::plan::PlanError>,
     },
-    /// The transaction does not fit the schema (a planner bug).
-    #[error("the plan's transaction does not fit the schema: {source}")]
-    Invalid {
-        /// What validation found.
-        #[source]
-        source: Box<ovsdb::ValidationError>,
-    },
+    /// The reconcile core refused the wanted or observed rows.
+    #[error("the OVN changes could not be planned")]
+    Reconcile(#[source] Box<ovn_model::plan::PlanError>),
+}
+
+impl From<ovn_model::plan::PlanError> for PlanError {
+    fn from(e: ovn_model::plan::PlanError) -> Self {
+        PlanError::Reconcile(Box::new(e))
+    }
 }

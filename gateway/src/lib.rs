@@ -1,14 +1,14 @@
 //! Pure planning of OVN egress gateways: how pods reach the world outside the cluster.
 //!
-//! `gateway` sits on `ovn-model` (typed OVN_Northbound rows) and `ovsdb` (transactions),
+//! `gateway` sits on `ovn-model` (typed OVN_Northbound rows, the reconcile core) and `ovsdb`,
 //! beside `qos`, below the reference controller and node agent (`ovnkit-kube`). It turns each
 //! subnet's [`EgressIntent`], the [`Node`]s (join address, chassis, health) and the
-//! [`Observed`] typed rows ([`ObservedRows`], or [`Observed::query`] for one `select`
-//! transaction) into a [`Plan`]: the
+//! [`Observed`] state (from a replica snapshot, or typed rows in tests) into a [`Plan`]: the
 //! OVN_Northbound changes (router policies, static routes, NAT, gateway chassis), each with its
-//! reason, that become **one** validated transaction, plus a [`NodePlan`] per node, as data:
-//! the routes and masquerade rules that node must hold. It reads no clock and touches no
-//! socket; a client sends the transaction and the node agent
+//! reason, as an [`ovn_model::plan::Plan`] that becomes **one** transaction (merged with the
+//! other plans of the reconcile step), plus a [`NodePlan`] per node, as data: the routes and
+//! masquerade rules that node must hold. It reads no clock and touches no socket; a client
+//! sends the transaction and the node agent
 //! (`ovnkit_kube::node::gateway`) applies the node plans, in this order (make before break):
 //! each node in [`Plan::node_plans_before`] applies that plan (what it holds now plus what it
 //! will need), then the transaction goes out, then every node applies its
@@ -39,8 +39,10 @@
 //!   reached through a localnet port.
 //!
 //! Node join addresses come from `ipam` ([`join`]: the join switch is an `ipam` subnet whose
-//! gateway is the router's join port). The planner does not create that topology (the topology layer of `ovn-model` does); it
-//! owns only the rows it tags (`external_ids` `ovnkit.io/gateway`, see [`tags`]).
+//! gateway is the router's join port). The planner does not create that topology (the
+//! topology layer of `ovn-model` does); it owns only the rows carrying its owner tags
+//! (`ovnkit.io/owner=gateway`, see [`ovn_model::owner`]): objects `subnet/<name>` and
+//! `cluster`, roles `internal`, `egress`, `default-route`, `snat`, `fip` and `chassis`.
 //!
 //! # Egress modes, per subnet
 //!
@@ -69,9 +71,11 @@
 //! # Example
 //!
 //! ```
-//! use gateway::{Cluster, EgressIntent, Node, Observed, ObservedRows, Planner};
+//! use gateway::{Cluster, EgressIntent, Node, Observed, Planner};
 //! use ovn_model::nb::LogicalRouter;
-//! use ovsdb::Uuid;
+//! use ovn_model::plan::Plan;
+//! use ovn_model::snapshot::Typed;
+//! use ovsdb::replica::Replica;
 //!
 //! let cluster = Cluster::default();
 //! let nodes = [
@@ -79,33 +83,35 @@
 //!     Node::new("node2", "chassis-2").with_join_ip("100.64.0.3".parse()?),
 //! ];
 //! let intents = [EgressIntent::centralized("ls1", "10.16.1.0/24".parse()?, ["node1", "node2"])];
-//! let routers = [LogicalRouter { uuid: Uuid::from_u128(1), name: "ovn-cluster".into(), ..Default::default() }];
-//! let mut observed = Observed::from_rows(&cluster, &ObservedRows { routers: &routers, ..Default::default() });
+//! // OVN_Northbound in memory, with the cluster router (a controller reads a live replica).
+//! let mut nb = Replica::new(ovn_model::nb::schema());
+//! let mut setup = Plan::nb();
+//! setup.insert(&LogicalRouter::new("ovn-cluster"))?;
+//! setup.apply(&mut nb)?;
+//! let observe = |nb: &Replica| Observed::from_snapshot(&Typed::new(&nb.snapshot()), &cluster);
 //!
-//! let planner = Planner::new(cluster);
-//! let plan = planner.plan(&intents, &nodes, &observed)?;
+//! let planner = Planner::new(cluster.clone());
+//! let plan = planner.plan(&intents, &nodes, &observe(&nb))?;
 //! for line in plan.explain() {
 //!     println!("{line}"); // subnet ls1: centralized (active-backup, active node1), masqueraded ...
 //! }
 //! assert_eq!(plan.node_plan("node1").unwrap().masquerade.len(), 1);
 //! // node2 is on standby: it holds the same rule, and OVN sends it nothing yet.
 //! assert_eq!(plan.node_plan("node2").unwrap().masquerade.len(), 1);
-//! observed.apply(&plan, 1);
-//! let txn = plan.into_transaction()?; // one transaction, validated against OVN_Northbound
-//! assert_eq!(txn.len(), 6); // allow policy, reroute policy, default route: insert + attach
+//! // Allow policy, reroute policy, default route: one transaction (here run in memory).
+//! assert_eq!(plan.nb().steps().len(), 3);
+//! plan.nb().apply(&mut nb)?;
 //!
 //! // node1 stops answering probes: one plan moves the subnet to node2.
 //! let nodes = [nodes[0].clone().with_health(false), nodes[1].clone()];
-//! let failover = planner.plan(&intents, &nodes, &observed)?;
-//! assert_eq!(failover.steps().len(), 1); // the policy's next hop (and standby list)
+//! let failover = planner.plan(&intents, &nodes, &observe(&nb))?;
+//! assert_eq!(failover.nb().steps().len(), 1); // the policy's next hop (and standby list)
 //! assert!(failover.node_plan("node1").unwrap().is_empty());
 //! assert_eq!(failover.node_plan("node2").unwrap().masquerade.len(), 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod apply;
 mod config;
-mod diff;
 mod error;
 mod intent;
 pub mod join;
@@ -114,15 +120,14 @@ mod nodes;
 mod observed;
 mod plan;
 mod planner;
-pub mod tags;
 mod wanted;
 
 pub use config::{BfdTimers, Cluster, NativeGateway, Node};
 pub use error::{ConfigError, IntentError, PlanError};
 pub use intent::{EgressIntent, Fip, GatewayType, PodPlacement};
 pub use node_plan::{Masquerade, NodePlan, NodeRoute};
-pub use observed::{ChildTable, GlobalOptions, Observed, ObservedRows, Owned, Parent, Query};
-pub use plan::{Change, Plan, Step, nb_schema};
+pub use observed::{GlobalOptions, Observed, ObservedRows};
+pub use plan::Plan;
 pub use planner::{EGRESS_PRIORITY, INTERNAL_PRIORITY, TOP_CHASSIS_PRIORITY};
 
 /// The planner: a [`Cluster`] and one pure function from (intents, nodes, observed rows) to a

@@ -5,34 +5,48 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use ovn_model::owner::{self, Key};
+use ovn_model::reconcile::{OwnedRow, Want};
 use ovsdb::Row;
 
 use crate::config::{Cluster, Node};
 use crate::node_plan::{Masquerade, NodePlan, NodeRoute};
 use crate::observed::Observed;
-use crate::tags::{self, Key, Role};
-use crate::wanted::Want;
+use crate::wanted::role;
 
 /// (subnet, CIDR, masquerade?, next hops and standby gateways) of an egress policy row.
-fn egress_of(key: &Key, row: &Row) -> Option<(String, IpNet, bool, Vec<IpAddr>)> {
-    if key.role != Role::Egress {
+fn egress_of(key: &Key, row: Option<&Row>) -> Option<(String, IpNet, bool, Vec<IpAddr>)> {
+    if key.role != role::EGRESS || key.object.kind() != "subnet" {
         return None;
     }
-    let ids = tags::string_map(row, "external_ids");
-    let cidr: IpNet = ids.get(tags::CIDR)?.parse().ok()?;
-    let nat = ids.get(tags::NAT).is_some_and(|v| v == "true");
+    let row = row?;
+    let ids = string_map(row);
+    let cidr: IpNet = ids.get(owner::EGRESS_CIDR)?.parse().ok()?;
+    let nat = ids.get(owner::EGRESS_NAT).is_some_and(|v| v == "true");
     let mut hops: Vec<IpAddr> = row
         .get("nexthops")
         .map(|d| d.atoms().filter_map(|a| a.as_str()?.parse().ok()).collect())
         .unwrap_or_default();
-    if let Some(standby) = ids.get(tags::STANDBY) {
+    if let Some(standby) = ids.get(owner::EGRESS_STANDBY) {
         hops.extend(
             standby
                 .split(',')
                 .filter_map(|ip| ip.parse::<IpAddr>().ok()),
         );
     }
-    Some((key.subnet.clone()?, cidr, nat, hops))
+    Some((key.object.name().to_owned(), cidr, nat, hops))
+}
+
+/// The row's `external_ids`.
+fn string_map(row: &Row) -> BTreeMap<String, String> {
+    row.get("external_ids")
+        .and_then(ovsdb::Datum::as_map)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// What each node holds while the observed egress policies are in place.
@@ -45,32 +59,22 @@ pub(crate) fn held_plans(
     let egress = observed
         .owned
         .iter()
-        .filter_map(|o| egress_of(&o.key, &o.row));
+        .filter_map(|o| egress_of(&o.key, o.row.as_ref()));
     plans_of(cluster, nodes, egress, internal)
 }
 
+/// What each node holds once `wants` are in place, and the `kept` rows of subnets set aside.
 pub(crate) fn node_plans(
     cluster: &Cluster,
     nodes: &[Node],
     wants: &[Want],
-    observed: &Observed,
-    rejected: &BTreeSet<&str>,
+    kept: &[&OwnedRow],
     internal: &BTreeSet<IpNet>,
 ) -> BTreeMap<String, NodePlan> {
-    let kept = observed
-        .owned
-        .iter()
-        .filter(|o| {
-            o.key
-                .subnet
-                .as_deref()
-                .is_some_and(|s| rejected.contains(s))
-        })
-        .map(|o| (&o.key, &o.row));
     let egress = wants
         .iter()
-        .map(|w| (&w.key, &w.row))
-        .chain(kept)
+        .map(|w| (w.key(), Some(w.row())))
+        .chain(kept.iter().map(|o| (&o.key, o.row.as_ref())))
         .filter_map(|(k, r)| egress_of(k, r));
     plans_of(cluster, nodes, egress, internal)
 }

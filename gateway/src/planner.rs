@@ -5,17 +5,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use ovn_model::nb::{self, LogicalRouterPolicyAction, NatType};
+use ovn_model::nb::{self, LogicalRouterPolicyAction, NatType, NbGlobal};
+use ovn_model::owner::{self, Key, Object};
+use ovn_model::plan::{Change, RowTarget};
+use ovn_model::reconcile::{self, OwnedRow};
+use ovsdb::{Datum, Mutation, Table};
 
 use crate::config::{Cluster, Node};
-use crate::diff::diff;
 use crate::error::{IntentError, PlanError};
 use crate::intent::{EgressIntent, GatewayType};
 use crate::nodes::{held_plans, node_plans};
 use crate::observed::Observed;
-use crate::plan::{Change, Plan, Step};
-use crate::tags::{self, Key, Role};
-use crate::wanted::{Draft, Wanted, encode, want};
+use crate::plan::Plan;
+use crate::wanted::{Draft, Wanted, cluster_key, encode, role, subnet_key, want};
 
 /// Priority of the policy that keeps cluster-internal traffic on the normal routing path.
 pub const INTERNAL_PRIORITY: i64 = 31000;
@@ -39,7 +41,13 @@ pub(crate) fn plan(
 ) -> Result<Plan, PlanError> {
     cluster.validate()?;
     let by_name: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        nb: ovn_model::plan::Plan::nb(),
+        nodes: BTreeMap::new(),
+        before: BTreeMap::new(),
+        rejected: Vec::new(),
+        notes: Vec::new(),
+    };
     let mut drafts: Vec<Draft> = Vec::new();
 
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
@@ -60,12 +68,22 @@ pub(crate) fn plan(
         }
     }
     drafts.extend(global_wants(cluster, intents, &by_name, &internal)?);
-    let wants = encode(drafts)?;
+    let wants = encode(cluster, observed, drafts)?;
 
-    bfd_step(cluster, observed, &mut plan);
+    bfd_step(cluster, observed, &mut plan)?;
     let rejected: BTreeSet<&str> = plan.rejected.iter().map(IntentError::subnet).collect();
-    diff(cluster, &wants, observed, &rejected, &mut plan.steps)?;
-    plan.nodes = node_plans(cluster, nodes, &wants, observed, &rejected, &internal);
+    // The rows of subnets set aside are neither wanted nor deleted: they stay as they are.
+    let set_aside = |o: &OwnedRow| rejected.iter().any(|s| o.key.object == Object::subnet(s));
+    let owned: Vec<OwnedRow> = observed
+        .owned
+        .iter()
+        .filter(|o| !set_aside(o))
+        .cloned()
+        .collect();
+    let kept: Vec<&OwnedRow> = observed.owned.iter().filter(|o| set_aside(o)).collect();
+    plan.nodes = node_plans(cluster, nodes, &wants, &kept, &internal);
+    reconcile::diff(&mut plan.nb, wants, owned)?;
+    parents_observed(cluster, &plan.nb)?;
     for (name, held) in held_plans(cluster, nodes, observed, &internal) {
         let next = &plan.nodes[&name];
         let both = held.merged(next);
@@ -76,30 +94,69 @@ pub(crate) fn plan(
     Ok(plan)
 }
 
-/// The `NB_Global` options for the native gateway's BFD timers, when they differ.
-fn bfd_step(cluster: &Cluster, observed: &Observed, plan: &mut Plan) {
+/// The `NB_Global` options for the native gateway's BFD timers, when they differ: the keys
+/// are deleted, then inserted (a map `insert` keeps an existing key's value); the other options
+/// stay.
+fn bfd_step(cluster: &Cluster, observed: &Observed, plan: &mut Plan) -> Result<(), PlanError> {
     let Some(timers) = cluster.native.as_ref().and_then(|n| n.bfd) else {
-        return;
+        return Ok(());
     };
     let wanted = timers.options();
     let Some(global) = &observed.nb_global else {
         plan.notes
             .push("NB_Global not observed: BFD timers left as they are".to_owned());
-        return;
+        return Ok(());
     };
     if wanted.iter().all(|(k, v)| global.options.get(k) == Some(v)) {
-        return;
+        return Ok(());
     }
-    plan.steps.push(Step {
-        change: Change::SetGlobalOptions {
-            uuid: global.uuid,
-            options: wanted,
+    let keys = Datum::set(wanted.keys().map(String::as_str));
+    let map = Datum::map(wanted.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    plan.nb.push(
+        Change::Mutate {
+            table: NbGlobal::TABLE,
+            target: RowTarget::Uuid(global.uuid),
+            mutations: vec![
+                Mutation::delete("options", keys),
+                Mutation::insert("options", map),
+            ],
         },
-        why: format!(
-            "gateway chassis BFD: {} ms rx, {} ms tx, down after {} missed: set NB_Global options",
+        format!(
+            "gateway chassis BFD: {} ms rx, {} ms tx, down after {} missed",
             timers.min_rx_ms, timers.min_tx_ms, timers.mult
         ),
-    });
+    )?;
+    Ok(())
+}
+
+/// Fails when a row must be inserted under the router or the native gateway port and that
+/// parent was not observed (rows that already exist are changed in place without it).
+fn parents_observed(cluster: &Cluster, plan: &ovn_model::plan::Plan) -> Result<(), PlanError> {
+    for step in plan.steps() {
+        let Change::Insert {
+            parent: Some(p), ..
+        } = &step.change
+        else {
+            continue;
+        };
+        if !matches!(p.target, RowTarget::Name(_)) {
+            continue;
+        }
+        return Err(if p.table == nb::LogicalRouter::TABLE {
+            PlanError::RouterNotFound {
+                router: cluster.router.clone(),
+            }
+        } else {
+            PlanError::GatewayPortNotFound {
+                port: cluster
+                    .native
+                    .as_ref()
+                    .map(|n| n.port.clone())
+                    .unwrap_or_default(),
+            }
+        });
+    }
+    Ok(())
 }
 
 /// Destinations never sent to a gateway: the cluster CIDRs, the join subnet and every subnet.
@@ -189,17 +246,21 @@ fn egress_row(matches: String, nexthops: &[IpAddr]) -> Wanted {
 }
 
 fn egress_key(intent: &EgressIntent, node: Option<&str>) -> Key {
-    Key {
-        node: node.map(str::to_owned),
-        ..Key::subnet(Role::Egress, &intent.subnet)
+    let key = subnet_key(&intent.subnet, role::EGRESS);
+    match node {
+        Some(n) => key.with_id(n),
+        None => key,
     }
 }
 
-/// The egress tags that let a node plan be derived from a policy row alone.
+/// The egress data that lets a node plan be derived from a policy row alone.
 fn with_egress_tags(mut d: Draft, intent: &EgressIntent) -> Draft {
     let ids = d.value.external_ids();
-    ids.insert(tags::CIDR.to_owned(), intent.cidr.to_string());
-    ids.insert(tags::NAT.to_owned(), intent.nat_outgoing.to_string());
+    ids.insert(owner::EGRESS_CIDR.to_owned(), intent.cidr.to_string());
+    ids.insert(
+        owner::EGRESS_NAT.to_owned(),
+        intent.nat_outgoing.to_string(),
+    );
     d
 }
 
@@ -300,7 +361,7 @@ fn subnet_wants(
             if !standby.is_empty() {
                 w.value
                     .external_ids()
-                    .insert(tags::STANDBY.to_owned(), standby.join(","));
+                    .insert(owner::EGRESS_STANDBY.to_owned(), standby.join(","));
             }
             Ok(vec![w])
         }
@@ -313,7 +374,7 @@ fn subnet_wants(
             let mut out = Vec::new();
             if intent.nat_outgoing {
                 out.push(want(
-                    Key::subnet(Role::Snat, &intent.subnet),
+                    subnet_key(&intent.subnet, role::SNAT),
                     Wanted::Nat(nb::Nat {
                         type_: NatType::Snat,
                         external_ip: native.address.to_string(),
@@ -328,10 +389,7 @@ fn subnet_wants(
             }
             for f in &intent.fips {
                 out.push(want(
-                    Key {
-                        fip: Some(f.external_ip.to_string()),
-                        ..Key::subnet(Role::Fip, &intent.subnet)
-                    },
+                    subnet_key(&intent.subnet, role::FIP).with_id(f.external_ip.to_string()),
                     Wanted::Nat(nb::Nat {
                         type_: NatType::DnatAndSnat,
                         external_ip: f.external_ip.to_string(),
@@ -372,7 +430,7 @@ fn global_wants(
             }
         }
         out.push(want(
-            Key::global(Role::Internal),
+            cluster_key(role::INTERNAL),
             Wanted::Policy(nb::LogicalRouterPolicy {
                 priority: INTERNAL_PRIORITY,
                 match_: parts.join(" || "),
@@ -387,7 +445,7 @@ fn global_wants(
         let hop = next_hop.unwrap_or(cluster.router_join_ip);
         let prefix = if hop.is_ipv4() { "0.0.0.0/0" } else { "::/0" };
         out.push(want(
-            Key::global(Role::DefaultRoute),
+            cluster_key(role::DEFAULT_ROUTE),
             Wanted::Route(nb::LogicalRouterStaticRoute {
                 ip_prefix: prefix.to_owned(),
                 nexthop: hop.to_string(),
@@ -406,10 +464,7 @@ fn global_wants(
                 })?;
             let priority = TOP_CHASSIS_PRIORITY - i64::try_from(i).unwrap_or(TOP_CHASSIS_PRIORITY);
             out.push(want(
-                Key {
-                    node: Some(name.clone()),
-                    ..Key::global(Role::Chassis)
-                },
+                cluster_key(role::CHASSIS).with_id(name.as_str()),
                 Wanted::Chassis(nb::GatewayChassis {
                     name: format!("{}-{}", native.port, node.chassis),
                     chassis_name: node.chassis.clone(),

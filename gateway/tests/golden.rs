@@ -1,6 +1,6 @@
-//! Golden plans: for each egress mode, the explanation, the node plans and the transaction
-//! JSON, checked in under `tests/golden/`. Scenarios run in sequence, each plan applied to the
-//! in-memory observed state (`Observed::apply`) before the next.
+//! Golden plans: for each egress mode, the plan's review text (decisions, node plans, OVN
+//! steps and the transaction JSON), checked in under `tests/golden/`. Scenarios run in
+//! sequence, each plan applied with the in-memory transaction engine before the next.
 //!
 //! After an intended change of the planner's output, regenerate with
 //! `OVNKIT_BLESS=1 cargo test -p gateway --test golden` and review the diff.
@@ -9,55 +9,22 @@ mod common;
 
 use std::path::Path;
 
-use common::{cluster, fresh, ip, net, nodes};
-use gateway::{EgressIntent, IntentError, Node, Observed, Plan, Planner};
-
-fn render(plan: &Plan) -> String {
-    let mut out = String::new();
-    for line in plan.explain() {
-        out.push_str(&line);
-        out.push('\n');
-    }
-    if !plan.node_plans_before().is_empty() {
-        out.push_str("--- held before the transaction ---\n");
-        for before in plan.node_plans_before().values() {
-            for line in before.explain() {
-                out.push_str(&line);
-                out.push('\n');
-            }
-        }
-    }
-    let txn = plan.clone().into_transaction().expect("the plan validates");
-    out.push_str("--- transaction ---\n");
-    out.push_str(&serde_json::to_string_pretty(&txn.to_params()).unwrap());
-    out.push('\n');
-    out
-}
+use common::{Db, cluster, fresh, ip, net, nodes};
+use gateway::{EgressIntent, IntentError, Node, Plan, Planner};
+use ovn_model::nb::NbGlobal;
 
 fn check(name: &str, plan: &Plan) {
-    let actual = render(plan);
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.txt"));
-    if std::env::var("OVNKIT_BLESS").is_ok_and(|v| v == "1") {
-        std::fs::write(&path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{} is missing: run with OVNKIT_BLESS=1", path.display()));
-    assert_eq!(
-        actual,
-        expected,
-        "plan {name} differs from {} (OVNKIT_BLESS=1 regenerates it)",
-        path.display()
-    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    ovn_testbed::golden::check(&dir, name, &plan.review().expect("the plan builds"));
 }
 
 /// Plans, checks the golden file, applies, and checks that re-planning is empty.
-fn step(name: &str, intents: &[EgressIntent], nodes: &[Node], observed: &mut Observed) -> Plan {
-    let planner = Planner::new(cluster());
-    let plan = planner.plan(intents, nodes, observed).unwrap();
+fn step(name: &str, intents: &[EgressIntent], nodes: &[Node], db: &mut Db) -> Plan {
+    let planner = Planner::new(db.cluster.clone());
+    let plan = planner.plan(intents, nodes, &db.observed()).unwrap();
     check(name, &plan);
-    observed.apply(&plan, name.len() as u64);
-    let again = planner.plan(intents, nodes, observed).unwrap();
+    db.apply(&plan);
+    let again = planner.plan(intents, nodes, &db.observed()).unwrap();
     assert!(
         again.is_empty(),
         "{name}: re-plan is not empty: {:#?}",
@@ -92,7 +59,7 @@ fn centralized_active_backup_fails_over_and_back() {
     let _ = step("centralized", &c, &nodes, &mut o);
     nodes[0].healthy = false;
     let plan = step("centralized_failover", &c, &nodes, &mut o);
-    assert_eq!(plan.steps().len(), 1);
+    assert_eq!(plan.nb().steps().len(), 1);
     nodes[0].healthy = true;
     let _ = step("centralized_failback", &c, &nodes, &mut o);
 }
@@ -108,7 +75,7 @@ fn ecmp_drops_an_unhealthy_gateway() {
     let _ = step("ecmp", &c, &nodes, &mut o);
     nodes[1].healthy = false;
     let plan = step("ecmp_drop", &c, &nodes, &mut o);
-    assert_eq!(plan.steps().len(), 1);
+    assert_eq!(plan.nb().steps().len(), 1);
     assert!(plan.node_plan("node2").unwrap().is_empty());
 }
 
@@ -155,11 +122,7 @@ fn a_bad_intent_keeps_the_current_path_and_a_removed_one_is_cleaned_up() {
     );
     let _ = step("all_removed", &[], &nodes, &mut o);
     // Only the native gateway's chassis rows stay: the cluster, not a subnet, asks for them.
-    assert!(
-        o.owned
-            .iter()
-            .all(|r| r.key.role == gateway::tags::Role::Chassis)
-    );
+    assert!(o.owned().iter().all(|r| r.key.role == "chassis"));
 }
 
 #[test]
@@ -196,11 +159,14 @@ fn bad_intents_are_typed_errors_naming_the_subnet() {
         ),
     ];
     for (intent, message) in cases {
-        let plan = planner.plan(&[intent], &nodes, &fresh(&c)).unwrap();
+        let plan = planner
+            .plan(&[intent], &nodes, &fresh(&c).observed())
+            .unwrap();
         assert_eq!(plan.rejected().len(), 1);
         assert_eq!(plan.rejected()[0].to_string(), message);
         assert!(
-            plan.steps()
+            plan.nb()
+                .steps()
                 .iter()
                 .all(|s| s.why.contains("cluster-internal")
                     || s.why.contains("default route")
@@ -216,19 +182,30 @@ fn bfd_timers_are_set_once_and_leave_other_options_alone() {
         n.bfd = Some(gateway::BfdTimers::new(300, 3));
     }
     let mut o = fresh(&c);
-    o.nb_global = Some(gateway::GlobalOptions {
-        uuid: ovsdb::Uuid::from_u128(0xc),
+    let global = NbGlobal {
         options: [
             ("bfd-mult".to_owned(), "5".to_owned()),
             ("other".to_owned(), "x".to_owned()),
         ]
         .into(),
-    });
+        ..Default::default()
+    };
+    let uuid = o.rows::<NbGlobal>()[0].uuid;
+    let mut seed = ovn_model::plan::Plan::nb();
+    seed.update::<NbGlobal>(uuid, &global, &["options"])
+        .unwrap();
+    seed.apply(&mut o.replica).unwrap();
     let planner = Planner::new(c);
-    let plan = planner.plan(&[], &nodes(2), &o).unwrap();
+    let plan = planner.plan(&[], &nodes(2), &o.observed()).unwrap();
     check("native_bfd", &plan);
-    o.apply(&plan, 1);
-    assert_eq!(o.nb_global.as_ref().unwrap().options["bfd-mult"], "3");
-    assert_eq!(o.nb_global.as_ref().unwrap().options["other"], "x");
-    assert!(planner.plan(&[], &nodes(2), &o).unwrap().is_empty());
+    o.apply(&plan);
+    let options = &o.rows::<NbGlobal>()[0].options;
+    assert_eq!(options["bfd-mult"], "3");
+    assert_eq!(options["other"], "x");
+    assert!(
+        planner
+            .plan(&[], &nodes(2), &o.observed())
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -7,9 +7,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use common::{cluster, fresh, ip, nodes};
-use gateway::tags::Role;
-use gateway::{EgressIntent, GatewayType, Node, Observed, Plan, Planner};
+use common::{Db, cluster, fresh, ip, nodes};
+use gateway::{EgressIntent, GatewayType, Node, Plan, Planner};
+use ovn_model::owner::Object;
+use ovn_model::reconcile::OwnedRow;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -87,8 +88,17 @@ fn planner() -> Planner {
     Planner::new(cluster())
 }
 
-/// Checks the egress invariants of `plan` applied to `o` (the state after the plan).
-fn check_paths(w: &World, plan: &Plan, o: &Observed) -> Result<(), TestCaseError> {
+/// The owned rows of `subnet` doing `role`.
+fn rows_of<'a>(owned: &'a [OwnedRow], subnet: &str, role: &str) -> Vec<&'a OwnedRow> {
+    owned
+        .iter()
+        .filter(|r| r.key.role == role && r.key.object == Object::subnet(subnet))
+        .collect()
+}
+
+/// Checks the egress invariants of `plan` applied to `db` (the state after the plan).
+fn check_paths(w: &World, plan: &Plan, db: &Db) -> Result<(), TestCaseError> {
+    let owned = db.owned();
     let rejected: BTreeSet<&str> = plan.rejected().iter().map(|e| e.subnet()).collect();
     let join: BTreeMap<IpAddr, &Node> = w.nodes.iter().map(|n| (n.join_ip.unwrap(), n)).collect();
     for i in w
@@ -96,18 +106,14 @@ fn check_paths(w: &World, plan: &Plan, o: &Observed) -> Result<(), TestCaseError
         .iter()
         .filter(|i| !rejected.contains(i.subnet.as_str()))
     {
-        let policies: Vec<_> = o
-            .owned
-            .iter()
-            .filter(|r| r.key.role == Role::Egress && r.key.subnet.as_deref() == Some(&i.subnet))
-            .collect();
+        let policies = rows_of(&owned, &i.subnet, "egress");
         let pod_nodes: BTreeSet<&str> = i.pods.iter().map(|p| p.node.as_str()).collect();
         for n in &w.nodes {
             let paths = policies
                 .iter()
                 .filter(|r| match i.gateway_type {
-                    GatewayType::Distributed => r.key.node.as_deref() == Some(&n.name),
-                    _ => r.key.node.is_none(),
+                    GatewayType::Distributed => r.key.id.as_deref() == Some(&n.name),
+                    _ => r.key.id.is_none(),
                 })
                 .count();
             let expected = match i.gateway_type {
@@ -117,11 +123,7 @@ fn check_paths(w: &World, plan: &Plan, o: &Observed) -> Result<(), TestCaseError
             };
             prop_assert_eq!(paths, expected, "subnet {} node {}", &i.subnet, &n.name);
         }
-        let snat = o
-            .owned
-            .iter()
-            .filter(|r| r.key.role == Role::Snat && r.key.subnet.as_deref() == Some(&i.subnet))
-            .count();
+        let snat = rows_of(&owned, &i.subnet, "snat").len();
         prop_assert_eq!(
             snat,
             usize::from(i.gateway_type == GatewayType::OvnNative && i.nat_outgoing)
@@ -131,7 +133,7 @@ fn check_paths(w: &World, plan: &Plan, o: &Observed) -> Result<(), TestCaseError
         // OVN only); they masquerade iff the subnet asks for it.
         let mut carriers = BTreeSet::new();
         for r in &policies {
-            let hops = r.row.get("nexthops").unwrap();
+            let hops = r.row.as_ref().and_then(|row| row.get("nexthops")).unwrap();
             prop_assert!(!hops.is_empty());
             for h in hops.atoms() {
                 let node = join[&h.as_str().unwrap().parse::<IpAddr>().unwrap()];
@@ -169,11 +171,11 @@ proptest! {
     fn one_path_per_subnet_per_node_and_replanning_is_empty(w in world()) {
         let c = cluster();
         let mut o = fresh(&c);
-        let plan = planner().plan(&w.intents, &w.nodes, &o).unwrap();
-        let _txn = plan.clone().into_transaction().unwrap();
-        o.apply(&plan, 1);
+        let plan = planner().plan(&w.intents, &w.nodes, &o.observed()).unwrap();
+        let _ = plan.nb().validated(ovn_model::nb::schema()).unwrap();
+        o.apply(&plan);
         check_paths(&w, &plan, &o)?;
-        let again = planner().plan(&w.intents, &w.nodes, &o).unwrap();
+        let again = planner().plan(&w.intents, &w.nodes, &o.observed()).unwrap();
         prop_assert!(again.is_empty(), "{:#?}", again.explain());
         prop_assert_eq!(again.node_plans(), plan.node_plans());
         prop_assert!(again.node_plans_before().is_empty(), "nothing to add once applied");
@@ -183,21 +185,21 @@ proptest! {
     fn health_changes_keep_the_invariants_in_one_plan(w in world(), flips in prop::collection::vec(any::<bool>(), 5)) {
         let c = cluster();
         let mut o = fresh(&c);
-        let plan = planner().plan(&w.intents, &w.nodes, &o).unwrap();
-        o.apply(&plan, 1);
+        let plan = planner().plan(&w.intents, &w.nodes, &o.observed()).unwrap();
+        o.apply(&plan);
         let mut w2 = w.clone();
         for (n, f) in w2.nodes.iter_mut().zip(flips) {
             n.healthy ^= f;
         }
-        let moved = planner().plan(&w2.intents, &w2.nodes, &o).unwrap();
-        let _txn = moved.clone().into_transaction().unwrap();
+        let moved = planner().plan(&w2.intents, &w2.nodes, &o.observed()).unwrap();
+        let _ = moved.nb().validated(ovn_model::nb::schema()).unwrap();
         // Health only ever changes next hops: no insert, no delete, at most one update per subnet.
         let previously: BTreeSet<&str> = plan.rejected().iter().map(|e| e.subnet()).collect();
         let now: BTreeSet<&str> = moved.rejected().iter().map(|e| e.subnet()).collect();
         if previously == now {
-            let only_updates = moved.steps().iter().all(|s| matches!(s.change, gateway::Change::Update { .. }));
+            let only_updates = moved.nb().steps().iter().all(|s| matches!(s.change, ovn_model::plan::Change::Update { .. }));
             prop_assert!(only_updates);
-            prop_assert!(moved.steps().len() <= w.intents.len());
+            prop_assert!(moved.nb().steps().len() <= w.intents.len());
         }
         // Make before break: what a node holds before the transaction covers what it held
         // and what it will hold.
@@ -208,9 +210,9 @@ proptest! {
             prop_assert!(held.masquerade.is_subset(&before.masquerade) && next.masquerade.is_subset(&before.masquerade));
             prop_assert!(before.forwarding || !(held.forwarding || next.forwarding));
         }
-        o.apply(&moved, 2);
+        o.apply(&moved);
         check_paths(&w2, &moved, &o)?;
-        prop_assert!(planner().plan(&w2.intents, &w2.nodes, &o).unwrap().is_empty());
+        prop_assert!(planner().plan(&w2.intents, &w2.nodes, &o.observed()).unwrap().is_empty());
     }
 
     #[test]
@@ -218,21 +220,23 @@ proptest! {
         prop_assume!(!w.intents.is_empty());
         let c = cluster();
         let mut o = fresh(&c);
-        let plan = planner().plan(&w.intents, &w.nodes, &o).unwrap();
-        o.apply(&plan, 1);
+        let plan = planner().plan(&w.intents, &w.nodes, &o.observed()).unwrap();
+        o.apply(&plan);
         let v = victim.index(w.intents.len());
         let subnet = w.intents[v].subnet.clone();
         let mut bad = w.intents.clone();
         bad[v] = EgressIntent::centralized(subnet.clone(), bad[v].cidr, ["node9"]);
-        let after = planner().plan(&bad, &w.nodes, &o).unwrap();
+        let after = planner().plan(&bad, &w.nodes, &o.observed()).unwrap();
         prop_assert!(after.rejected().iter().any(|e| e.subnet() == subnet));
-        let rows_of = |o: &Observed| -> Vec<_> {
-            o.owned.iter().filter(|r| r.key.subnet.as_deref() == Some(&subnet)).cloned().collect()
+        let subnet_rows = |db: &Db| -> Vec<OwnedRow> {
+            let mut rows: Vec<OwnedRow> = db.owned().into_iter().filter(|r| r.key.object == Object::subnet(&subnet)).collect();
+            rows.sort_by_key(|r| r.uuid);
+            rows
         };
-        let before_rows = rows_of(&o);
+        let before_rows = subnet_rows(&o);
         let mut o2 = o.clone();
-        o2.apply(&after, 2);
-        prop_assert_eq!(rows_of(&o2), before_rows);
+        o2.apply(&after);
+        prop_assert_eq!(subnet_rows(&o2), before_rows);
         let cidr = w.intents[v].cidr;
         for n in &w.nodes {
             let held = |p: &Plan| {

@@ -66,7 +66,7 @@ fn active_backup_moves_to_the_backup_when_the_gateway_dies() {
         println!("failover: {line}");
     }
     assert_eq!(
-        failover.plan.steps().len(),
+        failover.plan.nb().steps().len(),
         1,
         "one change moves the subnet"
     );

@@ -56,7 +56,7 @@ fn ecmp_spreads_flows_over_both_gateways() {
     for line in failover.plan.explain() {
         println!("failover: {line}");
     }
-    assert_eq!(failover.plan.steps().len(), 1);
+    assert_eq!(failover.plan.nb().steps().len(), 1);
     for pod in &pods {
         assert_eq!(
             lab.source_seen(pod, Duration::from_secs(15)),

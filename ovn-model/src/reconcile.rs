@@ -1,6 +1,6 @@
 //! The reconcile shape every planner of the stack has: what it **wants** ([`Want`]: a row with
 //! its identity [`Key`], its parent, and why), what it **owns** ([`OwnedRow`]: the rows whose
-//! owner tags are in its [`Scope`], read from a snapshot with
+//! owner tags are in its [`Scope`](crate::owner::Scope), read from a snapshot with
 //! [`Typed::owned`](crate::snapshot::Typed::owned) or from typed rows), and [`diff`] between the
 //! two, which adds to a [`Plan`]:
 //!

@@ -27,6 +27,7 @@
 //! assert_eq!(back.name, "sw0");
 //! ```
 
+use ovsdb::monitor::{MonitorMethod, MonitorRequest, TableMonitor};
 use ovsdb::replica::{RowView, Snapshot, TableView};
 use ovsdb::table::Ref;
 use ovsdb::{Atom, Datum, DecodeWarning, Table, Uuid};
@@ -35,6 +36,17 @@ use crate::owner::{self, Scope};
 use crate::plan::PlanError;
 use crate::reconcile::OwnedRow;
 use crate::topology::ChildOf;
+
+/// A monitor of every column of `tables` of `db` (`monitor_cond_since`, falling back to older
+/// methods in the client): what a planner's observed state is read from. Planners list their
+/// tables (for example `gateway::Observed::TABLES`).
+#[must_use]
+pub fn monitor(db: &str, tables: &[&str]) -> MonitorRequest {
+    tables.iter().fold(
+        MonitorRequest::new(db, MonitorMethod::MonitorCondSince),
+        |m, t| m.with_table(*t, TableMonitor::all()),
+    )
+}
 
 /// Typed lookups over one [`Snapshot`].
 #[derive(Debug, Clone, Copy)]
@@ -142,9 +154,9 @@ impl<'a> Typed<'a> {
         Ok(found.pop())
     }
 
-    /// The rows of `T`'s table that `scope` owns (see [`crate::owner`]), through an index on
-    /// `external_ids:ovnkit.io/object` (or `external_ids:ovnkit.io/owner`) when the replica
-    /// has one, else by a scan of the table.
+    /// The rows of `T`'s table that `scope` owns (see [`crate::owner`]), in key order, through
+    /// an index on `external_ids:ovnkit.io/object` (or `external_ids:ovnkit.io/owner`) when the
+    /// replica has one, else by a scan of the table.
     #[must_use]
     pub fn owned<T: Table>(&self, scope: &Scope) -> Vec<OwnedRow> {
         let Some(table) = self.table::<T>() else {
@@ -161,10 +173,14 @@ impl<'a> Typed<'a> {
             Ok(found) => found,
             Err(_) => table.rows().collect(),
         };
-        rows.into_iter()
+        let mut owned: Vec<OwnedRow> = rows
+            .into_iter()
             .filter_map(|r| OwnedRow::from_view(T::TABLE, r))
             .filter(|o| scope.contains(&o.key))
-            .collect()
+            .collect();
+        // The replica's order is a hash order: sort, so that the same state gives the same plan.
+        owned.sort_by(|a, b| (&a.key, a.uuid).cmp(&(&b.key, b.uuid)));
+        owned
     }
 
     /// The children of `parent` (the rows its `C::COLUMN` refers to), in UUID order.

@@ -1,7 +1,5 @@
-//! Per-cluster choices ([`Config`]: which mechanism enforces each direction) and what the
-//! planner is told about one pod ([`PodTarget`], [`NbObserved`], [`NodeObserved`]).
-
-use ovn_model::{nb, vswitch};
+//! Per-cluster choices ([`Config`]: which mechanism enforces each direction) and where one pod
+//! lives ([`PodTarget`]).
 
 use crate::intent::PodId;
 
@@ -107,28 +105,4 @@ impl PodTarget {
             ovs_port: ovs_port.into(),
         }
     }
-}
-
-/// The OVN NB rows the planner looks at: the logical switches (at least the pod's, and any
-/// that refer to the pod's `QoS` rows) and the `QoS` rows (at least those tagged with the pod).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NbObserved<'a> {
-    /// Logical switches.
-    pub switches: &'a [nb::LogicalSwitch],
-    /// `QoS` rows.
-    pub qos: &'a [nb::QoS],
-}
-
-/// The node's Open_vSwitch rows the planner looks at: the pod's port and interface (more is
-/// fine), and the `QoS` and `Queue` rows (at least those tagged with the pod).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NodeObserved<'a> {
-    /// Ports.
-    pub ports: &'a [vswitch::Port],
-    /// Interfaces.
-    pub interfaces: &'a [vswitch::Interface],
-    /// `QoS` rows.
-    pub qos: &'a [vswitch::QoS],
-    /// `Queue` rows.
-    pub queues: &'a [vswitch::Queue],
 }

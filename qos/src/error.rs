@@ -4,7 +4,8 @@ use crate::intent::PodId;
 
 /// Why a plan could not be made. Annotation errors come earlier ([`crate::AnnotationError`]):
 /// a bad annotation never reaches the planner.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PlanError {
     /// The pod's logical switch is not among the observed rows, and a row must be added to it.
     #[error("pod {pod}: logical switch {switch:?} not found")]
@@ -31,23 +32,23 @@ pub enum PlanError {
         /// The pod.
         pod: PodId,
     },
-    /// A value does not fit a column of the model (for example a rate above what the column
-    /// holds).
-    #[error("pod {pod}: {source}")]
-    Encode {
+    /// The reconcile core refused a row (a value that does not fit its column, for example a
+    /// rate above what the column holds).
+    #[error("pod {pod}: no plan could be made")]
+    Plan {
         /// The pod.
         pod: PodId,
-        /// The column and the constraint.
+        /// What the core said.
         #[source]
-        source: Box<ovsdb::EncodeError>,
+        source: Box<ovn_model::plan::PlanError>,
     },
-    /// The transaction does not fit the schema (a planner bug).
-    #[error("pod {pod}: the plan's transaction does not fit the schema: {source}")]
-    Invalid {
-        /// The pod.
-        pod: PodId,
-        /// What the validation found.
-        #[source]
-        source: Box<ovsdb::ValidationError>,
-    },
+}
+
+impl PlanError {
+    pub(crate) fn plan(pod: &PodId, source: ovn_model::plan::PlanError) -> Self {
+        PlanError::Plan {
+            pod: pod.clone(),
+            source: Box::new(source),
+        }
+    }
 }

@@ -4,10 +4,13 @@
 use std::fmt;
 use std::time::Duration;
 
+use ovn_model::owner::{Component, Key, Object};
+
 use crate::units::{BitRate, Burst, Dscp, LossPercent};
 
-/// A pod's identity: `namespace/name`. Every row the planner creates carries it in
-/// `external_ids:ovnkit.io/pod`.
+/// A pod's identity: `namespace/name`. Every row the planner creates for it carries
+/// `external_ids` `ovnkit.io/owner=qos` and `ovnkit.io/object=pod/<namespace>/<name>`
+/// ([`ovn_model::owner`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PodId {
     namespace: String,
@@ -33,6 +36,49 @@ impl PodId {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+impl PodId {
+    /// The owner object of the pod's rows: `pod/<namespace>/<name>`.
+    #[must_use]
+    pub fn object(&self) -> Object {
+        Object::pod(&self.namespace, &self.name)
+    }
+
+    /// The owner key of the pod's row doing `role`.
+    #[must_use]
+    pub fn key(&self, role: Role) -> Key {
+        Key::new(Component::QOS, self.object(), role.as_str())
+    }
+}
+
+/// What a row the planner made for a pod does (the value of `ovnkit.io/role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// OVN NB `QoS`: limit on traffic from the pod.
+    Egress,
+    /// OVN NB `QoS`: limit on traffic toward the pod.
+    Ingress,
+    /// OVN NB `QoS`: DSCP marking of the pod's packets.
+    Dscp,
+    /// OVS `QoS` on the pod's port (`linux-htb` or `linux-netem`).
+    PortQos,
+    /// OVS `Queue` of the pod's htb `QoS`.
+    Queue,
+}
+
+impl Role {
+    /// The tag value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Egress => "egress",
+            Role::Ingress => "ingress",
+            Role::Dscp => "dscp",
+            Role::PortQos => "port",
+            Role::Queue => "queue",
+        }
     }
 }
 

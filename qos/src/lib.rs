@@ -3,10 +3,11 @@
 //! `qos` sits on `ovn-model` (typed OVN NB and Open_vSwitch rows) and `ovsdb` (transactions),
 //! below the reference controller and node agent. It turns what a pod asks for (a
 //! [`QosIntent`]: ingress and egress rate and burst, DSCP, netem; parsed from Kube-OVN
-//! annotations by [`annotations::parse`]) and the rows observed in a database into a
-//! [`Plan`]: the minimal changes, each with its reason, that become **one** validated
-//! `ovsdb` transaction. It reads no clock and touches no socket; whoever holds a client sends
-//! the transaction.
+//! annotations by [`annotations::parse`]) and the rows observed in a database
+//! ([`NbObserved`], [`NodeObserved`]: from a replica snapshot, or typed rows in tests) into an
+//! [`ovn_model::plan::Plan`]: the minimal changes, each with its reason, that become **one**
+//! transaction, and merge with the other plans of the same reconcile step. It reads no clock
+//! and touches no socket; whoever holds a client sends the transaction.
 //!
 //! # Mechanisms
 //!
@@ -23,11 +24,13 @@
 //!
 //! [`Planner::plan_nb`] plans the OVN_Northbound side, [`Planner::plan_node`] the pod's node
 //! (its Open_vSwitch database). Each plans the whole intent for its database, so switching a
-//! mechanism also removes what the other one left behind. Every row the planner creates carries
-//! `external_ids` `ovnkit.io/pod` = `namespace/name` and `ovnkit.io/qos` = its [`tags::Role`]:
-//! that is how it finds its own rows among the observed ones, updates them in place, and
-//! deletes them (no orphan `QoS` or `Queue`) when the intent goes away. OVN meters are derived
-//! by `ovn-northd` from `bandwidth`; the planner writes no NB `Meter` rows.
+//! mechanism also removes what the other one left behind. Both are built on the reconcile core
+//! of `ovn-model` ([`ovn_model::reconcile`]): every row the planner creates carries the owner
+//! tags of [`ovn_model::owner`] (`ovnkit.io/owner=qos`, `ovnkit.io/object=pod/<ns>/<name>`,
+//! `ovnkit.io/role` = its [`Role`]): that is how it finds its own rows among the observed ones,
+//! updates them in place, and deletes them (no orphan `QoS` or `Queue`) when the intent goes
+//! away. OVN meters are derived by `ovn-northd` from `bandwidth`; the planner writes no NB
+//! `Meter` rows.
 //!
 //! The default burst is one second of the rate: policer and meter bursts much smaller than that
 //! starve TCP (a 10 Mbit/s OVN meter with a 1 Mbit burst passes ~4.7 Mbit/s of TCP).
@@ -37,8 +40,8 @@
 //! - Golden plans for each mechanism (`tests/golden.rs`, expected text in `tests/golden/`).
 //! - Properties (`tests/plan_properties.rs`): planning again after applying gives an empty plan,
 //!   set-then-clear leaves no row, a rate change only updates rows, another pod's rows survive;
-//!   "apply" there is a small in-memory application of the plan's own steps
-//!   (`tests/common/mod.rs`). `tests/server.rs` runs the same property against real
+//!   "apply" there runs the plan's transaction in memory with `ovsdb`'s own transaction engine
+//!   ([`ovsdb::replica::Replica::transact`]). `tests/server.rs` runs the same property against real
 //!   OVN_Northbound and Open_vSwitch `ovsdb-server`s, reads rows back with `ovn-nbctl` and
 //!   `ovs-vsctl`, and checks that a bad annotation leaves every row as it was.
 //! - Real traffic (`tests/lab_traffic.rs`, and `cargo run -p examples --example qos_dynamic`):
@@ -61,7 +64,6 @@
 //! # Example
 //!
 //! ```
-//! use std::collections::BTreeSet;
 //! use ovn_model::nb;
 //! use ovsdb::Uuid;
 //! use qos::{annotations, Config, NbObserved, PodId, PodTarget, Planner};
@@ -70,14 +72,15 @@
 //! let intent = annotations::parse(&pod, [("ovn.kubernetes.io/egress_rate", "10")])?;
 //! let target = PodTarget::new(pod, "ls1", "web", "veth-web");
 //! let switches = [nb::LogicalSwitch { uuid: Uuid::from_u128(1), name: "ls1".into(), ..Default::default() }];
+//! let observed = NbObserved::from_rows(&switches, &[], &target);
 //!
-//! let plan = Planner::new(Config::default())
-//!     .plan_nb(&target, &intent, &NbObserved { switches: &switches, qos: &[] })?;
+//! let plan = Planner::new(Config::default()).plan_nb(&target, &intent, &observed)?;
 //! for line in plan.explain() {
-//!     println!("{line}"); // default/web: egress asked (10 Mbit/s (burst 10 Mbit) ...), no row yet: insert QoS ...
+//!     println!("{line}"); // default/web: egress: 10 Mbit/s (burst 10 Mbit) from the pod ...: insert QoS ...
 //! }
-//! let txn = plan.into_transaction()?; // one transaction, validated against OVN_Northbound
-//! assert_eq!(txn.len(), 2); // insert the QoS row, add it to the switch's qos_rules
+//! let prepared = plan.validated(ovn_model::nb::schema())?; // one transaction
+//! // A wait that the switch still exists, the QoS row, the switch's qos_rules mutate.
+//! assert_eq!(prepared.transaction().len(), 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -85,18 +88,19 @@ pub mod annotations;
 mod config;
 mod error;
 mod intent;
-mod plan;
+mod observed;
 mod plan_nb;
 mod plan_node;
-pub mod tags;
 mod units;
 
 pub use annotations::{AnnotationError, BadValue};
-pub use config::{Config, EgressMechanism, IngressMechanism, NbObserved, NodeObserved, PodTarget};
+pub use config::{Config, EgressMechanism, IngressMechanism, PodTarget};
 pub use error::PlanError;
-pub use intent::{Limit, Netem, PodId, QosIntent};
-pub use plan::{Change, Plan, Step};
+pub use intent::{Limit, Netem, PodId, QosIntent, Role};
+pub use observed::{InterfaceState, NbObserved, NodeObserved, PortState};
 pub use units::{BitRate, Burst, Dscp, LossPercent};
+
+use ovn_model::plan::Plan;
 
 /// The planner: a [`Config`] and two pure functions from (intent, observed rows) to a [`Plan`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,12 +125,12 @@ impl Planner {
     ///
     /// # Errors
     /// [`PlanError::SwitchNotFound`] when a row must be added to a switch that was not
-    /// observed; [`PlanError::Encode`] when a value does not fit its column.
+    /// observed; [`PlanError::Plan`] when a value does not fit its column.
     pub fn plan_nb(
         &self,
         target: &PodTarget,
         intent: &QosIntent,
-        observed: &NbObserved<'_>,
+        observed: &NbObserved,
     ) -> Result<Plan, PlanError> {
         plan_nb::plan(&self.config, target, intent, observed)
     }
@@ -136,12 +140,12 @@ impl Planner {
     /// # Errors
     /// [`PlanError::PortNotFound`] when the pod's port must change but was not observed;
     /// [`PlanError::HtbAndNetem`] when ingress through htb and netem are both asked;
-    /// [`PlanError::Encode`] when a value does not fit its column.
+    /// [`PlanError::Plan`] when a value does not fit its column.
     pub fn plan_node(
         &self,
         target: &PodTarget,
         intent: &QosIntent,
-        observed: &NodeObserved<'_>,
+        observed: &NodeObserved,
     ) -> Result<Plan, PlanError> {
         plan_node::plan(&self.config, target, intent, observed)
     }

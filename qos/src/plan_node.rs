@@ -9,25 +9,27 @@
 //!   microseconds, `loss` in whole percent (what OVS 3.1 reads; a fraction is rounded) and
 //!   `limit` in packets.
 //!
-//! A port has one `qos`: htb ingress and netem together are [`PlanError::HtbAndNetem`]. A `QoS`
-//! someone else bound to the port (for example `ovn-controller`'s `linux-noop`) is replaced in
-//! `Port.qos` but never deleted; clearing leaves the port with no `qos`.
-//! `QoS` and `Queue` are root tables in Open_vSwitch, so nothing collects them: every row the
-//! planner made for the pod and no longer needs is deleted explicitly. A row that stays is
-//! updated in place (a rate change is one `update` of the `Queue`).
+//! A port has one `qos`: htb ingress and netem together are [`PlanError::HtbAndNetem`]. The
+//! `QoS` and its `Queue` are wanted rows of root tables, reconciled by the core (a rate change
+//! is one `update` of the `Queue`; rows no longer asked for are deleted, since nothing collects
+//! rows of root tables). The port is not the planner's: binding it to the pod's `QoS` is a
+//! change of its own. A `QoS` someone else bound to the port (for example `ovn-controller`'s
+//! `linux-noop`) is replaced in `Port.qos` but never deleted; clearing leaves the port with no
+//! `qos`.
 
 use std::collections::BTreeMap;
 
+use ovn_model::plan::{Change, Plan, RowTarget};
+use ovn_model::reconcile::{self, OwnedRow, Want};
 use ovn_model::vswitch::{self, Interface, Port, Queue};
 use ovsdb::table::Encoder;
-use ovsdb::{NamedUuid, Ref, Table, Uuid};
+use ovsdb::{Ref, Row, Table, Uuid};
 
-use crate::config::{Config, EgressMechanism, IngressMechanism, NodeObserved, PodTarget};
+use crate::config::{Config, EgressMechanism, IngressMechanism, PodTarget};
 use crate::error::PlanError;
-use crate::intent::{Limit, Netem, QosIntent};
-use crate::plan::{Change, Plan};
+use crate::intent::{Limit, Netem, QosIntent, Role};
+use crate::observed::NodeObserved;
 use crate::plan_nb::saturating_i64;
-use crate::tags::{self, Role};
 
 /// What the pod's `Port.qos` should be.
 enum PortQos {
@@ -39,23 +41,15 @@ pub(crate) fn plan(
     config: &Config,
     target: &PodTarget,
     intent: &QosIntent,
-    observed: &NodeObserved<'_>,
+    observed: &NodeObserved,
 ) -> Result<Plan, PlanError> {
     let pod = &target.pod;
-    let mut plan = Plan::new(pod.clone(), vswitch::schema());
-    let encode = |source| PlanError::Encode {
-        pod: pod.clone(),
-        source: Box::new(source),
-    };
+    let mut plan = Plan::vswitch();
     let not_found = || PlanError::PortNotFound {
         pod: pod.clone(),
         port: target.ovs_port.clone(),
     };
-    let port = observed.ports.iter().find(|p| p.name == target.ovs_port);
-    let iface = observed
-        .interfaces
-        .iter()
-        .find(|i| i.name == target.ovs_port);
+    let core = |e| PlanError::plan(pod, e);
 
     // Egress policing on the interface.
     let policing = match (config.egress, intent.egress) {
@@ -68,14 +62,13 @@ pub(crate) fn plan(
             saturating_i64(l.burst.kbit_ceil()),
         )
     });
-    match iface {
+    match observed.interface {
         None if policing.is_some() => return Err(not_found()),
-        None => {}
-        Some(i) if (i.ingress_policing_rate, i.ingress_policing_burst) == (rate, burst) => {}
-        Some(i) => {
+        Some(i) if (i.rate, i.burst) != (rate, burst) => {
             let mut e = Encoder::new(Interface::TABLE, Interface::table_schema());
-            e.scalar("ingress_policing_rate", &rate).map_err(encode)?;
-            e.scalar("ingress_policing_burst", &burst).map_err(encode)?;
+            e.scalar("ingress_policing_rate", &rate)
+                .and_then(|()| e.scalar("ingress_policing_burst", &burst))
+                .map_err(|e| core(e.into()))?;
             let why = match policing {
                 Some(l) => format!("{pod}: egress asked: {l} from the pod through OVS policing"),
                 None => format!("{pod}: no egress policing asked: clear the interface's policing"),
@@ -83,15 +76,17 @@ pub(crate) fn plan(
             plan.push(
                 Change::Update {
                     table: Interface::TABLE,
-                    uuid: i.uuid,
+                    target: RowTarget::Uuid(i.uuid),
                     row: e.finish(),
                 },
                 why,
-            );
+            )
+            .map_err(core)?;
         }
+        _ => {}
     }
 
-    // The port's QoS.
+    // The port's QoS and its queue: wanted rows of the pod.
     let htb = match (config.ingress, intent.ingress) {
         (IngressMechanism::OvsHtb, Some(l)) => Some(l),
         _ => None,
@@ -102,186 +97,71 @@ pub(crate) fn plan(
         (None, Some(n)) => Some(PortQos::Netem(n)),
         (None, None) => None,
     };
-    let owned_qos: Vec<&vswitch::QoS> = observed
-        .qos
-        .iter()
-        .filter(|q| tags::owned_by(&q.external_ids, pod).is_some())
-        .collect();
-    let owned_queues: Vec<&Queue> = observed
-        .queues
-        .iter()
-        .filter(|q| tags::owned_by(&q.external_ids, pod).is_some())
-        .collect();
-    let current = port
-        .and_then(|p| p.qos.as_ref())
-        .and_then(Ref::uuid)
-        .and_then(|u| owned_qos.iter().find(|q| q.uuid == u).copied());
-
-    let mut kept_qos: Option<Uuid> = None;
-    let mut kept_queue: Option<Uuid> = None;
-    match (&wanted, current) {
-        (Some(w), Some(cur)) => {
-            kept_qos = Some(cur.uuid);
-            let mut row = qos_row(target, w);
-            let mut changed = Vec::new();
-            if let PortQos::Htb(l) = w {
-                let queue_row = queue_row(target, l);
-                let existing = cur
-                    .queues
-                    .get(&0)
-                    .and_then(Ref::uuid)
-                    .and_then(|u| owned_queues.iter().find(|q| q.uuid == u));
-                match existing {
-                    Some(q) => {
-                        kept_queue = Some(q.uuid);
-                        row.queues = BTreeMap::from([(0, Ref::new(q.uuid))]);
-                        if q.other_config != queue_row.other_config {
-                            let r = queue_row
-                                .to_row_columns(&["other_config"])
-                                .map_err(encode)?;
-                            plan.push(
-                                Change::Update {
-                                    table: Queue::TABLE,
-                                    uuid: q.uuid,
-                                    row: r,
-                                },
-                                format!(
-                                    "{pod}: ingress changed: {} toward the pod through htb",
-                                    l.rate
-                                ),
-                            );
-                        }
-                    }
-                    None => {
-                        let name = NamedUuid::numbered("queue", 0);
-                        plan.push(
-                            Change::Insert {
-                                table: Queue::TABLE,
-                                name: name.clone(),
-                                row: queue_row.to_row().map_err(encode)?,
-                            },
-                            format!(
-                                "{pod}: ingress asked: {} toward the pod through an htb queue",
-                                l.rate
-                            ),
-                        );
-                        row.queues = BTreeMap::from([(0, Ref::named(name))]);
-                    }
-                }
-            }
-            if cur.type_ != row.type_ {
-                changed.push("type");
-            }
-            if cur.other_config != row.other_config {
-                changed.push("other_config");
-            }
-            if cur.queues != row.queues {
-                changed.push("queues");
-            }
-            if !changed.is_empty() {
-                plan.push(
-                    Change::Update {
-                        table: vswitch::QoS::TABLE,
-                        uuid: cur.uuid,
-                        row: row.to_row_columns(&changed).map_err(encode)?,
-                    },
-                    format!("{pod}: port QoS changed: {}", describe(w)),
-                );
-            }
-        }
-        (Some(w), None) => {
-            let port = port.ok_or_else(not_found)?;
-            let mut row = qos_row(target, w);
-            if let PortQos::Htb(l) = w {
-                let name = NamedUuid::numbered("queue", 0);
-                plan.push(
-                    Change::Insert {
-                        table: Queue::TABLE,
-                        name: name.clone(),
-                        row: queue_row(target, l).to_row().map_err(encode)?,
-                    },
-                    format!(
-                        "{pod}: ingress asked: {} toward the pod through an htb queue",
-                        l.rate
-                    ),
-                );
-                row.queues = BTreeMap::from([(0, Ref::named(name))]);
-            }
-            let name = NamedUuid::numbered("qos", 0);
-            plan.push(
-                Change::Insert {
-                    table: vswitch::QoS::TABLE,
-                    name: name.clone(),
-                    row: row.to_row().map_err(encode)?,
-                },
-                format!("{pod}: port QoS asked: {}; none yet", describe(w)),
-            );
-            plan.push(
-                Change::Update {
-                    table: Port::TABLE,
-                    uuid: port.uuid,
-                    row: port_qos(Some(Ref::named(name))).map_err(encode)?,
-                },
-                format!("{pod}: bind the new QoS to port {}", port.name),
-            );
-        }
-        (None, Some(_)) => {
-            if let Some(port) = port {
-                plan.push(
-                    Change::Update {
-                        table: Port::TABLE,
-                        uuid: port.uuid,
-                        row: port_qos(None).map_err(encode)?,
-                    },
-                    format!(
-                        "{pod}: no port QoS asked: unbind it from port {}",
-                        port.name
-                    ),
-                );
-            }
-        }
-        (None, None) => {}
+    if wanted.is_some() && observed.port.is_none() {
+        return Err(not_found());
     }
-
-    // Everything else the planner made for the pod goes: QoS and Queue are root tables.
-    for q in owned_qos.iter().filter(|q| Some(q.uuid) != kept_qos) {
-        for p in observed.ports.iter().filter(|p| {
-            p.qos.as_ref().and_then(Ref::uuid) == Some(q.uuid) && Some(p.uuid) != current_port(port)
-        }) {
-            plan.push(
-                Change::Update {
-                    table: Port::TABLE,
-                    uuid: p.uuid,
-                    row: port_qos(None).map_err(encode)?,
-                },
-                format!(
-                    "{pod}: port {} holds a stale QoS of the pod: unbind it",
-                    p.name
-                ),
-            );
-        }
-        plan.push(
-            Change::Delete {
-                table: vswitch::QoS::TABLE,
-                uuid: q.uuid,
-            },
-            format!("{pod}: port QoS {} no longer needed: delete it", q.type_),
+    let (owned_qos, owned_queues): (Vec<OwnedRow>, Vec<OwnedRow>) = observed
+        .owned
+        .iter()
+        .cloned()
+        .partition(|o| o.table == vswitch::QoS::TABLE);
+    let queue_key = pod.key(Role::Queue);
+    let mut queue_wants = Vec::new();
+    if let Some(PortQos::Htb(l)) = &wanted {
+        let queue = Queue {
+            other_config: BTreeMap::from([("max-rate".to_owned(), l.rate.bit_per_s().to_string())]),
+            ..Queue::default()
+        };
+        let why = format!(
+            "{pod}: ingress {} toward the pod through an htb queue",
+            l.rate
         );
+        queue_wants.push(Want::root(queue_key.clone(), &queue, why).map_err(core)?);
     }
-    for q in owned_queues.iter().filter(|q| Some(q.uuid) != kept_queue) {
-        plan.push(
-            Change::Delete {
-                table: Queue::TABLE,
-                uuid: q.uuid,
-            },
-            format!("{pod}: htb queue no longer needed: delete it"),
-        );
+    let queues = reconcile::diff(&mut plan, queue_wants, owned_queues).map_err(core)?;
+    let qos_key = pod.key(Role::PortQos);
+    let mut qos_wants = Vec::new();
+    if let Some(w) = &wanted {
+        let mut row = qos_row(w);
+        if let Some(q) = queues.target(Queue::TABLE, &queue_key) {
+            row.queues = BTreeMap::from([(0, q.to_ref().expect("a wanted row has an id"))]);
+        }
+        let why = format!("{pod}: port QoS: {}", describe(w));
+        qos_wants.push(Want::root(qos_key.clone(), &row, why).map_err(core)?);
+    }
+    let resolved = reconcile::diff(&mut plan, qos_wants, owned_qos.clone()).map_err(core)?;
+    let kept = resolved.target(vswitch::QoS::TABLE, &qos_key);
+
+    // Bind the pod's port to its QoS, or unbind the pod's QoS from it.
+    let owned = |u: Option<Uuid>| u.is_some_and(|u| owned_qos.iter().any(|o| o.uuid == u));
+    if let Some(port) = &observed.port {
+        let bind = match kept {
+            Some(RowTarget::Uuid(u)) if port.qos == Some(*u) => None,
+            Some(t) => Some((
+                t.to_ref(),
+                format!("bind the pod's QoS to port {}", port.name),
+            )),
+            None if owned(port.qos) => Some((
+                None,
+                format!("unbind the pod's QoS from port {}", port.name),
+            )),
+            None => None,
+        };
+        if let Some((qos, what)) = bind {
+            port_qos(&mut plan, port.uuid, qos, format!("{pod}: {what}")).map_err(core)?;
+        }
+    }
+    // Ports still holding a QoS of the pod that goes (an interrupted run) let go of it.
+    for p in &observed.bound_elsewhere {
+        if !matches!(kept, Some(RowTarget::Uuid(u)) if p.qos == Some(*u)) {
+            let why = format!(
+                "{pod}: port {} holds a stale QoS of the pod: unbind it",
+                p.name
+            );
+            port_qos(&mut plan, p.uuid, None, why).map_err(core)?;
+        }
     }
     Ok(plan)
-}
-
-fn current_port(port: Option<&Port>) -> Option<Uuid> {
-    port.map(|p| p.uuid)
 }
 
 fn describe(w: &PortQos) -> String {
@@ -292,7 +172,7 @@ fn describe(w: &PortQos) -> String {
 }
 
 /// The `QoS` row (without its queues) for `w`.
-fn qos_row(target: &PodTarget, w: &PortQos) -> vswitch::QoS {
+fn qos_row(w: &PortQos) -> vswitch::QoS {
     let (type_, other_config) = match w {
         PortQos::Htb(_) => ("linux-htb", BTreeMap::new()),
         PortQos::Netem(n) => {
@@ -313,21 +193,26 @@ fn qos_row(target: &PodTarget, w: &PortQos) -> vswitch::QoS {
     vswitch::QoS {
         type_: type_.to_owned(),
         other_config,
-        external_ids: tags::external_ids(&target.pod, Role::PortQos),
         ..vswitch::QoS::default()
     }
 }
 
-fn queue_row(target: &PodTarget, l: &Limit) -> Queue {
-    Queue {
-        other_config: BTreeMap::from([("max-rate".to_owned(), l.rate.bit_per_s().to_string())]),
-        external_ids: tags::external_ids(&target.pod, Role::Queue),
-        ..Queue::default()
-    }
-}
-
-fn port_qos(qos: Option<Ref<vswitch::QoS>>) -> Result<ovsdb::Row, ovsdb::EncodeError> {
+/// Sets `Port.qos` of `port` to `qos` (or clears it).
+fn port_qos(
+    plan: &mut Plan,
+    port: Uuid,
+    qos: Option<Ref<vswitch::QoS>>,
+    why: String,
+) -> Result<(), ovn_model::plan::PlanError> {
     let mut e = Encoder::new(Port::TABLE, Port::table_schema());
     e.optional("qos", qos.as_ref())?;
-    Ok(e.finish())
+    let row: Row = e.finish();
+    plan.push(
+        Change::Update {
+            table: Port::TABLE,
+            target: RowTarget::Uuid(port),
+            row,
+        },
+        why,
+    )
 }

@@ -1,6 +1,7 @@
-//! Golden plans: for each mechanism, the explanation and the transaction JSON of a plan,
-//! checked in under `tests/golden/`. Plans are applied between scenarios by the in-memory
-//! database of `common` (the real-server tests apply them to `ovsdb-server`).
+//! Golden plans: for each mechanism, the review text of a plan (its steps and the transaction
+//! JSON), checked in under `tests/golden/`. Plans are applied between scenarios with the
+//! in-memory transaction engine of `common` (the real-server tests apply them to
+//! `ovsdb-server`).
 //!
 //! After an intended change of the planner's output, regenerate with
 //! `OVNKIT_BLESS=1 cargo test -p qos --test golden` and review the diff.
@@ -10,52 +11,32 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{MemDb, NbRows, NodeRows, nb_db, node_db};
+use common::{apply, count, nb_db, nb_observed, node_db, node_observed};
+use ovn_model::plan::Plan;
+use ovsdb::replica::Replica;
 use qos::{
     BitRate, Burst, Config, Dscp, EgressMechanism, IngressMechanism, Limit, LossPercent, Netem,
-    Plan, Planner, PodId, PodTarget, QosIntent,
+    Planner, PodId, PodTarget, QosIntent,
 };
 
 fn target() -> PodTarget {
     PodTarget::new(PodId::new("default", "a"), "ls1", "a", "veth-a")
 }
 
-fn render(plan: &Plan) -> String {
-    let mut out = plan.to_string();
-    let txn = plan.clone().into_transaction().expect("the plan validates");
-    out.push_str("\n--- transaction ---\n");
-    out.push_str(&serde_json::to_string_pretty(&txn.to_params()).unwrap());
-    out.push('\n');
-    out
+fn check(name: &str, plan: &Plan) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    ovn_testbed::golden::check(&dir, name, &plan.review().expect("the plan builds"));
 }
 
-fn check(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.txt"));
-    if std::env::var("OVNKIT_BLESS").is_ok_and(|v| v == "1") {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{} is missing: run with OVNKIT_BLESS=1", path.display()));
-    assert_eq!(
-        actual,
-        expected,
-        "plan {name} differs from {} (OVNKIT_BLESS=1 regenerates it)",
-        path.display()
-    );
-}
-
-fn nb_plan(planner: &Planner, db: &MemDb, intent: &QosIntent) -> Plan {
-    let rows = NbRows::of(db);
+fn nb_plan(planner: &Planner, db: &Replica, intent: &QosIntent) -> Plan {
     planner
-        .plan_nb(&target(), intent, &rows.observed())
+        .plan_nb(&target(), intent, &nb_observed(db, &target()))
         .unwrap()
 }
 
-fn node_plan(planner: &Planner, db: &MemDb, intent: &QosIntent) -> Plan {
-    let rows = NodeRows::of(db);
+fn node_plan(planner: &Planner, db: &Replica, intent: &QosIntent) -> Plan {
     planner
-        .plan_node(&target(), intent, &rows.observed())
+        .plan_node(&target(), intent, &node_observed(db, &target()))
         .unwrap()
 }
 
@@ -69,20 +50,20 @@ fn ovn_qos_rows_set_change_clear() {
         .with_dscp(Dscp::new(46).unwrap());
 
     let set = nb_plan(&planner, &db, &full);
-    check("nb_set", &render(&set));
-    db.apply(&set);
+    check("nb_set", &set);
+    apply(&mut db, &set);
     assert!(nb_plan(&planner, &db, &full).is_empty());
 
     let slower = full.with_egress(Limit::new(BitRate::from_mbit_per_s(5)));
     let change = nb_plan(&planner, &db, &slower);
-    check("nb_change_egress", &render(&change));
-    db.apply(&change);
+    check("nb_change_egress", &change);
+    apply(&mut db, &change);
     assert!(nb_plan(&planner, &db, &slower).is_empty());
 
     let clear = nb_plan(&planner, &db, &QosIntent::none());
-    check("nb_clear", &render(&clear));
-    db.apply(&clear);
-    assert_eq!(db.count("QoS"), 0);
+    check("nb_clear", &clear);
+    apply(&mut db, &clear);
+    assert_eq!(count(&db, "QoS"), 0);
 }
 
 #[test]
@@ -98,19 +79,19 @@ fn ovs_policing_and_htb_set_change_clear() {
         .with_ingress(Limit::new(BitRate::from_mbit_per_s(10)));
 
     let set = node_plan(&planner, &db, &both);
-    check("node_set_policing_htb", &render(&set));
-    db.apply(&set);
+    check("node_set_policing_htb", &set);
+    apply(&mut db, &set);
     assert!(node_plan(&planner, &db, &both).is_empty());
 
     let slower = both.with_ingress(Limit::new(BitRate::from_mbit_per_s(5)));
     let change = node_plan(&planner, &db, &slower);
-    check("node_change_htb", &render(&change));
-    db.apply(&change);
+    check("node_change_htb", &change);
+    apply(&mut db, &change);
 
     let clear = node_plan(&planner, &db, &QosIntent::none());
-    check("node_clear", &render(&clear));
-    db.apply(&clear);
-    assert_eq!((db.count("QoS"), db.count("Queue")), (0, 0));
+    check("node_clear", &clear);
+    apply(&mut db, &clear);
+    assert_eq!((count(&db, "QoS"), count(&db, "Queue")), (0, 0));
 }
 
 #[test]
@@ -119,7 +100,7 @@ fn netem_replaces_htb_in_place_and_conflicts_are_named() {
     let mut db = node_db();
     let htb = QosIntent::none().with_ingress(Limit::new(BitRate::from_mbit_per_s(10)));
     let set = node_plan(&planner, &db, &htb);
-    db.apply(&set);
+    apply(&mut db, &set);
 
     let netem = QosIntent::none().with_netem(Netem {
         latency: Duration::from_millis(20),
@@ -128,15 +109,15 @@ fn netem_replaces_htb_in_place_and_conflicts_are_named() {
         limit: Some(500),
     });
     let switch = node_plan(&planner, &db, &netem);
-    check("node_htb_to_netem", &render(&switch));
-    db.apply(&switch);
+    check("node_htb_to_netem", &switch);
+    apply(&mut db, &switch);
     assert!(node_plan(&planner, &db, &netem).is_empty());
-    assert_eq!((db.count("QoS"), db.count("Queue")), (1, 0));
+    assert_eq!((count(&db, "QoS"), count(&db, "Queue")), (1, 0));
 
     let both = htb.with_netem(netem.netem.unwrap());
-    let rows = NodeRows::of(&db);
     let err = planner
-        .plan_node(&target(), &both, &rows.observed())
+        .plan_node(&target(), &both, &node_observed(&db, &target()))
         .unwrap_err();
-    check("node_htb_and_netem_error", &format!("{err}\n"));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    ovn_testbed::golden::check(&dir, "node_htb_and_netem_error", &format!("{err}\n"));
 }

@@ -54,10 +54,7 @@ impl Live {
             .plan_nb(
                 target,
                 &intent,
-                &NbObserved {
-                    switches: &switches,
-                    qos: &nb_qos,
-                },
+                &NbObserved::from_rows(&switches, &nb_qos, target),
             )
             .unwrap();
         let ports: Vec<vswitch::Port> = self.select(node, vswitch::schema());
@@ -69,12 +66,7 @@ impl Live {
             .plan_node(
                 target,
                 &intent,
-                &NodeObserved {
-                    ports: &ports,
-                    interfaces: &interfaces,
-                    qos: &qos,
-                    queues: &queues,
-                },
+                &NodeObserved::from_rows(&ports, &interfaces, &qos, &queues, target),
             )
             .unwrap();
         for plan in [nb_plan, node_plan] {
@@ -84,10 +76,9 @@ impl Live {
             } else {
                 node
             };
-            let txn = plan.into_transaction().unwrap();
-            if !txn.is_empty() {
+            if !plan.is_empty() {
                 self.rt
-                    .block_on(client.transact(&txn))
+                    .block_on(plan.transaction().unwrap().send(client))
                     .expect("plan applies");
             }
         }
@@ -199,8 +190,10 @@ fn egress_meter_and_ingress_htb_limits_hold_and_change_on_running_pods() {
 
     // Nothing the planner made is left on either node or in the NB (ovn-controller keeps its
     // own untagged linux-noop QoS rows).
-    let tagged =
-        |ids: &std::collections::BTreeMap<String, String>| ids.contains_key(qos::tags::POD);
+    let tagged = |ids: &std::collections::BTreeMap<String, String>| {
+        ids.get(ovn_model::owner::OWNER).map(String::as_str)
+            == Some(ovn_model::owner::Component::QOS)
+    };
     let nb_qos: Vec<nb::QoS> = live.select(&live.nb, nb::schema());
     assert!(
         !nb_qos.iter().any(|q| tagged(&q.external_ids)),

@@ -1,4 +1,5 @@
-//! Properties of the planner, applying its plans with the in-memory database of `common`
+//! Properties of the planner, applying its plans with the in-memory transaction engine of
+//! `common`
 //! (the same properties run against a real `ovsdb-server` in `server.rs`): planning again after
 //! applying gives an empty plan; clearing leaves no row of the pod; a change of rates only
 //! updates rows in place; rows of another pod are never touched.
@@ -6,9 +7,12 @@
 mod common;
 
 use common::strategies::{config, intent, limit};
-use common::{MemDb, NbRows, NodeRows, nb_db, node_db};
+use common::{all_external_ids, apply, count, nb_db, nb_observed, node_db, node_observed, rows};
+use ovn_model::plan::Change;
+use ovn_model::{nb, vswitch};
+use ovsdb::replica::Replica;
 use proptest::prelude::*;
-use qos::{Change, PlanError, Planner, PodId, PodTarget, QosIntent};
+use qos::{PlanError, Planner, PodId, PodTarget, QosIntent};
 
 fn target(name: &str) -> PodTarget {
     PodTarget::new(PodId::new("ns", name), "ls1", name, format!("veth-{name}"))
@@ -19,30 +23,26 @@ fn target(name: &str) -> PodTarget {
 /// nothing was applied.
 fn converge(
     planner: &Planner,
-    nb: &mut MemDb,
-    node: &mut MemDb,
+    nb: &mut Replica,
+    node: &mut Replica,
     name: &str,
     intent: &QosIntent,
 ) -> bool {
     let t = target(name);
-    let node_plan = match planner.plan_node(&t, intent, &NodeRows::of(node).observed()) {
+    let node_plan = match planner.plan_node(&t, intent, &node_observed(node, &t)) {
         Ok(p) => p,
         Err(PlanError::HtbAndNetem { .. }) => return false,
         Err(e) => panic!("{e}"),
     };
-    let nb_plan = planner
-        .plan_nb(&t, intent, &NbRows::of(nb).observed())
-        .unwrap();
+    let nb_plan = planner.plan_nb(&t, intent, &nb_observed(nb, &t)).unwrap();
     // Both plans make transactions that fit their schema.
-    let _node_txn = node_plan.clone().into_transaction().unwrap();
-    let _nb_txn = nb_plan.clone().into_transaction().unwrap();
-    nb.apply(&nb_plan);
-    node.apply(&node_plan);
-    let again_nb = planner
-        .plan_nb(&t, intent, &NbRows::of(nb).observed())
-        .unwrap();
+    let _ = node_plan.validated(vswitch::schema()).unwrap();
+    let _ = nb_plan.validated(nb::schema()).unwrap();
+    apply(nb, &nb_plan);
+    apply(node, &node_plan);
+    let again_nb = planner.plan_nb(&t, intent, &nb_observed(nb, &t)).unwrap();
     let again_node = planner
-        .plan_node(&t, intent, &NodeRows::of(node).observed())
+        .plan_node(&t, intent, &node_observed(node, &t))
         .unwrap();
     assert!(again_nb.is_empty(), "NB plan after apply:\n{again_nb}");
     assert!(
@@ -53,8 +53,8 @@ fn converge(
 }
 
 /// (NB QoS, OVS QoS, OVS Queue) rows.
-fn counts(nb: &MemDb, node: &MemDb) -> (usize, usize, usize) {
-    (nb.count("QoS"), node.count("QoS"), node.count("Queue"))
+fn counts(nb: &Replica, node: &Replica) -> (usize, usize, usize) {
+    (count(nb, "QoS"), count(node, "QoS"), count(node, "Queue"))
 }
 
 proptest! {
@@ -74,12 +74,10 @@ proptest! {
         }
         converge(&planner, &mut nb, &mut node, "a", &QosIntent::none());
         prop_assert_eq!(counts(&nb, &node), before);
-        let a = PodId::new("ns", "a").to_string();
-        let tagged_a = NbRows::of(&nb).1.iter().any(|q| q.external_ids.values().any(|v| *v == a))
-            || NodeRows::of(&node).2.iter().any(|q| q.external_ids.values().any(|v| *v == a))
-            || NodeRows::of(&node).3.iter().any(|q| q.external_ids.values().any(|v| *v == a));
+        let a = PodId::new("ns", "a").object().to_string();
+        let tagged_a = all_external_ids(&nb, &node).iter().any(|ids| ids.values().any(|v| *v == a));
         prop_assert!(!tagged_a);
-        let iface = NodeRows::of(&node).1.into_iter().find(|i| i.name == "veth-a").unwrap();
+        let iface = rows::<vswitch::Interface>(&node).into_iter().find(|i| i.name == "veth-a").unwrap();
         prop_assert_eq!((iface.ingress_policing_rate, iface.ingress_policing_burst), (0, 0));
         if other_ok {
             converge(&planner, &mut nb, &mut node, "b", &QosIntent::none());
@@ -104,8 +102,8 @@ proptest! {
         };
         let t = target("a");
         let plans = [
-            planner.plan_nb(&t, &second, &NbRows::of(&nb).observed()).unwrap(),
-            planner.plan_node(&t, &second, &NodeRows::of(&node).observed()).unwrap(),
+            planner.plan_nb(&t, &second, &nb_observed(&nb, &t)).unwrap(),
+            planner.plan_node(&t, &second, &node_observed(&node, &t)).unwrap(),
         ];
         for p in &plans {
             for s in p.steps() {

@@ -10,10 +10,12 @@ use std::error::Error;
 use std::process::Command;
 
 use common::strategies::{config, intent};
+use ovn_model::snapshot::Typed;
 use ovn_model::{nb, vswitch};
 use ovn_testbed::{Lab, OvsdbServer, OvsdbServerOptions, schemas};
 use ovsdb::client::{Client, ConnectConfig, connect};
-use ovsdb::{Atom, Datum, Insert, NamedUuid, Row, Select, Table, Transaction};
+use ovsdb::replica::Replica;
+use ovsdb::{Atom, Datum, Insert, NamedUuid, Row, Table, Transaction};
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use qos::{Config, IngressMechanism, PlanError, Planner, PodId, PodTarget, QosIntent, annotations};
 use tokio::runtime::Runtime;
@@ -133,32 +135,28 @@ impl Servers {
         });
     }
 
-    fn select<T: Table>(&self, client: &Client, schema: &ovsdb::DatabaseSchema) -> Vec<T> {
-        let mut txn = Transaction::new(schema.name.clone());
-        let h = txn.push(Select::new(T::TABLE));
-        let out = self
-            .rt
-            .block_on(client.transact_validated(schema, &txn))
-            .expect("select");
-        let mut rows: Vec<T> = out
-            .rows(&h)
-            .unwrap_or_default()
-            .iter()
-            .map(|r| T::from_row(r.uuid().expect("_uuid"), r).0)
-            .collect();
-        // The server's order is not stable across updates.
-        rows.sort_by_key(|r| r.uuid().to_string());
-        rows
-    }
-
     fn observe(&self) -> Observed {
+        // Read as the controller and the node agent read: a replica's snapshot.
+        let (nb, ovs) = self.rt.block_on(async {
+            let nb = self
+                .nb
+                .fetch(&qos::NbObserved::monitor(), nb::schema())
+                .await;
+            let ovs = self
+                .ovs
+                .fetch(&qos::NodeObserved::monitor(), vswitch::schema())
+                .await;
+            (nb.expect("fetch NB"), ovs.expect("fetch Open_vSwitch"))
+        });
         Observed {
-            switches: self.select(&self.nb, nb::schema()),
-            nb_qos: self.select(&self.nb, nb::schema()),
-            ports: self.select(&self.ovs, vswitch::schema()),
-            interfaces: self.select(&self.ovs, vswitch::schema()),
-            qos: self.select(&self.ovs, vswitch::schema()),
-            queues: self.select(&self.ovs, vswitch::schema()),
+            switches: rows(&nb),
+            nb_qos: rows(&nb),
+            ports: rows(&ovs),
+            interfaces: rows(&ovs),
+            qos: rows(&ovs),
+            queues: rows(&ovs),
+            nb,
+            ovs,
         }
     }
 
@@ -171,19 +169,19 @@ impl Servers {
         intent: &QosIntent,
     ) -> Result<usize, PlanError> {
         let seen = self.observe();
-        let nb_plan = planner.plan_nb(target, intent, &seen.nb())?;
-        let node_plan = planner.plan_node(target, intent, &seen.node())?;
+        let nb_plan = planner.plan_nb(target, intent, &seen.nb(target))?;
+        let node_plan = planner.plan_node(target, intent, &seen.node(target))?;
         let steps = nb_plan.steps().len() + node_plan.steps().len();
-        let (nb_txn, node_txn) = (nb_plan.into_transaction()?, node_plan.into_transaction()?);
+        let nb_txn = nb_plan.validated(nb::schema()).expect("NB plan fits");
+        let node_txn = node_plan
+            .validated(vswitch::schema())
+            .expect("node plan fits");
         self.rt.block_on(async {
-            if !nb_txn.is_empty() {
-                self.nb.transact(&nb_txn).await.expect("NB plan applies");
+            if !nb_plan.is_empty() {
+                nb_txn.send(&self.nb).await.expect("NB plan applies");
             }
-            if !node_txn.is_empty() {
-                self.ovs
-                    .transact(&node_txn)
-                    .await
-                    .expect("node plan applies");
+            if !node_plan.is_empty() {
+                node_txn.send(&self.ovs).await.expect("node plan applies");
             }
         });
         Ok(steps)
@@ -230,7 +228,15 @@ fn run(program: &str, db: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[derive(Debug, PartialEq)]
+/// Every row of `T` in `replica`, in UUID order.
+fn rows<T: Table>(replica: &Replica) -> Vec<T> {
+    let snap = replica.snapshot();
+    let mut rows: Vec<T> = Typed::new(&snap).rows::<T>().collect();
+    rows.sort_by_key(|r| r.uuid().to_string());
+    rows
+}
+
+/// What the servers hold, as typed rows to compare, and the replicas the planner reads.
 struct Observed {
     switches: Vec<nb::LogicalSwitch>,
     nb_qos: Vec<nb::QoS>,
@@ -238,23 +244,50 @@ struct Observed {
     interfaces: Vec<vswitch::Interface>,
     qos: Vec<vswitch::QoS>,
     queues: Vec<vswitch::Queue>,
+    nb: Replica,
+    ovs: Replica,
+}
+
+impl PartialEq for Observed {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.switches,
+            &self.nb_qos,
+            &self.ports,
+            &self.interfaces,
+            &self.qos,
+            &self.queues,
+        ) == (
+            &other.switches,
+            &other.nb_qos,
+            &other.ports,
+            &other.interfaces,
+            &other.qos,
+            &other.queues,
+        )
+    }
+}
+
+impl std::fmt::Debug for Observed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observed")
+            .field("switches", &self.switches)
+            .field("nb_qos", &self.nb_qos)
+            .field("ports", &self.ports)
+            .field("interfaces", &self.interfaces)
+            .field("qos", &self.qos)
+            .field("queues", &self.queues)
+            .finish()
+    }
 }
 
 impl Observed {
-    fn nb(&self) -> qos::NbObserved<'_> {
-        qos::NbObserved {
-            switches: &self.switches,
-            qos: &self.nb_qos,
-        }
+    fn nb(&self, target: &PodTarget) -> qos::NbObserved {
+        qos::NbObserved::from_snapshot(&Typed::new(&self.nb.snapshot()), target)
     }
 
-    fn node(&self) -> qos::NodeObserved<'_> {
-        qos::NodeObserved {
-            ports: &self.ports,
-            interfaces: &self.interfaces,
-            qos: &self.qos,
-            queues: &self.queues,
-        }
+    fn node(&self, target: &PodTarget) -> qos::NodeObserved {
+        qos::NodeObserved::from_snapshot(&Typed::new(&self.ovs.snapshot()), target)
     }
 
     fn port(&self, name: &str) -> &vswitch::Port {
@@ -400,8 +433,10 @@ fn proptest_plan_after_apply_is_empty_and_clear_leaves_no_row() {
                 match s.apply(&planner, &pod("a"), i) {
                     Ok(_) => {
                         let seen = s.observe();
-                        let again_nb = planner.plan_nb(&pod("a"), i, &seen.nb()).unwrap();
-                        let again_node = planner.plan_node(&pod("a"), i, &seen.node()).unwrap();
+                        let again_nb = planner.plan_nb(&pod("a"), i, &seen.nb(&pod("a"))).unwrap();
+                        let again_node = planner
+                            .plan_node(&pod("a"), i, &seen.node(&pod("a")))
+                            .unwrap();
                         assert!(again_nb.is_empty(), "{again_nb}");
                         assert!(again_node.is_empty(), "{again_node}");
                     }

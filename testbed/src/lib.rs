@@ -13,6 +13,8 @@
 //! daemons by PID (after checking the PID still belongs to its pidfile) and deletes its
 //! namespaces, also when a test panics. Traffic only ever flows between namespaces of the lab.
 //!
+//! [`golden`] holds the golden-file check the planners' test suites share.
+//!
 //! It sits beside the ovnkit crates, not under them: the libraries never depend on it; their
 //! tests, the examples and the benchmarks do. It needs root and the Debian packages
 //! `openvswitch-switch ovn-central ovn-host iputils-ping ethtool iproute2`
@@ -47,6 +49,7 @@ mod cmd;
 mod daemon;
 mod error;
 mod external;
+pub mod golden;
 mod lab;
 mod mgmt;
 mod netns;

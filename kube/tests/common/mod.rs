@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use gateway::{Cluster, EgressIntent, NativeGateway, NodePlan, Observed, Plan, Planner};
+use ovn_model::snapshot::Typed;
 use ovn_testbed::{Central, CentralOptions, ExternalNet, Lab, Node, Pod, PodConfig, SourceEcho};
 use ovnkit_kube::node::gateway::{Applied, ApplyError, apply};
 use ovsdb::client::{Client, ConnectConfig, connect};
@@ -161,14 +162,16 @@ impl EgressLab {
             .collect()
     }
 
-    /// Reads the rows the planner needs.
+    /// Reads the rows the planner needs, from a replica's snapshot.
     pub fn observe(&self) -> Observed {
-        let q = Observed::query(self.planner.cluster());
-        let outcome = self
+        let replica = self
             .rt
-            .block_on(self.client.transact(q.transaction()))
+            .block_on(
+                self.client
+                    .fetch(&Observed::monitor(), ovn_model::nb::schema()),
+            )
             .expect("observe");
-        q.decode(&outcome)
+        Observed::from_snapshot(&Typed::new(&replica.snapshot()), self.planner.cluster())
     }
 
     /// Plans against the current state.
@@ -190,10 +193,10 @@ impl EgressLab {
                 }
             }
         }
-        let txn = plan.clone().into_transaction().expect("valid transaction");
-        if !txn.is_empty() {
+        if !plan.is_empty() {
+            let prepared = plan.nb().transaction().expect("the plan builds");
             self.rt
-                .block_on(self.client.transact(&txn))
+                .block_on(prepared.send(&self.client))
                 .unwrap_or_else(|e| panic!("transaction failed: {e}\n{:#?}", plan.explain()));
         }
         for (i, node) in self.nodes.iter().enumerate() {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use ovsdb::replica::Replica;
 use ovsdb::table::Ref;
 use ovsdb::{
     Atom, Condition, DatabaseSchema, Datum, Delete, ErrorKind, Function, Insert, InsertHandle,
@@ -393,6 +394,18 @@ impl Prepared {
     /// The transaction, by value.
     pub fn into_transaction(self) -> Transaction {
         self.txn
+    }
+
+    /// Runs the transaction on `replica` with `ovsdb`'s in-memory transaction engine (what the
+    /// server would do, on the replica's contents) and checks the answer as sending it would:
+    /// the one in-memory application every planner's tests use.
+    ///
+    /// # Errors
+    /// What [`Prepared::failure`] and [`Prepared::check`] return.
+    pub fn apply(&self, replica: &mut Replica) -> Result<TransactOutcome, PlanError> {
+        let outcome = replica.transact(&self.txn).map_err(|e| self.failure(e))?;
+        self.check(&outcome)?;
+        Ok(outcome)
     }
 
     /// The UUID the server gave a row the plan inserted (or the UUID of a row read from it).

@@ -61,7 +61,7 @@ mod typed;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use ovsdb::table::RowId;
+use ovsdb::table::{Ref, RowId};
 use ovsdb::{Atom, Datum, Map, Mutation, NamedUuid, Row, Set, Uuid};
 
 pub use build::Prepared;
@@ -87,6 +87,16 @@ impl RowTarget {
         match id {
             RowId::Uuid(u) => RowTarget::Uuid(*u),
             RowId::Named(n) => RowTarget::Named(n.clone()),
+        }
+    }
+
+    /// A typed reference to the row, for a UUID or a named UUID.
+    #[must_use]
+    pub fn to_ref<T>(&self) -> Option<Ref<T>> {
+        match self {
+            RowTarget::Uuid(u) => Some(Ref::new(*u)),
+            RowTarget::Named(n) => Some(Ref::named(n.clone())),
+            RowTarget::Name(_) => None,
         }
     }
 
@@ -124,6 +134,7 @@ pub struct ParentLink {
 
 /// One change to one row (or to the rows a name selects).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Change {
     /// Inserts `row`, named `name` for references in the same plan; a row of a non-root table
     /// goes into `parent` (see the module docs for the one rule).
@@ -497,6 +508,17 @@ impl Plan {
         );
         out.push('\n');
         Ok(out)
+    }
+
+    /// Builds the transaction and runs it on `replica` in memory ([`Prepared::apply`]).
+    ///
+    /// # Errors
+    /// What [`Plan::transaction`] and [`Prepared::apply`] return.
+    pub fn apply(
+        &self,
+        replica: &mut ovsdb::replica::Replica,
+    ) -> Result<ovsdb::TransactOutcome, PlanError> {
+        self.transaction()?.apply(replica)
     }
 
     /// The insert step that creates `name`, if this plan has one.

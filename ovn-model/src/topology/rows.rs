@@ -426,7 +426,7 @@ impl QoS {
 }
 
 impl Meter {
-    /// A meter (its bands are children: [`crate::topology::ChangeSet::insert_child`]).
+    /// A meter (its bands are children: [`crate::plan::Plan::insert_with_children`]).
     #[must_use]
     pub fn new(name: &str, unit: MeterUnit) -> Self {
         Meter {

@@ -78,18 +78,9 @@ impl Nb {
         for t in tables {
             monitor = monitor.with_table(*t, TableMonitor::all());
         }
-        let mut replica = ovsdb::replica::Replica::new(&self.schema);
-        let reply = self
-            .rt
-            .block_on(
-                self.client
-                    .request(monitor.method.as_str(), &monitor.params(None)),
-            )
-            .expect("monitor request");
-        replica
-            .apply_reply(&monitor, reply.get())
-            .expect("monitor reply applies");
-        replica
+        self.rt
+            .block_on(self.client.fetch(&monitor, &self.schema))
+            .expect("monitor request")
     }
 
     /// Every row of `T`'s table as `ovn-nbctl --format=json list` prints it, decoded with the

@@ -124,6 +124,15 @@ pub enum ClientError {
         #[source]
         source: serde_json::Error,
     },
+    /// A monitor reply could not be applied to a replica (it does not fit the schema).
+    #[error("the monitor reply for {db} could not be applied")]
+    Monitor {
+        /// The database.
+        db: String,
+        /// What the replica found.
+        #[source]
+        source: Box<crate::replica::ReplicaError>,
+    },
 }
 
 /// Why a [`super::Driver`] stopped with an error.

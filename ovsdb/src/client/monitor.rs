@@ -7,12 +7,16 @@
 //! replica that applies them in [`crate::replica`]. [`super::ReplicaClient`] ties them to
 //! reconnection.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::{Client, ClientError};
 use crate::jsonrpc::Notification;
 use crate::monitor::{CondChange, MonitorMethod, MonitorRequest};
+use crate::replica::Replica;
+use crate::schema::DatabaseSchema;
 use crate::value::Uuid;
 
 /// A monitor's reply, with the method that produced it (older than asked for when the server
@@ -96,7 +100,36 @@ pub(crate) fn first_param(params: &str) -> Option<Value> {
     de.deserialize_seq(FirstVisitor).ok().flatten()
 }
 
+/// Tells apart the monitors [`Client::fetch`] opens on one connection.
+static FETCHES: AtomicU64 = AtomicU64::new(0);
+
 impl Client {
+    /// A replica holding what `request` selects now: a monitor is opened, its reply applied to
+    /// a new [`Replica`] of `schema`, and the monitor cancelled, so nothing follows. For a
+    /// replica that stays up to date across reconnects, use [`super::ReplicaClient`].
+    ///
+    /// # Errors
+    /// What the server answered, or [`ClientError::Monitor`] when its reply does not fit
+    /// `schema`.
+    pub async fn fetch(
+        &self,
+        request: &MonitorRequest,
+        schema: &DatabaseSchema,
+    ) -> Result<Replica, ClientError> {
+        let id = format!("fetch-{}", FETCHES.fetch_add(1, Ordering::Relaxed));
+        let request = request.clone().with_id(id.clone());
+        let started = self.monitor(&request, None).await?;
+        let mut replica = Replica::new(schema);
+        replica
+            .apply_reply(&request.with_method(started.method), started.result.get())
+            .map_err(|source| ClientError::Monitor {
+                db: schema.name.clone(),
+                source: Box::new(source),
+            })?;
+        self.monitor_cancel(&Value::String(id)).await?;
+        Ok(replica)
+    }
+
     /// Sends `request` (with `last_txn_id` for `monitor_cond_since`), falling back to the next
     /// older method each time the server answers "unknown method".
     pub async fn monitor(
