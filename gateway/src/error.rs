@@ -121,18 +121,6 @@ pub enum PlanError {
     /// The cluster configuration is unusable.
     #[error("cluster configuration: {0}")]
     Config(#[from] ConfigError),
-    /// The cluster router was not among the observed rows.
-    #[error("logical router {router:?} not found")]
-    RouterNotFound {
-        /// The router's name.
-        router: String,
-    },
-    /// The native gateway's router port was not among the observed rows.
-    #[error("OVN-native gateway port {port:?} not found")]
-    GatewayPortNotFound {
-        /// The router port's name.
-        port: String,
-    },
     /// The OVN-native gateway names a node that is not known.
     #[error("OVN-native gateway port {port:?}: chassis node {node:?} is not a known node")]
     UnknownChassisNode {

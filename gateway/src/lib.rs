@@ -155,8 +155,9 @@ impl Planner {
     /// their current path; owned rows of subnets no longer in `intents` are removed.
     ///
     /// # Errors
-    /// [`PlanError`] when no plan can be made at all: a bad cluster configuration, the router
-    /// or the native gateway port not observed, a native chassis node that is not known.
+    /// [`PlanError`] when no plan can be made at all: a bad cluster configuration, a native
+    /// chassis node that is not known. A router or gateway port that was not observed is named
+    /// in the plan (the same reconcile step may create it).
     pub fn plan(
         &self,
         intents: &[EgressIntent],

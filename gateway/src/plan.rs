@@ -70,21 +70,13 @@ impl Plan {
     }
 
     /// The plan for a person to review (and for golden files): the decisions, what each node
-    /// holds, what nodes hold before the transaction, what was set aside, then the OVN steps
+    /// holds, what was set aside, what nodes hold before the transaction, then the OVN steps
     /// and the transaction's JSON ([`ovn_model::plan::Plan::review`]).
     ///
     /// # Errors
     /// When the OVN plan does not build (a planner bug).
     pub fn review(&self) -> Result<String, ovn_model::plan::PlanError> {
-        let mut lines = self.notes.clone();
-        for n in self.nodes.values() {
-            lines.extend(n.explain());
-        }
-        lines.extend(
-            self.rejected
-                .iter()
-                .map(|e| format!("{e}; its current egress path is kept")),
-        );
+        let mut lines = self.summary();
         if !self.before.is_empty() {
             lines.push("--- held before the transaction ---".to_owned());
             for n in self.before.values() {
@@ -100,12 +92,18 @@ impl Plan {
         Ok(out)
     }
 
-    /// The plan in words: the decisions taken (which gateway is active, and why), each OVN
-    /// change with its reason, what each node holds, and what was set aside.
+    /// The plan in words: the decisions taken (which gateway is active, and why), what each
+    /// node holds, what was set aside, and each OVN change with its reason.
     #[must_use]
     pub fn explain(&self) -> Vec<String> {
-        let mut out = self.notes.clone();
+        let mut out = self.summary();
         out.extend(self.nb.explain());
+        out
+    }
+
+    /// The decisions, the node plans and the subnets set aside, in words.
+    fn summary(&self) -> Vec<String> {
+        let mut out = self.notes.clone();
         for n in self.nodes.values() {
             out.extend(n.explain());
         }

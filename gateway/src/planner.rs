@@ -83,7 +83,6 @@ pub(crate) fn plan(
     let kept: Vec<&OwnedRow> = observed.owned.iter().filter(|o| set_aside(o)).collect();
     plan.nodes = node_plans(cluster, nodes, &wants, &kept, &internal);
     reconcile::diff(&mut plan.nb, wants, owned)?;
-    parents_observed(cluster, &plan.nb)?;
     for (name, held) in held_plans(cluster, nodes, observed, &internal) {
         let next = &plan.nodes[&name];
         let both = held.merged(next);
@@ -126,36 +125,6 @@ fn bfd_step(cluster: &Cluster, observed: &Observed, plan: &mut Plan) -> Result<(
             timers.min_rx_ms, timers.min_tx_ms, timers.mult
         ),
     )?;
-    Ok(())
-}
-
-/// Fails when a row must be inserted under the router or the native gateway port and that
-/// parent was not observed (rows that already exist are changed in place without it).
-fn parents_observed(cluster: &Cluster, plan: &ovn_model::plan::Plan) -> Result<(), PlanError> {
-    for step in plan.steps() {
-        let Change::Insert {
-            parent: Some(p), ..
-        } = &step.change
-        else {
-            continue;
-        };
-        if !matches!(p.target, RowTarget::Name(_)) {
-            continue;
-        }
-        return Err(if p.table == nb::LogicalRouter::TABLE {
-            PlanError::RouterNotFound {
-                router: cluster.router.clone(),
-            }
-        } else {
-            PlanError::GatewayPortNotFound {
-                port: cluster
-                    .native
-                    .as_ref()
-                    .map(|n| n.port.clone())
-                    .unwrap_or_default(),
-            }
-        });
-    }
     Ok(())
 }
 

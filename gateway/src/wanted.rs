@@ -69,8 +69,9 @@ pub(crate) fn want(key: Key, value: Wanted, what: String) -> Draft {
     Draft { key, value, what }
 }
 
-/// The drafts as the core's wants, each under its parent: the router (by UUID when observed,
-/// else by name) or the native gateway port.
+/// The drafts as the core's wants, each under its parent: the router or the native gateway
+/// port, by UUID when observed, else by name (the reconcile step may create it; if it exists
+/// nowhere, the transaction fails, naming it).
 pub(crate) fn encode(
     cluster: &Cluster,
     observed: &Observed,

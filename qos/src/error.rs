@@ -7,14 +7,6 @@ use crate::intent::PodId;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanError {
-    /// The pod's logical switch is not among the observed rows, and a row must be added to it.
-    #[error("pod {pod}: logical switch {switch:?} not found")]
-    SwitchNotFound {
-        /// The pod.
-        pod: PodId,
-        /// The switch name.
-        switch: String,
-    },
     /// The pod's OVS port or interface is not among the observed rows, and it must change.
     #[error("pod {pod}: OVS port {port:?} not found")]
     PortNotFound {

@@ -124,8 +124,9 @@ impl Planner {
     /// The OVN_Northbound changes for the pod at `target` to get `intent`.
     ///
     /// # Errors
-    /// [`PlanError::SwitchNotFound`] when a row must be added to a switch that was not
-    /// observed; [`PlanError::Plan`] when a value does not fit its column.
+    /// [`PlanError::Plan`] when a value does not fit its column. A switch that was not
+    /// observed is named in the plan: sending it fails, naming the switch, if it does not exist
+    /// by then.
     pub fn plan_nb(
         &self,
         target: &PodTarget,

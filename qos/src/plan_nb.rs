@@ -1,7 +1,8 @@
 //! Planning the OVN NB side: `QoS` rows on the pod's logical switch.
 //!
 //! One row per role ([`Role::Egress`], [`Role::Ingress`], [`Role::Dscp`]), each a wanted child
-//! of the pod's switch, keyed by the pod, the role and the switch's name (a pod that moved to
+//! of the pod's switch (by UUID when observed, else by name: the switch may be created by the
+//! same reconcile step), keyed by the pod, the role and the switch's name (a pod that moved to
 //! another switch gets a new row there, and its old one goes). The reconcile core does the
 //! rest: a new row is inserted into `Logical_Switch.qos_rules`, a row that stays is updated in
 //! the columns that differ, a row no longer asked for is taken out of its switch (the server
@@ -10,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use ovn_model::nb::{self, LogicalSwitch, QoSActionKey, QoSBandwidthKey, QoSDirection};
-use ovn_model::plan::Plan;
+use ovn_model::plan::{Plan, Target};
 use ovn_model::reconcile::{self, Want};
 
 use crate::config::{Config, EgressMechanism, IngressMechanism, PodTarget};
@@ -26,25 +27,21 @@ pub(crate) fn plan(
 ) -> Result<Plan, PlanError> {
     let pod = &target.pod;
     let mut plan = Plan::nb();
-    let rows = wanted(config, target, intent);
-    let wants = match (rows.is_empty(), observed.switch) {
-        (true, _) => Vec::new(),
-        (false, None) => {
-            return Err(PlanError::SwitchNotFound {
-                pod: pod.clone(),
-                switch: target.switch.clone(),
-            });
-        }
-        (false, Some(switch)) => rows
-            .into_iter()
-            .map(|(role, row, what)| {
-                let key = pod.key(role).with_id(&target.switch);
-                let why = format!("{pod}: {}: {what}", role.as_str());
-                Want::child::<LogicalSwitch, _>(key, &row, switch, why)
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| PlanError::plan(pod, e))?,
+    // A switch not observed is named: it may be created by an earlier part of the same
+    // reconcile step's plan; if it exists nowhere, the transaction fails, naming it.
+    let switch: Target<LogicalSwitch> = match observed.switch {
+        Some(u) => u.into(),
+        None => target.switch.as_str().into(),
     };
+    let wants = wanted(config, target, intent)
+        .into_iter()
+        .map(|(role, row, what)| {
+            let key = pod.key(role).with_id(&target.switch);
+            let why = format!("{pod}: {}: {what}", role.as_str());
+            Want::child::<LogicalSwitch, _>(key, &row, switch.clone(), why)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| PlanError::plan(pod, e))?;
     reconcile::diff(&mut plan, wants, observed.owned.clone())
         .map_err(|e| PlanError::plan(pod, e))?;
     Ok(plan)

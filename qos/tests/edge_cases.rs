@@ -11,8 +11,8 @@ use ovn_model::nb::{self, LogicalSwitch};
 use ovn_model::plan::{Change, Plan};
 use ovn_model::vswitch::{self, Port};
 use qos::{
-    BitRate, Config, Dscp, EgressMechanism, IngressMechanism, Limit, PlanError, Planner, PodId,
-    PodTarget, QosIntent, Role,
+    BitRate, Config, Dscp, EgressMechanism, IngressMechanism, Limit, Planner, PodId, PodTarget,
+    QosIntent, Role,
 };
 
 fn pod() -> PodId {
@@ -154,17 +154,31 @@ fn missing_switch_or_port_is_an_error_only_when_something_must_be_added() {
             .with_ingress(IngressMechanism::OvsHtb),
     );
     let gone = PodTarget::new(pod(), "nowhere", "a", "veth-gone");
-    let nb = nb_db();
+    let mut nb = nb_db();
     let node = node_db();
     let dscp = QosIntent::none().with_dscp(Dscp::new(10).unwrap());
-    let err = planner
+    // The switch is named in the plan (another part of the reconcile step may create it);
+    // applied where it exists nowhere, the transaction fails and names it.
+    let plan = planner
         .plan_nb(&gone, &dscp, &nb_observed(&nb, &gone))
-        .unwrap_err();
-    assert!(matches!(err, PlanError::SwitchNotFound { ref switch, .. } if switch == "nowhere"));
-    assert_eq!(
-        err.to_string(),
-        "pod default/a: logical switch \"nowhere\" not found"
+        .unwrap();
+    let err = plan.apply(&mut nb).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ovn_model::plan::PlanError::Missing {
+                table: "Logical_Switch",
+                ..
+            }
+        ),
+        "{err}"
     );
+    assert!(
+        err.to_string()
+            .starts_with(r#"Logical_Switch named "nowhere" matched no row, so nothing was changed (needed by: step 1 (default/a: dscp: DSCP 10"#),
+        "{err}"
+    );
+    assert_eq!(count(&nb, "QoS"), 0);
     let err = planner
         .plan_node(&gone, &ten(), &node_observed(&node, &gone))
         .unwrap_err();

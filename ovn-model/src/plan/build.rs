@@ -125,26 +125,31 @@ impl<'a> Builder<'a> {
         self.check_orphans()?;
         let mut txn = Transaction::with_capacity(self.plan.db, self.plan.steps.len() + 4);
         let mut origins = Vec::new();
-        for (table, target, present, needed_by) in self.guards() {
-            let until = if present {
-                WaitUntil::NotEqual
-            } else {
-                WaitUntil::Equal
-            };
-            txn.push(
-                Wait::new(table, Vec::<String>::new(), until, Vec::new())
-                    .filter(condition(&target))
-                    .timeout_ms(0),
-            );
-            origins.push(Origin::Guard {
-                table,
-                target,
-                present,
-                needed_by,
-            });
-        }
+        let mut guards = self.guards().into_iter().peekable();
         let mut inserted = HashMap::new();
         for (i, step) in self.plan.steps.iter().enumerate() {
+            // A guard goes right before the first step that needs it: rows inserted by earlier
+            // steps of the same transaction count as existing.
+            while let Some((table, target, present, needed_by)) =
+                guards.next_if(|g| g.3.first() == Some(&i))
+            {
+                let until = if present {
+                    WaitUntil::NotEqual
+                } else {
+                    WaitUntil::Equal
+                };
+                txn.push(
+                    Wait::new(table, Vec::<String>::new(), until, Vec::new())
+                        .filter(condition(&target))
+                        .timeout_ms(0),
+                );
+                origins.push(Origin::Guard {
+                    table,
+                    target,
+                    present,
+                    needed_by,
+                });
+            }
             if self.merged.contains(&i) {
                 continue;
             }

@@ -13,9 +13,11 @@
 //! - parent inserted by the same plan: the child's reference goes into the parent's own
 //!   `insert` (no extra operation);
 //! - parent that exists (by UUID or by name): a `mutate` of the parent adds the reference,
-//!   and a `wait` at the start of the transaction makes the server refuse the whole
-//!   transaction when the parent is not there, instead of committing an orphan it would
-//!   collect at once ([`PlanError::Missing`] names it).
+//!   and a `wait` right before the first step that needs the parent makes the server refuse
+//!   the whole transaction when the parent is not there, instead of committing an orphan it
+//!   would collect at once ([`PlanError::Missing`] names it). A parent inserted by an earlier
+//!   step of the same transaction counts (a merged plan may name a switch its topology part
+//!   creates).
 //!
 //! Rows of non-root tables are deleted by taking them out of every parent column that can hold
 //! them (a `mutate ... where <column> includes <uuid>` per link), so the plan needs not know

@@ -175,6 +175,25 @@ fn a_child_is_deleted_from_every_parent_column_that_can_hold_it() {
 }
 
 #[test]
+fn a_parent_inserted_earlier_by_the_same_plan_can_be_named() {
+    // The topology plan creates ls1, the QoS plan (made without seeing ls1) names it; merged,
+    // the guard runs after the insert, so it sees the new switch.
+    let mut topology = Plan::nb();
+    topology.insert(&LogicalSwitch::new("ls1")).unwrap();
+    let mut qos_plan = Plan::nb();
+    qos_plan
+        .insert_child::<LogicalSwitch, _>("ls1", &qos("a"))
+        .unwrap();
+    topology.merge(qos_plan).unwrap();
+    let json = ops(&topology);
+    let kinds: Vec<&str> = json.as_array().unwrap()[1..]
+        .iter()
+        .map(|op| op["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["insert", "wait", "insert", "mutate"]);
+}
+
+#[test]
 fn one_guard_per_existing_parent() {
     let mut plan = Plan::nb();
     for m in ["1", "2", "3"] {
@@ -193,7 +212,7 @@ fn one_guard_per_existing_parent() {
     assert_eq!(
         kinds,
         [
-            "wait", "wait", "insert", "mutate", "insert", "mutate", "insert", "mutate", "insert",
+            "wait", "insert", "mutate", "insert", "mutate", "insert", "mutate", "wait", "insert",
             "mutate"
         ]
     );

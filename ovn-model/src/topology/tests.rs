@@ -117,12 +117,18 @@ fn updates_write_only_the_chosen_columns() {
     cs.delete::<PortGroup>("pg").unwrap();
     let plan = cs.validated(nb::schema()).unwrap();
     let json = serde_json::to_value(plan.transaction()).unwrap();
-    // Guards for the two rows named: the switch updated, the router the route goes into.
-    assert_eq!(json[1]["table"], "Logical_Switch");
-    assert_eq!(json[2]["table"], "Logical_Router");
+    // A guard before each use of a name: the switch updated, the router the route goes into.
     assert_eq!(
-        json[3]["row"],
+        (&json[1]["op"], &json[1]["table"]),
+        (&"wait".into(), &"Logical_Switch".into())
+    );
+    assert_eq!(
+        json[2]["row"],
         serde_json::json!({"other_config": ["map", [["subnet", "10.1.0.0/24"]]]})
+    );
+    assert_eq!(
+        (&json[3]["op"], &json[3]["table"]),
+        (&"wait".into(), &"Logical_Router".into())
     );
     assert_eq!(json[4]["row"]["ip_prefix"], "10.2.0.0/16");
     assert_eq!(json[6]["op"], "delete");
