@@ -9,6 +9,13 @@
 //! - a wanted row an owned row has the key of: an update of the columns that differ (compared
 //!   as values of their column types; a column the observed row does not have is an error,
 //!   never "equal"), nothing when none does;
+//!
+//!   A wanted row manages every column of its table except the references it leaves empty:
+//!   those are other writers' links (a switch's `ports` and `qos_rules`, filled by the inserts
+//!   of its children; the `load_balancer` a Services planner attaches), which an update must
+//!   not reset. A reference column the row sets is managed like any other, and
+//!   [`Want::managing`] makes an empty one managed too (to drop a reference the planner itself
+//!   made); [`Want::ignoring`] leaves any column to others;
 //! - an owned row nothing wants (or a second one with a key already matched): a delete.
 //!
 //! Planning the state a plan leads to gives an empty plan; rows outside the scope (another
@@ -73,6 +80,26 @@ pub struct Want {
     ignored: Vec<&'static str>,
 }
 
+/// The reference columns of `T` that `row` leaves empty: other writers' links.
+fn empty_references<T: Table>(row: &Row) -> Vec<&'static str> {
+    let schema = T::table_schema();
+    T::COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| {
+            schema.columns.get(*c).is_some_and(|col| {
+                col.type_.key.ref_table.is_some()
+                    || col
+                        .type_
+                        .value
+                        .as_ref()
+                        .is_some_and(|v| v.ref_table.is_some())
+            })
+        })
+        .filter(|c| row.get(c).is_none_or(Datum::is_empty))
+        .collect()
+}
+
 impl Want {
     /// A row of a root table.
     ///
@@ -80,13 +107,14 @@ impl Want {
     /// [`PlanError::Encode`] for a row that breaks the model; [`PlanError::NoExternalIds`]
     /// for a table that cannot carry the owner tags.
     pub fn root<T: Root>(key: Key, row: &T, why: impl Into<String>) -> Result<Self, PlanError> {
+        let row = encode(&key, row)?;
         Ok(Want {
             table: T::TABLE,
-            row: encode(&key, row)?,
+            ignored: empty_references::<T>(&row),
+            row,
             key,
             parent: None,
             why: why.into(),
-            ignored: Vec::new(),
         })
     }
 
@@ -100,9 +128,11 @@ impl Want {
         parent: impl Into<Target<P>>,
         why: impl Into<String>,
     ) -> Result<Self, PlanError> {
+        let row = encode(&key, row)?;
         Ok(Want {
             table: C::TABLE,
-            row: encode(&key, row)?,
+            ignored: empty_references::<C>(&row),
+            row,
             key,
             parent: Some(ParentLink {
                 table: P::TABLE,
@@ -110,7 +140,6 @@ impl Want {
                 target: parent.into().row_target(),
             }),
             why: why.into(),
-            ignored: Vec::new(),
         })
     }
 
@@ -119,6 +148,14 @@ impl Want {
     #[must_use]
     pub fn ignoring(mut self, columns: &[&'static str]) -> Self {
         self.ignored.extend_from_slice(columns);
+        self
+    }
+
+    /// Manages `columns` even where the row leaves them empty references: an update resets
+    /// them (a planner dropping a reference it made itself).
+    #[must_use]
+    pub fn managing(mut self, columns: &[&str]) -> Self {
+        self.ignored.retain(|c| !columns.contains(c));
         self
     }
 

@@ -127,7 +127,9 @@ pub(crate) fn plan(
             row.queues = BTreeMap::from([(0, q.to_ref().expect("a wanted row has an id"))]);
         }
         let why = format!("{pod}: port QoS: {}", describe(w));
-        qos_wants.push(Want::root(qos_key.clone(), &row, why).map_err(core)?);
+        // The queues are the planner's own: an htb QoS turned into netem lets go of its queue.
+        let want = Want::root(qos_key.clone(), &row, why).map_err(core)?;
+        qos_wants.push(want.managing(&["queues"]));
     }
     let resolved = reconcile::diff(&mut plan, qos_wants, owned_qos.clone()).map_err(core)?;
     let kept = resolved.target(vswitch::QoS::TABLE, &qos_key);

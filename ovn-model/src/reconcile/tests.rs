@@ -220,3 +220,30 @@ fn a_snapshot_gives_the_rows_of_a_scope_only() {
     let all = typed.owned::<QoS>(&Scope::component(Component::QOS));
     assert_eq!(all.len(), 2, "the hand-written row is nobody's");
 }
+
+#[test]
+fn a_wanted_parent_leaves_its_children_and_others_references_alone() {
+    let k = Key::new(Component::TOPOLOGY, Object::subnet("ls1"), "switch");
+    let want = Want::root(k.clone(), &LogicalSwitch::new("ls1"), "a subnet").unwrap();
+    // As observed: ports (the inserts of its children) and a load balancer (another planner).
+    let mut seen = LogicalSwitch::new("ls1");
+    seen.uuid = Uuid::from_u128(1);
+    seen.external_ids = k.tags();
+    seen.ports.insert(ovsdb::Ref::new(Uuid::from_u128(2)));
+    seen.load_balancer
+        .insert(ovsdb::WeakRef::new(Uuid::from_u128(3)));
+    let owned = OwnedRow::from_rows(&[seen.clone()]);
+    let mut plan = Plan::nb();
+    diff(&mut plan, vec![want.clone()], owned.clone()).unwrap();
+    assert!(plan.is_empty(), "{plan}");
+    // Managed on request: the planner drops references it made itself.
+    let mut plan = Plan::nb();
+    diff(&mut plan, vec![want.managing(&["load_balancer"])], owned).unwrap();
+    assert_eq!(
+        plan.explain(),
+        [format!(
+            r#"a subnet: update Logical_Switch {} {{"load_balancer":["set",[]]}}"#,
+            Uuid::from_u128(1)
+        )]
+    );
+}
