@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use ipam::{Ipam, Observed, Request, SubnetConfig};
+use ipam::{Ipam, ObservedLease, Request, SubnetConfig};
 
 const ALLOCS: usize = 1_000_000;
 const CHURN_PAIRS: usize = 1_000_000;
@@ -222,7 +222,7 @@ fn restore_500_subnets(c: &mut Criterion) {
             SubnetConfig::new(format!("ns-{s}"), net.parse().expect("cidr"))
         })
         .collect();
-    let records: Vec<Observed> = (0..RESTORE_RECORDS)
+    let records: Vec<ObservedLease> = (0..RESTORE_RECORDS)
         .map(|i| {
             let (s, k) = (i % RESTORE_SUBNETS, i / RESTORE_SUBNETS);
             // Spread over the /24, skipping the gateway (.1).
@@ -234,7 +234,7 @@ fn restore_500_subnets(c: &mut Criterion) {
                 host as u8,
             ));
             let m = (i as u64 + 1).to_be_bytes();
-            Observed {
+            ObservedLease {
                 owner: format!("ns-{s}/pod-{k}/eth0"),
                 subnet: None,
                 addresses: vec![addr],

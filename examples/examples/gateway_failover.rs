@@ -45,10 +45,10 @@ impl Controller {
         )?;
         let observed =
             Observed::from_snapshot(&Typed::new(&replica.snapshot()), self.planner.cluster());
-        let view: Vec<gateway::Node> = nodes
+        let view: Vec<gateway::NodeState> = nodes
             .iter()
             .map(|n| {
-                gateway::Node::new(n.name(), n.chassis())
+                gateway::NodeState::new(n.name(), n.chassis())
                     .with_join_ip(self.joins[&n.name()])
                     .with_health(self.health.get(&n.name()).copied().unwrap_or(true))
             })

@@ -5,30 +5,34 @@
 //! Run: `cargo run -p examples --example ipam_pools`
 
 use anyhow::Result;
-use ipam::{Ipam, Observed, PoolConfig, Request, SubnetConfig};
+use ipam::{Ipam, ObservedLease, PoolConfig, Request, SubnetConfig};
 
 fn main() -> Result<()> {
     let mut ipam = Ipam::new(0x5eed);
 
     println!("== a dual-stack subnet with exclusions and pools");
     let config = SubnetConfig::new("ns1", "10.16.0.0/24".parse()?)
-        .cidr("fd00:10:16::/120".parse()?)
-        .exclude("10.16.0.2..10.16.0.9")
-        .exclude("10.16.0.250")
-        .pool(
+        .with_cidr("fd00:10:16::/120".parse()?)
+        .with_exclude("10.16.0.2..10.16.0.9")
+        .with_exclude("10.16.0.250")
+        .with_pool(
             PoolConfig::new("db")
-                .entry("10.16.0.100")
-                .entry("10.16.0.110")
-                .entry("10.16.0.120"),
+                .with_entry("10.16.0.100")
+                .with_entry("10.16.0.110")
+                .with_entry("10.16.0.120"),
         )
-        .pool(
+        .with_pool(
             PoolConfig::new("web")
-                .entry("10.16.0.128/28")
-                .entry("fd00:10:16::80/124"),
+                .with_entry("10.16.0.128/28")
+                .with_entry("fd00:10:16::80/124"),
         );
-    println!("cidrs {:?}\nexclude {:?}", config.cidrs, config.exclude);
-    for pool in &config.pools {
-        println!("pool {} {:?}", pool.name, pool.entries);
+    println!(
+        "cidrs {:?}\nexclude {:?}",
+        config.cidrs(),
+        config.exclusions()
+    );
+    for pool in config.pools() {
+        println!("pool {} {:?}", pool.name(), pool.entries());
     }
     ipam.add_subnet(config)?;
 
@@ -43,24 +47,24 @@ fn main() -> Result<()> {
     println!("\n== pools and StatefulSet ordinals");
     for i in [2, 0] {
         let owner = format!("ns1/db-{i}/eth0");
-        let lease = ipam.allocate(&Request::new("ns1", &owner).pool("db").ordinal(i))?;
+        let lease = ipam.allocate(&Request::new("ns1", &owner).with_pool("db").with_ordinal(i))?;
         println!("{owner:<14} {lease}   (ordinal {i})");
     }
-    let web = ipam.allocate(&Request::new("ns1", "ns1/web-x/eth0").pool("web"))?;
+    let web = ipam.allocate(&Request::new("ns1", "ns1/web-x/eth0").with_pool("web"))?;
     println!("{:<14} {web}   (pool web)", "ns1/web-x/eth0");
 
     println!("\n== static requests that are refused");
-    let taken = Request::new("ns1", "ns1/c/eth0").ip("10.16.0.10".parse()?);
+    let taken = Request::new("ns1", "ns1/c/eth0").with_ip("10.16.0.10".parse()?);
     println!("{}", ipam.allocate(&taken).unwrap_err());
-    let excluded = Request::new("ns1", "ns1/c/eth0").ip("10.16.0.5".parse()?);
+    let excluded = Request::new("ns1", "ns1/c/eth0").with_ip("10.16.0.5".parse()?);
     println!("{}", ipam.allocate(&excluded).unwrap_err());
-    let mac = Request::new("ns1", "ns1/c/eth0").mac(web.mac);
+    let mac = Request::new("ns1", "ns1/c/eth0").with_mac(web.mac);
     println!("{}", ipam.allocate(&mac).unwrap_err());
-    let stray = Request::new("ns1", "ns1/c/eth0").ip("10.99.0.1".parse()?);
+    let stray = Request::new("ns1", "ns1/c/eth0").with_ip("10.99.0.1".parse()?);
     println!("{}", ipam.allocate(&stray).unwrap_err());
     let allowed = Request::new("ns1", "ns1/c/eth0")
-        .ip("10.16.0.5".parse()?)
-        .allow_reserved(true);
+        .with_ip("10.16.0.5".parse()?)
+        .with_allow_reserved(true);
     println!(
         "ns1/c/eth0     {}   (excluded, but explicitly allowed)",
         ipam.allocate(&allowed)?
@@ -75,7 +79,7 @@ fn main() -> Result<()> {
     let changed = ipam
         .subnet_config("ns1")
         .cloned()
-        .map(|c| c.exclude("10.16.0.11"))
+        .map(|c| c.with_exclude("10.16.0.11"))
         .ok_or_else(|| anyhow::anyhow!("subnet ns1 vanished"))?;
     for issue in ipam.update_subnet(changed)? {
         println!("kept, but reported: {issue}");
@@ -96,24 +100,24 @@ fn main() -> Result<()> {
     }
 
     println!("\n== restart: rebuild from observed records");
-    let mut records: Vec<Observed> = ipam
-        .snapshot()
+    let mut records: Vec<ObservedLease> = ipam
+        .state()
         .leases
         .into_iter()
-        .map(|l| Observed {
+        .map(|l| ObservedLease {
             owner: l.owner,
             subnet: None,
             addresses: l.addresses,
             mac: Some(l.mac),
         })
         .collect();
-    records.push(Observed {
+    records.push(ObservedLease {
         owner: "ns1/stale/eth0".into(),
         subnet: None,
         addresses: vec!["10.16.0.12".parse()?],
         mac: None,
     });
-    records.push(Observed {
+    records.push(ObservedLease {
         owner: "other/pod/eth0".into(),
         subnet: None,
         addresses: vec!["192.168.7.7".parse()?],
@@ -121,7 +125,7 @@ fn main() -> Result<()> {
     });
     // A new process gets a new seed (random in production), so new MACs follow a new sequence.
     let mut restarted = Ipam::new(0x5eed + 1);
-    for cfg in ipam.snapshot().subnets {
+    for cfg in ipam.state().subnets {
         restarted.add_subnet(cfg)?;
     }
     let report = restarted.restore(records);

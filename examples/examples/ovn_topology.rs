@@ -177,7 +177,7 @@ fn topology() -> Result<Plan> {
             router_mac.parse()?,
             [router_ip.parse()?],
         );
-        cs.connect_router_to_switch(&router, &sw, &port)?;
+        cs.connect_router_to_switch(&router, &sw, &port, &format!("lr0-{name}-peer"))?;
         switches.insert(name, sw);
     }
     for &(name, _, switch, mac, ip) in PODS {

@@ -1,5 +1,5 @@
 //! The cluster the planner plans for ([`Cluster`], [`NativeGateway`]) and the nodes it knows
-//! ([`Node`]).
+//! ([`NodeState`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -16,18 +16,18 @@ use crate::error::ConfigError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
     /// The cluster router's name (`Logical_Router.name`).
-    pub router: String,
+    pub(crate) router: String,
     /// The join subnet that connects the router to every node's management port.
-    pub join_cidr: IpNet,
+    pub(crate) join_cidr: IpNet,
     /// The router's address on the join switch: the next hop of every node's return route.
-    pub router_join_ip: IpAddr,
+    pub(crate) router_join_ip: IpAddr,
     /// Destinations inside the cluster: never sent to a gateway (the join subnet and every
     /// planned subnet's CIDR are added to these).
-    pub cluster_cidrs: Vec<IpNet>,
+    pub(crate) cluster_cidrs: Vec<IpNet>,
     /// The management port's name on every node (`ovn0`).
-    pub mgmt_port: String,
+    pub(crate) mgmt_port: String,
     /// The OVN-native gateway, if the cluster has one.
-    pub native: Option<NativeGateway>,
+    pub(crate) native: Option<NativeGateway>,
 }
 
 impl Default for Cluster {
@@ -82,6 +82,42 @@ impl Cluster {
         self
     }
 
+    /// The cluster router's name (`Logical_Router.name`).
+    #[must_use]
+    pub fn router(&self) -> &str {
+        &self.router
+    }
+
+    /// The join subnet that connects the router to every node's management port.
+    #[must_use]
+    pub fn join_cidr(&self) -> IpNet {
+        self.join_cidr
+    }
+
+    /// The router's address on the join switch.
+    #[must_use]
+    pub fn router_join_ip(&self) -> IpAddr {
+        self.router_join_ip
+    }
+
+    /// Destinations inside the cluster, never sent to a gateway.
+    #[must_use]
+    pub fn cluster_cidrs(&self) -> &[IpNet] {
+        &self.cluster_cidrs
+    }
+
+    /// The management port's name on every node.
+    #[must_use]
+    pub fn mgmt_port(&self) -> &str {
+        &self.mgmt_port
+    }
+
+    /// The OVN-native gateway, if the cluster has one.
+    #[must_use]
+    pub fn native(&self) -> Option<&NativeGateway> {
+        self.native.as_ref()
+    }
+
     /// Checks the configuration once, at the boundary.
     ///
     /// # Errors
@@ -120,17 +156,17 @@ impl Cluster {
 pub struct NativeGateway {
     /// The router port on the external network (`Logical_Router_Port.name`), created with the
     /// topology; the planner only sets its `gateway_chassis`.
-    pub port: String,
+    pub(crate) port: String,
     /// The port's external address: SNAT rewrites subnets' traffic to it.
-    pub address: IpAddr,
+    pub(crate) address: IpAddr,
     /// Nodes that may host the port, highest priority first.
-    pub chassis: Vec<String>,
+    pub(crate) chassis: Vec<String>,
     /// The router's default next hop on the external network, if the router should route
     /// everything else there (else the default route points at the join switch).
-    pub next_hop: Option<IpAddr>,
+    pub(crate) next_hop: Option<IpAddr>,
     /// BFD timers for the gateway chassis (OVN's defaults, 1 s x 3, move the port in about
     /// 3 s; 300 ms timers in about 1 s, as measured in the lab).
-    pub bfd: Option<BfdTimers>,
+    pub(crate) bfd: Option<BfdTimers>,
 }
 
 /// BFD timers of the tunnels between gateway chassis (`NB_Global` options `bfd-min-rx`,
@@ -200,13 +236,43 @@ impl NativeGateway {
         self.next_hop = Some(next_hop);
         self
     }
+
+    /// The router port on the external network.
+    #[must_use]
+    pub fn port(&self) -> &str {
+        &self.port
+    }
+
+    /// The port's external address.
+    #[must_use]
+    pub fn address(&self) -> IpAddr {
+        self.address
+    }
+
+    /// The nodes that may host the port, highest priority first.
+    #[must_use]
+    pub fn chassis(&self) -> &[String] {
+        &self.chassis
+    }
+
+    /// The router's default next hop on the external network, if set.
+    #[must_use]
+    pub fn next_hop(&self) -> Option<IpAddr> {
+        self.next_hop
+    }
+
+    /// The BFD timers of the gateway chassis' tunnels, if set.
+    #[must_use]
+    pub fn bfd(&self) -> Option<BfdTimers> {
+        self.bfd
+    }
 }
 
 /// A node as the planner sees it: its name, its OVN chassis, its management port's join
 /// address (none until the node agent has set one up) and whether the last probe found it
 /// healthy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
+pub struct NodeState {
     /// The node's name (what intents name).
     pub name: String,
     /// The node's OVN chassis name (`Chassis.name`, `system-id`).
@@ -217,10 +283,10 @@ pub struct Node {
     pub healthy: bool,
 }
 
-impl Node {
+impl NodeState {
     /// A healthy node with chassis `chassis` and no join address yet.
     pub fn new(name: impl Into<String>, chassis: impl Into<String>) -> Self {
-        Node {
+        NodeState {
             name: name.into(),
             chassis: chassis.into(),
             join_ip: None,

@@ -8,6 +8,7 @@ use ipnet::IpNet;
 
 /// Why a [`Cluster`](crate::Cluster) configuration is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// No router name.
     #[error("the cluster router has no name")]
@@ -37,6 +38,7 @@ pub enum ConfigError {
 /// Why one subnet's intent cannot be planned. The subnet keeps its current egress path: the
 /// plan neither adds, changes nor removes anything of it, on OVN or on the nodes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum IntentError {
     /// A gateway node the intent names is not a known node.
     #[error("subnet {subnet}: gateway node {node:?} is not a known node")]
@@ -119,7 +121,7 @@ impl IntentError {
 #[non_exhaustive]
 pub enum PlanError {
     /// The cluster configuration is unusable.
-    #[error("cluster configuration: {0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// The OVN-native gateway names a node that is not known.
     #[error("OVN-native gateway port {port:?}: chassis node {node:?} is not a known node")]

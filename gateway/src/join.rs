@@ -35,9 +35,10 @@ pub struct JoinAddress {
 
 /// Why a join address could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JoinError {
     /// The join subnet could not be added to the IPAM.
-    #[error("join subnet {cidr}: {source}")]
+    #[error("join subnet {cidr} could not be added to the IPAM")]
     Subnet {
         /// The join subnet.
         cidr: ipnet::IpNet,
@@ -46,7 +47,7 @@ pub enum JoinError {
         source: Box<ipam::IpamError>,
     },
     /// A node got no join address.
-    #[error("node {node}: no join address: {source}")]
+    #[error("node {node} got no join address")]
     Assign {
         /// The node.
         node: String,
@@ -62,7 +63,8 @@ pub enum JoinError {
 /// [`JoinError::Subnet`] when the subnet cannot be added (for example, it exists).
 pub fn add_join_subnet(ipam: &mut ipam::Ipam, cluster: &Cluster) -> Result<(), JoinError> {
     ipam.add_subnet(
-        ipam::SubnetConfig::new(JOIN_SUBNET, cluster.join_cidr).gateway(cluster.router_join_ip),
+        ipam::SubnetConfig::new(JOIN_SUBNET, cluster.join_cidr)
+            .with_gateway(cluster.router_join_ip),
     )
     .map_err(|e| JoinError::Subnet {
         cidr: cluster.join_cidr,

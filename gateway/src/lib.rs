@@ -2,7 +2,7 @@
 //!
 //! `gateway` sits on `ovn-model` (typed OVN_Northbound rows, the reconcile core) and `ovsdb`,
 //! beside `qos`, below the reference controller and node agent (`ovnkit-kube`). It turns each
-//! subnet's [`EgressIntent`], the [`Node`]s (join address, chassis, health) and the
+//! subnet's [`EgressIntent`], the [`NodeState`]s (join address, chassis, health) and the
 //! [`Observed`] state (from a replica snapshot, or typed rows in tests) into a [`Plan`]: the
 //! OVN_Northbound changes (router policies, static routes, NAT, gateway chassis), each with its
 //! reason, as an [`ovn_model::plan::Plan`] that becomes **one** transaction (merged with the
@@ -33,7 +33,7 @@
 //! - A join switch ([`Cluster::join_cidr`], default `100.64.0.0/16`) on the router (the
 //!   router's join port at [`Cluster::router_join_ip`], e.g. `100.64.0.1`), with a
 //!   management port on every node: `ovn0`, an OVS internal port on the node's `br-int` in the
-//!   node's own network namespace, holding the node's join address ([`Node::join_ip`]).
+//!   node's own network namespace, holding the node's join address ([`NodeState::join_ip`]).
 //! - Each subnet a logical switch on the router.
 //! - Optionally ([`NativeGateway`]): a distributed gateway router port on an external network
 //!   reached through a localnet port.
@@ -58,7 +58,7 @@
 //! (cluster CIDRs, the join subnet, every subnet) on the normal routing path, and a default
 //! route lets traffic to the outside reach the policy stage.
 //!
-//! A node that stops passing traffic (its [`Node::healthy`] turned false by a probe) moves a
+//! A node that stops passing traffic (its [`NodeState::healthy`] turned false by a probe) moves a
 //! centralized active-backup subnet to its next gateway, or leaves an ECMP set, in one plan.
 //! The node that takes the traffic over already holds its route and masquerade rule: had it
 //! to add them after OVN steered the traffic to it, the first packets would pass unmasqueraded
@@ -71,7 +71,7 @@
 //! # Example
 //!
 //! ```
-//! use gateway::{Cluster, EgressIntent, Node, Observed, Planner};
+//! use gateway::{Cluster, EgressIntent, NodeState, Observed, Planner};
 //! use ovn_model::nb::LogicalRouter;
 //! use ovn_model::plan::Plan;
 //! use ovn_model::snapshot::Typed;
@@ -79,8 +79,8 @@
 //!
 //! let cluster = Cluster::default();
 //! let nodes = [
-//!     Node::new("node1", "chassis-1").with_join_ip("100.64.0.2".parse()?),
-//!     Node::new("node2", "chassis-2").with_join_ip("100.64.0.3".parse()?),
+//!     NodeState::new("node1", "chassis-1").with_join_ip("100.64.0.2".parse()?),
+//!     NodeState::new("node2", "chassis-2").with_join_ip("100.64.0.3".parse()?),
 //! ];
 //! let intents = [EgressIntent::centralized("ls1", "10.16.1.0/24".parse()?, ["node1", "node2"])];
 //! // OVN_Northbound in memory, with the cluster router (a controller reads a live replica).
@@ -122,7 +122,7 @@ mod plan;
 mod planner;
 mod wanted;
 
-pub use config::{BfdTimers, Cluster, NativeGateway, Node};
+pub use config::{BfdTimers, Cluster, NativeGateway, NodeState};
 pub use error::{ConfigError, IntentError, PlanError};
 pub use intent::{EgressIntent, Fip, GatewayType, PodPlacement};
 pub use node_plan::{Masquerade, NodePlan, NodeRoute};
@@ -161,7 +161,7 @@ impl Planner {
     pub fn plan(
         &self,
         intents: &[EgressIntent],
-        nodes: &[Node],
+        nodes: &[NodeState],
         observed: &Observed,
     ) -> Result<Plan, PlanError> {
         planner::plan(&self.cluster, intents, nodes, observed)

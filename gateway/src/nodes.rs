@@ -9,7 +9,7 @@ use ovn_model::owner::{self, Key};
 use ovn_model::reconcile::{OwnedRow, Want};
 use ovsdb::Row;
 
-use crate::config::{Cluster, Node};
+use crate::config::{Cluster, NodeState};
 use crate::node_plan::{Masquerade, NodePlan, NodeRoute};
 use crate::observed::Observed;
 use crate::wanted::role;
@@ -52,7 +52,7 @@ fn string_map(row: &Row) -> BTreeMap<String, String> {
 /// What each node holds while the observed egress policies are in place.
 pub(crate) fn held_plans(
     cluster: &Cluster,
-    nodes: &[Node],
+    nodes: &[NodeState],
     observed: &Observed,
     internal: &BTreeSet<IpNet>,
 ) -> BTreeMap<String, NodePlan> {
@@ -66,7 +66,7 @@ pub(crate) fn held_plans(
 /// What each node holds once `wants` are in place, and the `kept` rows of subnets set aside.
 pub(crate) fn node_plans(
     cluster: &Cluster,
-    nodes: &[Node],
+    nodes: &[NodeState],
     wants: &[Want],
     kept: &[&OwnedRow],
     internal: &BTreeSet<IpNet>,
@@ -82,7 +82,7 @@ pub(crate) fn node_plans(
 /// Node plans that carry `egress` (subnet, CIDR, masquerade?, carrying nodes' join addresses).
 fn plans_of(
     cluster: &Cluster,
-    nodes: &[Node],
+    nodes: &[NodeState],
     egress: impl Iterator<Item = (String, IpNet, bool, Vec<IpAddr>)>,
     internal: &BTreeSet<IpNet>,
 ) -> BTreeMap<String, NodePlan> {

@@ -11,7 +11,7 @@ use ovn_model::plan::{Change, RowTarget};
 use ovn_model::reconcile::{self, OwnedRow};
 use ovsdb::{Datum, Mutation, Table};
 
-use crate::config::{Cluster, Node};
+use crate::config::{Cluster, NodeState};
 use crate::error::{IntentError, PlanError};
 use crate::intent::{EgressIntent, GatewayType};
 use crate::nodes::{held_plans, node_plans};
@@ -36,11 +36,11 @@ fn family(net: &IpNet) -> &'static str {
 pub(crate) fn plan(
     cluster: &Cluster,
     intents: &[EgressIntent],
-    nodes: &[Node],
+    nodes: &[NodeState],
     observed: &Observed,
 ) -> Result<Plan, PlanError> {
     cluster.validate()?;
-    let by_name: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+    let by_name: BTreeMap<&str, &NodeState> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
     let mut plan = Plan {
         nb: ovn_model::plan::Plan::nb(),
         nodes: BTreeMap::new(),
@@ -197,7 +197,7 @@ fn check_modes(intent: &EgressIntent) -> Result<(), IntentError> {
     Ok(())
 }
 
-fn join_ip(intent: &EgressIntent, node: &Node) -> Result<IpAddr, IntentError> {
+fn join_ip(intent: &EgressIntent, node: &NodeState) -> Result<IpAddr, IntentError> {
     node.join_ip.ok_or_else(|| IntentError::NoJoinAddress {
         subnet: intent.subnet.clone(),
         node: node.name.clone(),
@@ -236,7 +236,7 @@ fn with_egress_tags(mut d: Draft, intent: &EgressIntent) -> Draft {
 fn subnet_wants(
     cluster: &Cluster,
     intent: &EgressIntent,
-    nodes: &BTreeMap<&str, &Node>,
+    nodes: &BTreeMap<&str, &NodeState>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Draft>, IntentError> {
     check_modes(intent)?;
@@ -379,7 +379,7 @@ fn subnet_wants(
 fn global_wants(
     cluster: &Cluster,
     intents: &[EgressIntent],
-    nodes: &BTreeMap<&str, &Node>,
+    nodes: &BTreeMap<&str, &NodeState>,
     internal: &BTreeSet<IpNet>,
 ) -> Result<Vec<Draft>, PlanError> {
     let mut out = Vec::new();

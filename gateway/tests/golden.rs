@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 
 use common::{Db, cluster, fresh, ip, net, nodes};
-use gateway::{EgressIntent, IntentError, Node, Plan, Planner};
+use gateway::{EgressIntent, IntentError, NodeState, Plan, Planner};
 use ovn_model::nb::NbGlobal;
 
 fn check(name: &str, plan: &Plan) {
@@ -19,7 +19,7 @@ fn check(name: &str, plan: &Plan) {
 }
 
 /// Plans, checks the golden file, applies, and checks that re-planning is empty.
-fn step(name: &str, intents: &[EgressIntent], nodes: &[Node], db: &mut Db) -> Plan {
+fn step(name: &str, intents: &[EgressIntent], nodes: &[NodeState], db: &mut Db) -> Plan {
     let planner = Planner::new(db.cluster.clone());
     let plan = planner.plan(intents, nodes, &db.observed()).unwrap();
     check(name, &plan);
@@ -177,10 +177,9 @@ fn bad_intents_are_typed_errors_naming_the_subnet() {
 
 #[test]
 fn bfd_timers_are_set_once_and_leave_other_options_alone() {
-    let mut c = cluster();
-    if let Some(n) = c.native.as_mut() {
-        n.bfd = Some(gateway::BfdTimers::new(300, 3));
-    }
+    let base = cluster();
+    let native = base.native().cloned().unwrap();
+    let c = base.with_native(native.with_bfd(gateway::BfdTimers::new(300, 3)));
     let mut o = fresh(&c);
     let global = NbGlobal {
         options: [

@@ -8,14 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use common::{Db, cluster, fresh, ip, nodes};
-use gateway::{EgressIntent, GatewayType, Node, Plan, Planner};
+use gateway::{EgressIntent, GatewayType, NodeState, Plan, Planner};
 use ovn_model::owner::Object;
 use ovn_model::reconcile::OwnedRow;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 struct World {
-    nodes: Vec<Node>,
+    nodes: Vec<NodeState>,
     intents: Vec<EgressIntent>,
 }
 
@@ -100,7 +100,8 @@ fn rows_of<'a>(owned: &'a [OwnedRow], subnet: &str, role: &str) -> Vec<&'a Owned
 fn check_paths(w: &World, plan: &Plan, db: &Db) -> Result<(), TestCaseError> {
     let owned = db.owned();
     let rejected: BTreeSet<&str> = plan.rejected().iter().map(|e| e.subnet()).collect();
-    let join: BTreeMap<IpAddr, &Node> = w.nodes.iter().map(|n| (n.join_ip.unwrap(), n)).collect();
+    let join: BTreeMap<IpAddr, &NodeState> =
+        w.nodes.iter().map(|n| (n.join_ip.unwrap(), n)).collect();
     for i in w
         .intents
         .iter()

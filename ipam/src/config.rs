@@ -1,5 +1,6 @@
-//! Subnet and pool configuration: plain serde values with chained setters, validated once when
-//! handed to [`Ipam`](crate::Ipam).
+//! Subnet and pool configuration: `new` plus `with_*` setters, read through accessors, serde
+//! values (they are saved in [`IpamState`](crate::IpamState)), validated once when handed to
+//! [`Ipam`](crate::Ipam).
 
 use std::net::IpAddr;
 
@@ -15,10 +16,10 @@ use serde::{Deserialize, Serialize};
 /// ```
 /// use ipam::{PoolConfig, SubnetConfig};
 /// let cfg = SubnetConfig::new("ns1", "10.16.0.0/16".parse().unwrap())
-///     .cidr("fd00:10:16::/64".parse().unwrap())
-///     .exclude("10.16.0.2..10.16.0.9")
-///     .pool(PoolConfig::new("db").entry("10.16.1.0/28"));
-/// assert_eq!(cfg.cidrs.len(), 2);
+///     .with_cidr("fd00:10:16::/64".parse().unwrap())
+///     .with_exclude("10.16.0.2..10.16.0.9")
+///     .with_pool(PoolConfig::new("db").with_entry("10.16.1.0/28"));
+/// assert_eq!(cfg.cidrs().len(), 2);
 /// let json = serde_json::to_string(&cfg).unwrap();
 /// assert_eq!(serde_json::from_str::<SubnetConfig>(&json).unwrap(), cfg);
 /// ```
@@ -26,15 +27,15 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 pub struct SubnetConfig {
     /// Unique name of the subnet (for example the logical switch name).
-    pub name: String,
+    pub(crate) name: String,
     /// One CIDR per family.
-    pub cidrs: Vec<IpNet>,
+    pub(crate) cidrs: Vec<IpNet>,
     /// Gateways, at most one per family; a family without one gets its first usable address.
-    pub gateways: Vec<IpAddr>,
+    pub(crate) gateways: Vec<IpAddr>,
     /// Addresses never handed out: single addresses, `a..b` ranges, CIDRs.
-    pub exclude: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     /// Named, disjoint pools; what no pool covers forms the default pool.
-    pub pools: Vec<PoolConfig>,
+    pub(crate) pools: Vec<PoolConfig>,
 }
 
 impl SubnetConfig {
@@ -50,14 +51,14 @@ impl SubnetConfig {
 
     /// Adds a CIDR (the other family, for dual stack).
     #[must_use]
-    pub fn cidr(mut self, cidr: IpNet) -> Self {
+    pub fn with_cidr(mut self, cidr: IpNet) -> Self {
         self.cidrs.push(cidr);
         self
     }
 
     /// Sets the gateway of the address's family.
     #[must_use]
-    pub fn gateway(mut self, gateway: IpAddr) -> Self {
+    pub fn with_gateway(mut self, gateway: IpAddr) -> Self {
         self.gateways.retain(|g| g.is_ipv4() != gateway.is_ipv4());
         self.gateways.push(gateway);
         self
@@ -65,16 +66,46 @@ impl SubnetConfig {
 
     /// Adds an exclusion entry.
     #[must_use]
-    pub fn exclude(mut self, entry: impl Into<String>) -> Self {
+    pub fn with_exclude(mut self, entry: impl Into<String>) -> Self {
         self.exclude.push(entry.into());
         self
     }
 
     /// Adds a pool.
     #[must_use]
-    pub fn pool(mut self, pool: PoolConfig) -> Self {
+    pub fn with_pool(mut self, pool: PoolConfig) -> Self {
         self.pools.push(pool);
         self
+    }
+
+    /// The subnet's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The CIDRs, one per family.
+    #[must_use]
+    pub fn cidrs(&self) -> &[IpNet] {
+        &self.cidrs
+    }
+
+    /// The gateways given (a family without one gets its first usable address).
+    #[must_use]
+    pub fn gateways(&self) -> &[IpAddr] {
+        &self.gateways
+    }
+
+    /// The exclusion entries, as written.
+    #[must_use]
+    pub fn exclusions(&self) -> &[String] {
+        &self.exclude
+    }
+
+    /// The named pools.
+    #[must_use]
+    pub fn pools(&self) -> &[PoolConfig] {
+        &self.pools
     }
 }
 
@@ -84,16 +115,16 @@ impl SubnetConfig {
 ///
 /// ```
 /// use ipam::PoolConfig;
-/// let pool = PoolConfig::new("web").entry("10.0.0.50").entry("10.0.0.60..10.0.0.69");
-/// assert_eq!(pool.entries.len(), 2);
+/// let pool = PoolConfig::new("web").with_entry("10.0.0.50").with_entry("10.0.0.60..10.0.0.69");
+/// assert_eq!(pool.entries().len(), 2);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PoolConfig {
     /// Name, unique in the subnet; `default` is taken by the rest of the subnet.
-    pub name: String,
+    pub(crate) name: String,
     /// Single addresses, `a..b` ranges and CIDRs, in list order.
-    pub entries: Vec<String>,
+    pub(crate) entries: Vec<String>,
 }
 
 impl PoolConfig {
@@ -108,8 +139,20 @@ impl PoolConfig {
 
     /// Appends an entry.
     #[must_use]
-    pub fn entry(mut self, entry: impl Into<String>) -> Self {
+    pub fn with_entry(mut self, entry: impl Into<String>) -> Self {
         self.entries.push(entry.into());
         self
+    }
+
+    /// The pool's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The entries, in list order, as written.
+    #[must_use]
+    pub fn entries(&self) -> &[String] {
+        &self.entries
     }
 }

@@ -239,9 +239,9 @@ pub enum IpamError {
         /// How many leases it holds.
         leases: usize,
     },
-    /// A snapshot does not restore cleanly.
-    #[error("snapshot does not restore cleanly: {problems} problems, the first: {first}")]
-    InconsistentSnapshot {
+    /// A saved state does not restore cleanly.
+    #[error("the saved state does not restore cleanly: {problems} problems, the first: {first}")]
+    InconsistentState {
         /// How many problems.
         problems: usize,
         /// The first problem, as text.

@@ -19,13 +19,13 @@ use crate::{Lease, SubnetConfig};
 /// ```
 /// use ipam::{Ipam, IpamError, Request, SubnetConfig};
 /// let mut ipam = Ipam::new(42);
-/// ipam.add_subnet(SubnetConfig::new("ns1", "10.16.0.0/24".parse()?).exclude("10.16.0.2..10.16.0.9"))?;
+/// ipam.add_subnet(SubnetConfig::new("ns1", "10.16.0.0/24".parse()?).with_exclude("10.16.0.2..10.16.0.9"))?;
 /// let a = ipam.allocate(&Request::new("ns1", "ns1/a/eth0"))?;
 /// assert_eq!(a.v4, Some("10.16.0.10".parse()?));
 /// // Asking again for the same owner returns the same lease.
 /// assert_eq!(ipam.allocate(&Request::new("ns1", "ns1/a/eth0"))?, a);
 /// // A static request for a held address names the holder.
-/// let err = ipam.allocate(&Request::new("ns1", "ns1/b/eth0").ip("10.16.0.10".parse()?)).unwrap_err();
+/// let err = ipam.allocate(&Request::new("ns1", "ns1/b/eth0").with_ip("10.16.0.10".parse()?)).unwrap_err();
 /// assert!(matches!(err, IpamError::AddressInUse { ref owner, .. } if owner == "ns1/a/eth0"));
 /// // Released addresses go to the back of the line.
 /// ipam.release("ns1/a/eth0");
@@ -319,10 +319,10 @@ impl fmt::Debug for Ipam {
     }
 }
 
-/// Two managers are equal when their snapshots are: same subnets, leases, released order and
+/// Two managers are equal when their states are: same subnets, leases, released order and
 /// MAC generator state, so that they answer every future call alike.
 impl PartialEq for Ipam {
     fn eq(&self, other: &Self) -> bool {
-        self.snapshot() == other.snapshot()
+        self.state() == other.state()
     }
 }

@@ -18,7 +18,7 @@
 //! - **Release** with delayed reuse: a released address is handed out again only after every
 //!   never-used address of its pool, oldest release first.
 //! - **Restore** ([`Ipam::restore`]) from observed records after a restart, with a
-//!   [`RestoreReport`] instead of a silent double allocation; [`Snapshot`]s round-trip exactly.
+//!   [`RestoreReport`] instead of a silent double allocation; [`IpamState`]s round-trip exactly.
 //! - **Stats** ([`SubnetStats`]) per subnet, family and pool.
 //!
 //! Memory grows with the number of ranges and leases, never with the size of a subnet:
@@ -41,9 +41,9 @@
 //! let mut ipam = Ipam::new(2024);
 //! ipam.add_subnet(
 //!     SubnetConfig::new("ns1", "10.16.0.0/16".parse()?)
-//!         .cidr("fd00:10:16::/64".parse()?)
-//!         .exclude("10.16.0.2..10.16.0.10")
-//!         .pool(PoolConfig::new("db").entry("10.16.5.10").entry("10.16.5.20").entry("fd00:10:16::5:10..fd00:10:16::5:11")),
+//!         .with_cidr("fd00:10:16::/64".parse()?)
+//!         .with_exclude("10.16.0.2..10.16.0.10")
+//!         .with_pool(PoolConfig::new("db").with_entry("10.16.5.10").with_entry("10.16.5.20").with_entry("fd00:10:16::5:10..fd00:10:16::5:11")),
 //! )?;
 //!
 //! // Dual stack: one address per family, and a MAC.
@@ -52,11 +52,11 @@
 //! assert_eq!(web.v6, Some("fd00:10:16::2".parse()?));
 //!
 //! // Ordinal 1 of pool `db`: the second address of each family.
-//! let db1 = ipam.allocate(&Request::new("ns1", "ns1/db-1/eth0").pool("db").ordinal(1))?;
+//! let db1 = ipam.allocate(&Request::new("ns1", "ns1/db-1/eth0").with_pool("db").with_ordinal(1))?;
 //! assert_eq!(db1.v4, Some("10.16.5.20".parse()?));
 //!
 //! // The gateway is refused unless explicitly allowed.
-//! let gw = Request::new("ns1", "ns1/odd/eth0").ip("10.16.0.1".parse()?);
+//! let gw = Request::new("ns1", "ns1/odd/eth0").with_ip("10.16.0.1".parse()?);
 //! assert!(matches!(ipam.allocate(&gw), Err(IpamError::ReservedAddress { .. })));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -81,7 +81,7 @@ pub use error::{IpamError, Reserved};
 pub use ipam::{Ipam, ReconfigIssue};
 pub use mac::MacAddr;
 pub use request::{Lease, Request};
-pub use restore::{LeaseRecord, Observed, RestoreIssue, RestoreReport, Snapshot};
+pub use restore::{IpamState, LeaseRecord, ObservedLease, RestoreIssue, RestoreReport};
 pub use stats::{FamilyStats, PoolStats, SubnetStats};
 
 /// Name of the pool made of the addresses that no named pool covers.

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::IpamError;
 
-/// A 48-bit Ethernet MAC address.
+/// A 48-bit Ethernet MAC address. The same six bytes as `ovn_model::MacAddr`: convert with
+/// `ovn_model::MacAddr::from(mac.octets())` (and back with `MacAddr::from(its.octets())`).
 ///
 /// ```
 /// use ipam::MacAddr;
@@ -18,7 +19,19 @@ use crate::IpamError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MacAddr(pub [u8; 6]);
 
+impl From<[u8; 6]> for MacAddr {
+    fn from(bytes: [u8; 6]) -> Self {
+        MacAddr(bytes)
+    }
+}
+
 impl MacAddr {
+    /// The six bytes.
+    #[must_use]
+    pub const fn octets(self) -> [u8; 6] {
+        self.0
+    }
+
     /// The address as the low 48 bits of an integer.
     #[must_use]
     pub fn to_u64(self) -> u64 {

@@ -13,9 +13,9 @@ use crate::addr::Family;
 /// ```
 /// use ipam::Request;
 /// let req = Request::new("ns1", "ns1/web-0/eth0")
-///     .pool("web")
-///     .ordinal(0)
-///     .mac("0a:00:00:00:00:01".parse().unwrap());
+///     .with_pool("web")
+///     .with_ordinal(0)
+///     .with_mac("0a:00:00:00:00:01".parse().unwrap());
 /// assert_eq!(req.owner(), "ns1/web-0/eth0");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,20 +47,20 @@ impl<'a> Request<'a> {
     }
 
     /// Allocates from the named pool instead of the default pool.
-    pub fn pool(mut self, pool: &'a str) -> Self {
+    pub fn with_pool(mut self, pool: &'a str) -> Self {
         self.pool = Some(pool);
         self
     }
 
     /// Takes entry `ordinal` of the pool's address list in every family (StatefulSet-style).
-    pub fn ordinal(mut self, ordinal: u64) -> Self {
+    pub fn with_ordinal(mut self, ordinal: u64) -> Self {
         self.ordinal = Some(ordinal);
         self
     }
 
     /// Asks for a static address; call once per family. A static address may lie anywhere in
-    /// the subnet: [`Request::pool`] only steers dynamic and ordinal picks.
-    pub fn ip(mut self, ip: IpAddr) -> Self {
+    /// the subnet: [`Request::with_pool`] only steers dynamic and ordinal picks.
+    pub fn with_ip(mut self, ip: IpAddr) -> Self {
         let slot = &mut self.ips[Family::of(ip).index()];
         if slot.is_some_and(|old| old != ip) {
             self.twice = Some(Family::of(ip));
@@ -70,13 +70,13 @@ impl<'a> Request<'a> {
     }
 
     /// Asks for a static MAC.
-    pub fn mac(mut self, mac: MacAddr) -> Self {
+    pub fn with_mac(mut self, mac: MacAddr) -> Self {
         self.mac = Some(mac);
         self
     }
 
     /// Allows static addresses that are the gateway, excluded, or a network/broadcast address.
-    pub fn allow_reserved(mut self, allow: bool) -> Self {
+    pub fn with_allow_reserved(mut self, allow: bool) -> Self {
         self.allow_reserved = allow;
         self
     }

@@ -1,4 +1,4 @@
-//! Rebuilding state: from observed records after a restart, and from snapshots.
+//! Rebuilding state: from observed records after a restart, and from a saved [`IpamState`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,7 +13,7 @@ use crate::{Ipam, MacAddr, SubnetConfig};
 
 /// A lease as observed elsewhere (OVN logical switch ports, pod annotations).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Observed {
+pub struct ObservedLease {
     /// The owner, for example `namespace/pod/interface`.
     pub owner: String,
     /// The subnet, when known; otherwise the subnet containing the first address is used.
@@ -174,7 +174,7 @@ pub struct RestoreReport {
     pub issues: Vec<RestoreIssue>,
 }
 
-/// One lease in a [`Snapshot`].
+/// One lease in a [`IpamState`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseRecord {
     /// The owner.
@@ -187,9 +187,9 @@ pub struct LeaseRecord {
     pub mac: MacAddr,
 }
 
-/// The complete state of an [`Ipam`]: `Ipam::from_snapshot(ipam.snapshot())` equals `ipam`.
+/// The complete state of an [`Ipam`]: `Ipam::from_state(ipam.state())` equals `ipam`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
+pub struct IpamState {
     /// The seed given to [`Ipam::new`].
     pub seed: u64,
     /// How many MACs the generator has produced.
@@ -202,11 +202,11 @@ pub struct Snapshot {
     pub released: BTreeMap<String, Vec<IpAddr>>,
 }
 
-/// Whether addresses outside their subnet are accepted (snapshots) or reported (observations).
+/// Whether addresses outside their subnet are accepted (a saved state) or reported (observations).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    Observed,
-    Snapshot,
+    Observation,
+    State,
 }
 
 impl Ipam {
@@ -214,13 +214,13 @@ impl Ipam {
     /// address or MAC is held by an earlier record (or an existing lease) is skipped and
     /// reported, as are records outside every subnet. Records on reserved addresses are
     /// restored and reported.
-    pub fn restore(&mut self, records: impl IntoIterator<Item = Observed>) -> RestoreReport {
+    pub fn restore(&mut self, records: impl IntoIterator<Item = ObservedLease>) -> RestoreReport {
         let records = records.into_iter();
         self.leases.reserve(records.size_hint().0);
         let index = CidrIndex::new(self);
         let mut report = RestoreReport::default();
         for record in records {
-            if self.restore_one(&record, &index, Mode::Observed, &mut report.issues) {
+            if self.restore_one(&record, &index, Mode::Observation, &mut report.issues) {
                 report.restored += 1;
             }
         }
@@ -230,7 +230,7 @@ impl Ipam {
     /// Returns false (and pushes an issue) when the record is skipped.
     fn restore_one(
         &mut self,
-        rec: &Observed,
+        rec: &ObservedLease,
         index: &CidrIndex,
         mode: Mode,
         issues: &mut Vec<RestoreIssue>,
@@ -314,7 +314,7 @@ impl Ipam {
             let class = subnet
                 .fam(family)
                 .map_or(Class::Outside, |fs| fs.classify(a));
-            if class == Class::Outside && mode == Mode::Observed {
+            if class == Class::Outside && mode == Mode::Observation {
                 issues.push(RestoreIssue::OutsideSubnets {
                     owner: owner(),
                     address,
@@ -386,7 +386,7 @@ impl Ipam {
 
     /// The complete state, in canonical order (leases sorted by owner).
     #[must_use]
-    pub fn snapshot(&self) -> Snapshot {
+    pub fn state(&self) -> IpamState {
         let mut leases: Vec<LeaseRecord> = self
             .leases
             .iter()
@@ -406,7 +406,7 @@ impl Ipam {
                 released.insert(s.config.name.clone(), list);
             }
         }
-        Snapshot {
+        IpamState {
             seed: self.seed,
             mac_counter: self.macs.counter,
             subnets: self
@@ -420,29 +420,29 @@ impl Ipam {
         }
     }
 
-    /// Rebuilds a manager from a snapshot. Fails if the snapshot is not self-consistent (for
+    /// Rebuilds a manager from a saved state. Fails if the state is not self-consistent (for
     /// example two leases holding one address).
-    pub fn from_snapshot(snapshot: Snapshot) -> Result<Self, IpamError> {
-        let mut ipam = Ipam::new(snapshot.seed);
+    pub fn from_state(state: IpamState) -> Result<Self, IpamError> {
+        let mut ipam = Ipam::new(state.seed);
         // Set first, so that generated MACs are recognised as such and left out of the index.
-        ipam.macs.counter = snapshot.mac_counter;
-        for cfg in snapshot.subnets {
+        ipam.macs.counter = state.mac_counter;
+        for cfg in state.subnets {
             ipam.add_subnet(cfg)?;
         }
-        ipam.leases.reserve(snapshot.leases.len());
+        ipam.leases.reserve(state.leases.len());
         let index = CidrIndex::new(&ipam);
         let mut issues = Vec::new();
-        for lease in snapshot.leases {
-            let rec = Observed {
+        for lease in state.leases {
+            let rec = ObservedLease {
                 owner: lease.owner,
                 subnet: Some(lease.subnet),
                 addresses: lease.addresses,
                 mac: Some(lease.mac),
             };
-            ipam.restore_one(&rec, &index, Mode::Snapshot, &mut issues);
+            ipam.restore_one(&rec, &index, Mode::State, &mut issues);
         }
         issues.retain(|i| !i.restored());
-        for (subnet, list) in snapshot.released {
+        for (subnet, list) in state.released {
             let sid = ipam.subnet_id(&subnet)?;
             for ip in list {
                 let seq = ipam.next_seq();
@@ -467,7 +467,7 @@ impl Ipam {
             }
         }
         if let Some(first) = issues.first() {
-            return Err(IpamError::InconsistentSnapshot {
+            return Err(IpamError::InconsistentState {
                 problems: issues.len(),
                 first: first.to_string(),
             });

@@ -53,7 +53,7 @@ impl Ipam {
     /// ```
     /// use ipam::{Ipam, Request, SubnetConfig};
     /// let mut ipam = Ipam::new(1);
-    /// ipam.add_subnet(SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()).exclude("10.0.0.0/28"))
+    /// ipam.add_subnet(SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()).with_exclude("10.0.0.0/28"))
     ///     .unwrap();
     /// let _ = ipam.allocate(&Request::new("s", "a")).unwrap();
     /// let v4 = &ipam.stats("s").unwrap().families[0];

@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 
 use ipam::{
-    Ipam, IpamError, MacAddr, Observed, PoolConfig, Request, Reserved, RestoreIssue, SubnetConfig,
+    Ipam, IpamError, MacAddr, ObservedLease, PoolConfig, Request, Reserved, RestoreIssue,
+    SubnetConfig,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -18,7 +19,8 @@ fn ipam_with(cfg: SubnetConfig) -> Ipam {
 
 #[test]
 fn exclusion_outside_the_subnet_is_an_error_naming_the_entry() {
-    let cfg = SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()).exclude("10.0.1.5..10.0.1.9");
+    let cfg =
+        SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()).with_exclude("10.0.1.5..10.0.1.9");
     let err = Ipam::new(1).add_subnet(cfg).unwrap_err();
     assert_eq!(
         err,
@@ -27,7 +29,7 @@ fn exclusion_outside_the_subnet_is_an_error_naming_the_entry() {
             entry: "10.0.1.5..10.0.1.9".into()
         }
     );
-    let bad = SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()).exclude("10.0.0.x");
+    let bad = SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()).with_exclude("10.0.0.x");
     assert!(matches!(
         Ipam::new(1).add_subnet(bad),
         Err(IpamError::BadEntry { ref entry, .. }) if entry == "10.0.0.x"
@@ -37,8 +39,8 @@ fn exclusion_outside_the_subnet_is_an_error_naming_the_entry() {
 #[test]
 fn overlapping_pools_are_an_error_naming_both() {
     let cfg = SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap())
-        .pool(PoolConfig::new("a").entry("10.0.0.10..10.0.0.20"))
-        .pool(PoolConfig::new("b").entry("10.0.0.16/30"));
+        .with_pool(PoolConfig::new("a").with_entry("10.0.0.10..10.0.0.20"))
+        .with_pool(PoolConfig::new("b").with_entry("10.0.0.16/30"));
     let err = Ipam::new(1).add_subnet(cfg).unwrap_err();
     assert_eq!(
         err,
@@ -56,10 +58,10 @@ fn overlapping_pools_are_an_error_naming_both() {
 fn gateway_and_excluded_addresses_are_refused_unless_allowed() {
     let mut ipam = ipam_with(
         SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap())
-            .gateway(ip("10.0.0.254"))
-            .exclude("10.0.0.7"),
+            .with_gateway(ip("10.0.0.254"))
+            .with_exclude("10.0.0.7"),
     );
-    let gw = Request::new("s", "p").ip(ip("10.0.0.254"));
+    let gw = Request::new("s", "p").with_ip(ip("10.0.0.254"));
     assert!(matches!(
         ipam.allocate(&gw),
         Err(IpamError::ReservedAddress {
@@ -67,7 +69,7 @@ fn gateway_and_excluded_addresses_are_refused_unless_allowed() {
             ..
         })
     ));
-    let ex = Request::new("s", "p").ip(ip("10.0.0.7"));
+    let ex = Request::new("s", "p").with_ip(ip("10.0.0.7"));
     assert!(matches!(
         ipam.allocate(&ex),
         Err(IpamError::ReservedAddress {
@@ -76,7 +78,7 @@ fn gateway_and_excluded_addresses_are_refused_unless_allowed() {
         })
     ));
     assert_eq!(
-        ipam.allocate(&ex.allow_reserved(true)).unwrap().v4,
+        ipam.allocate(&ex.with_allow_reserved(true)).unwrap().v4,
         Some("10.0.0.7".parse().unwrap())
     );
     // With the gateway moved to .254, .1 is an ordinary address and comes first.
@@ -91,11 +93,15 @@ fn static_ip_and_mac_conflicts_name_the_current_owner() {
     let mut ipam = ipam_with(SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()));
     let mac: MacAddr = "02:00:00:00:00:42".parse().unwrap();
     let a = ipam
-        .allocate(&Request::new("s", "ns/a").ip(ip("10.0.0.50")).mac(mac))
+        .allocate(
+            &Request::new("s", "ns/a")
+                .with_ip(ip("10.0.0.50"))
+                .with_mac(mac),
+        )
         .unwrap();
     assert_eq!(a.mac, mac);
     let err = ipam
-        .allocate(&Request::new("s", "ns/b").ip(ip("10.0.0.50")))
+        .allocate(&Request::new("s", "ns/b").with_ip(ip("10.0.0.50")))
         .unwrap_err();
     assert_eq!(
         err,
@@ -106,7 +112,7 @@ fn static_ip_and_mac_conflicts_name_the_current_owner() {
         }
     );
     let err = ipam
-        .allocate(&Request::new("s", "ns/b").mac(mac))
+        .allocate(&Request::new("s", "ns/b").with_mac(mac))
         .unwrap_err();
     assert_eq!(
         err,
@@ -118,7 +124,7 @@ fn static_ip_and_mac_conflicts_name_the_current_owner() {
     // A generated MAC is found too, although generated MACs are not indexed.
     let b = ipam.allocate(&Request::new("s", "ns/b")).unwrap();
     let err = ipam
-        .allocate(&Request::new("s", "ns/c").mac(b.mac))
+        .allocate(&Request::new("s", "ns/c").with_mac(b.mac))
         .unwrap_err();
     assert_eq!(
         err,
@@ -135,7 +141,7 @@ fn asking_again_returns_the_same_lease_and_a_different_ask_is_a_mismatch() {
     let first = ipam.allocate(&Request::new("s", "p")).unwrap();
     assert_eq!(ipam.allocate(&Request::new("s", "p")).unwrap(), first);
     assert_eq!(ipam.len(), 1);
-    let other = Request::new("s", "p").ip(ip("10.0.0.99"));
+    let other = Request::new("s", "p").with_ip(ip("10.0.0.99"));
     assert!(
         matches!(ipam.allocate(&other), Err(IpamError::LeaseMismatch { ref owner, .. }) if owner == "p")
     );
@@ -145,7 +151,8 @@ fn asking_again_returns_the_same_lease_and_a_different_ask_is_a_mismatch() {
 fn dual_stack_is_all_or_nothing() {
     // The IPv6 side has a single usable address besides its gateway.
     let mut ipam = ipam_with(
-        SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()).cidr("fd00::/126".parse().unwrap()),
+        SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap())
+            .with_cidr("fd00::/126".parse().unwrap()),
     );
     let a = ipam.allocate(&Request::new("s", "a")).unwrap();
     assert_eq!(
@@ -198,17 +205,17 @@ fn released_addresses_go_to_the_back_of_the_line() {
 #[test]
 fn statefulset_ordinal_gets_the_entry_at_that_position() {
     let mut ipam = ipam_with(
-        SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()).pool(
+        SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()).with_pool(
             PoolConfig::new("db")
-                .entry("10.0.0.30")
-                .entry("10.0.0.10..10.0.0.11"),
+                .with_entry("10.0.0.30")
+                .with_entry("10.0.0.10..10.0.0.11"),
         ),
     );
     let got: Vec<_> = [2u64, 0, 1]
         .iter()
         .map(|&i| {
             let owner = format!("db-{i}");
-            ipam.allocate(&Request::new("s", &owner).pool("db").ordinal(i))
+            ipam.allocate(&Request::new("s", &owner).with_pool("db").with_ordinal(i))
                 .unwrap()
                 .v4
                 .unwrap()
@@ -219,7 +226,7 @@ fn statefulset_ordinal_gets_the_entry_at_that_position() {
         ["10.0.0.11", "10.0.0.30", "10.0.0.10"].map(|s| s.parse::<std::net::Ipv4Addr>().unwrap())
     );
     let err = ipam
-        .allocate(&Request::new("s", "db-3").pool("db").ordinal(3))
+        .allocate(&Request::new("s", "db-3").with_pool("db").with_ordinal(3))
         .unwrap_err();
     assert!(matches!(
         err,
@@ -239,7 +246,7 @@ fn new_exclusion_over_a_live_lease_is_reported_and_the_lease_kept() {
         .subnet_config("s")
         .unwrap()
         .clone()
-        .exclude("10.0.0.0/28");
+        .with_exclude("10.0.0.0/28");
     let issues = ipam.update_subnet(cfg).unwrap();
     assert_eq!(issues.len(), 1);
     assert_eq!(issues[0].owner, "a");
@@ -257,7 +264,7 @@ fn new_exclusion_over_a_live_lease_is_reported_and_the_lease_kept() {
 #[test]
 fn restore_reports_conflicts_and_strays_and_never_double_allocates() {
     let mut ipam = ipam_with(SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()));
-    let rec = |owner: &str, addr: &str| Observed {
+    let rec = |owner: &str, addr: &str| ObservedLease {
         owner: owner.into(),
         subnet: None,
         addresses: vec![ip(addr)],
@@ -303,8 +310,10 @@ fn slash8_and_ipv6_slash64_work_like_a_slash24() {
     let mut ipam = Ipam::new(3);
     ipam.add_subnet(SubnetConfig::new("v4", "10.0.0.0/8".parse().unwrap()))
         .unwrap();
-    ipam.add_subnet(SubnetConfig::new("v6", "fd00:1::/64".parse().unwrap()).exclude("fd00:1::/96"))
-        .unwrap();
+    ipam.add_subnet(
+        SubnetConfig::new("v6", "fd00:1::/64".parse().unwrap()).with_exclude("fd00:1::/96"),
+    )
+    .unwrap();
     for i in 0..1000 {
         ipam.allocate(&Request::new("v4", &format!("a{i}")))
             .unwrap();
@@ -324,19 +333,20 @@ fn slash8_and_ipv6_slash64_work_like_a_slash24() {
 }
 
 #[test]
-fn snapshot_round_trips_through_json() {
+fn saved_state_round_trips_through_json() {
     let mut ipam = ipam_with(
         SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap())
-            .cidr("fd00::/120".parse().unwrap())
-            .pool(PoolConfig::new("p").entry("10.0.0.100..10.0.0.110")),
+            .with_cidr("fd00::/120".parse().unwrap())
+            .with_pool(PoolConfig::new("p").with_entry("10.0.0.100..10.0.0.110")),
     );
     for p in ["a", "b", "c"] {
         ipam.allocate(&Request::new("s", p)).unwrap();
     }
-    ipam.allocate(&Request::new("s", "d").pool("p")).unwrap();
+    ipam.allocate(&Request::new("s", "d").with_pool("p"))
+        .unwrap();
     ipam.release("b");
-    let json = serde_json::to_string(&ipam.snapshot()).unwrap();
-    let mut back = Ipam::from_snapshot(serde_json::from_str(&json).unwrap()).unwrap();
+    let json = serde_json::to_string(&ipam.state()).unwrap();
+    let mut back = Ipam::from_state(serde_json::from_str(&json).unwrap()).unwrap();
     assert_eq!(back, ipam);
     assert_eq!(
         back.allocate(&Request::new("s", "e")).unwrap(),
@@ -345,17 +355,17 @@ fn snapshot_round_trips_through_json() {
 }
 
 #[test]
-fn inconsistent_snapshot_is_refused() {
+fn inconsistent_saved_state_is_refused() {
     let mut ipam = ipam_with(SubnetConfig::new("s", "10.0.0.0/24".parse().unwrap()));
     ipam.allocate(&Request::new("s", "a")).unwrap();
-    let mut snap = ipam.snapshot();
+    let mut snap = ipam.state();
     let mut twin = snap.leases[0].clone();
     twin.owner = "b".into();
     twin.mac = "02:00:00:00:00:01".parse().unwrap();
     snap.leases.push(twin);
     assert!(matches!(
-        Ipam::from_snapshot(snap),
-        Err(IpamError::InconsistentSnapshot { problems: 1, .. })
+        Ipam::from_state(snap),
+        Err(IpamError::InconsistentState { problems: 1, .. })
     ));
 }
 

@@ -21,11 +21,9 @@ fn snat_fip_and_gateway_chassis_failover() {
         return;
     };
     // Faster BFD than OVN's 1 s x 3, set by the planner in NB_Global.
-    let mut cluster = lab.planner.cluster().clone();
-    if let Some(n) = cluster.native.as_mut() {
-        n.bfd = Some(BfdTimers::new(300, 3));
-    }
-    lab.planner = Planner::new(cluster);
+    let cluster = lab.planner.cluster().clone();
+    let native = cluster.native().cloned().expect("a native gateway");
+    lab.planner = Planner::new(cluster.with_native(native.with_bfd(BfdTimers::new(300, 3))));
     let cidr = lab.add_subnet(4);
     let plain = lab.add_pod(2, 4, 1);
     let floating = lab.add_pod(2, 4, 2);

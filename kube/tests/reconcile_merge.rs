@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use gateway::{Cluster, EgressIntent, NativeGateway, Node};
+use gateway::{Cluster, EgressIntent, NativeGateway, NodeState};
 use ipnet::IpNet;
 use ovn_model::nb::{
     self, LogicalRouter, LogicalRouterPort, LogicalSwitch, LogicalSwitchPort, NbGlobal,
@@ -127,10 +127,10 @@ fn cluster() -> Cluster {
         ))
 }
 
-fn nodes() -> Vec<Node> {
+fn nodes() -> Vec<NodeState> {
     (1..=NODES)
         .map(|i| {
-            Node::new(format!("node{i}"), format!("chassis-{i}"))
+            NodeState::new(format!("node{i}"), format!("chassis-{i}"))
                 .with_join_ip(format!("100.64.0.{}", i + 1).parse().unwrap())
         })
         .collect()

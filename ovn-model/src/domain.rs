@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 /// Why a domain value could not be parsed from its database text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DomainError {
     /// Not a MAC address `xx:xx:xx:xx:xx:xx`.
     #[error("invalid MAC address {text:?}")]
@@ -22,13 +23,16 @@ pub enum DomainError {
     },
 }
 
-/// An Ethernet MAC address; written in lower-case `xx:xx:xx:xx:xx:xx` form.
+/// An Ethernet MAC address; written in lower-case `xx:xx:xx:xx:xx:xx` form. The same six
+/// bytes as `ipam::MacAddr`: convert with `MacAddr::from(ipam_mac.octets())` (and back with
+/// `ipam::MacAddr::from(mac.octets())`).
 ///
 /// ```
 /// use ovn_model::MacAddr;
 ///
 /// let mac: MacAddr = "0A:00:00:00:00:01".parse().unwrap();
 /// assert_eq!(mac.to_string(), "0a:00:00:00:00:01");
+/// assert_eq!(MacAddr::from(mac.octets()), mac);
 /// assert!("0a:00".parse::<MacAddr>().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -38,6 +42,18 @@ impl MacAddr {
     /// A MAC from its six bytes.
     #[must_use]
     pub const fn new(bytes: [u8; 6]) -> Self {
+        MacAddr(bytes)
+    }
+
+    /// The six bytes.
+    #[must_use]
+    pub const fn octets(self) -> [u8; 6] {
+        self.0
+    }
+}
+
+impl From<[u8; 6]> for MacAddr {
+    fn from(bytes: [u8; 6]) -> Self {
         MacAddr(bytes)
     }
 }

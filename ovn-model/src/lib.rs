@@ -29,7 +29,10 @@
 //!   updates and deletes between the two to a plan.
 //! - **Typed snapshot** ([`snapshot`]): typed lookups by UUID or name over a replica snapshot
 //!   of `ovsdb`, following references (the ports of a switch, the switch of a port), and the
-//!   rows an owner scope holds, decoding only the rows asked for.
+//!   rows an owner scope holds, decoding only the rows asked for; monitor requests built from
+//!   model tables ([`snapshot::Monitor`]).
+//! - **Typed change events** ([`events`]): `Inserted(T)`, `Modified { old, new }`,
+//!   `Deleted(T)` per table, from a replica's change set and the snapshots around it.
 //!
 //! # The reconcile shape
 //!
@@ -103,6 +106,7 @@
 mod codec;
 pub mod compat;
 mod domain;
+pub mod events;
 pub mod owner;
 pub mod plan;
 pub mod reconcile;
@@ -119,3 +123,7 @@ pub mod sb;
 pub mod vswitch;
 
 pub use domain::{DomainError, LspAddress, MacAddr};
+
+// What every row constructor and plan needs, so that users depend on one crate.
+pub use ipnet;
+pub use ovsdb;

@@ -5,7 +5,7 @@
 //! ```
 //! use ovn_model::nb::{LogicalSwitch, LogicalSwitchPort};
 //! use ovn_model::snapshot::Typed;
-//! use ovsdb::monitor::{MonitorMethod, MonitorRequest, TableMonitor};
+//! use ovsdb::monitor::{Clause, MonitorMethod, MonitorRequest, TableMonitor};
 //! use ovsdb::replica::Replica;
 //!
 //! let mut replica = Replica::new(ovn_model::nb::schema());
@@ -27,7 +27,7 @@
 //! assert_eq!(back.name, "sw0");
 //! ```
 
-use ovsdb::monitor::{MonitorMethod, MonitorRequest, TableMonitor};
+use ovsdb::monitor::{Clause, MonitorMethod, MonitorRequest, TableMonitor};
 use ovsdb::replica::{RowView, Snapshot, TableView};
 use ovsdb::table::Ref;
 use ovsdb::{Atom, Datum, DecodeWarning, Table, Uuid};
@@ -46,6 +46,100 @@ pub fn monitor(db: &str, tables: &[&str]) -> MonitorRequest {
         MonitorRequest::new(db, MonitorMethod::MonitorCondSince),
         |m, t| m.with_table(*t, TableMonitor::all()),
     )
+}
+
+/// A monitor request built from model tables: a table by its model type, columns checked
+/// against the model, conditions per table (`monitor_cond_since`, which the client falls back
+/// from on older servers).
+///
+/// ```
+/// use ovn_model::nb::{LogicalSwitch, LogicalSwitchPort};
+/// use ovn_model::snapshot::Monitor;
+/// use ovsdb::Condition;
+///
+/// let request = Monitor::nb()
+///     .table::<LogicalSwitch>()
+///     .columns::<LogicalSwitchPort>(&["name", "addresses", "up"])?
+///     .filter::<LogicalSwitchPort>([Condition::eq("type", "").into()])
+///     .into_request();
+/// assert_eq!(request.tables.len(), 2);
+/// assert!(Monitor::nb().columns::<LogicalSwitch>(&["nmae"]).is_err());
+/// # Ok::<(), ovsdb::EncodeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct Monitor {
+    request: MonitorRequest,
+}
+
+impl Monitor {
+    /// A monitor of no table yet, of database `db`.
+    pub fn new(db: &str) -> Self {
+        Monitor {
+            request: MonitorRequest::new(db, MonitorMethod::MonitorCondSince),
+        }
+    }
+
+    /// Of OVN_Northbound.
+    pub fn nb() -> Self {
+        Self::new(crate::nb::DATABASE)
+    }
+
+    /// Of OVN_Southbound.
+    pub fn sb() -> Self {
+        Self::new(crate::sb::DATABASE)
+    }
+
+    /// Of Open_vSwitch.
+    pub fn vswitch() -> Self {
+        Self::new(crate::vswitch::DATABASE)
+    }
+
+    /// Every column of `T`'s table (keeps the table's conditions, if any).
+    pub fn table<T: Table>(mut self) -> Self {
+        let t = self.request.tables.remove(T::TABLE).unwrap_or_default();
+        self.request = self
+            .request
+            .with_table(T::TABLE, TableMonitor { columns: None, ..t });
+        self
+    }
+
+    /// Only `columns` of `T`'s table.
+    ///
+    /// # Errors
+    /// [`ovsdb::EncodeError::UnknownColumn`] for a column the model does not have.
+    pub fn columns<T: Table>(mut self, columns: &[&str]) -> Result<Self, ovsdb::EncodeError> {
+        if let Some(c) = columns.iter().find(|c| !T::COLUMNS.contains(c)) {
+            return Err(ovsdb::EncodeError::UnknownColumn {
+                table: T::TABLE,
+                column: (*c).to_owned(),
+            });
+        }
+        let t = self.request.tables.remove(T::TABLE).unwrap_or_default();
+        self.request = self
+            .request
+            .with_table(T::TABLE, t.with_columns(columns.iter().copied()));
+        Ok(self)
+    }
+
+    /// Only the rows of `T`'s table matching one of `clauses` (the table is monitored with
+    /// every column unless [`Monitor::columns`] says otherwise).
+    pub fn filter<T: Table>(mut self, clauses: impl IntoIterator<Item = Clause>) -> Self {
+        let t = self.request.tables.remove(T::TABLE).unwrap_or_default();
+        self.request = self.request.with_table(T::TABLE, t.with_where(clauses));
+        self
+    }
+
+    /// The request.
+    pub fn into_request(self) -> MonitorRequest {
+        self.request
+    }
+}
+
+impl From<Monitor> for MonitorRequest {
+    fn from(m: Monitor) -> Self {
+        m.request
+    }
 }
 
 /// Typed lookups over one [`Snapshot`].

@@ -155,3 +155,27 @@ fn the_servers_refusal_names_the_step_and_keeps_the_servers_words() {
     );
     assert_eq!(nb.nbctl(&["lsp-list", "ls1"]).lines().count(), 1);
 }
+
+#[test]
+fn a_port_is_deleted_by_name_in_one_call() {
+    let Some(nb) = Nb::start() else { return };
+    nb.nbctl(&[
+        "ls-add", "ls1", "--", "lsp-add", "ls1", "p1", "--", "lsp-add", "ls1", "p2",
+    ]);
+    let replica = nb.replica(&["Logical_Switch", "Logical_Switch_Port"]);
+    let snap = replica.snapshot();
+    let observed = Typed::new(&snap);
+    let mut plan = Plan::nb();
+    assert!(
+        plan.delete_named::<LogicalSwitchPort>(&observed, "p1")
+            .unwrap()
+    );
+    assert!(
+        !plan
+            .delete_named::<LogicalSwitchPort>(&observed, "p9")
+            .unwrap()
+    );
+    nb.try_send(&plan.validated(&nb.schema).unwrap()).unwrap();
+    assert_eq!(nb.nbctl(&["lsp-list", "ls1"]).lines().count(), 1);
+    assert!(nb.nbctl(&["lsp-list", "ls1"]).ends_with("(p2)"));
+}

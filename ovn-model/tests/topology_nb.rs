@@ -141,7 +141,9 @@ fn router_ports_are_wired_to_switch_ports() {
     let mut cs = Plan::nb();
     let sw = cs.insert(&LogicalSwitch::new("sw0")).unwrap();
     let r = cs.insert(&LogicalRouter::new("r0")).unwrap();
-    let (rp, sp) = cs.connect_router_to_switch(&r, &sw, &lrp).unwrap();
+    let (rp, sp) = cs
+        .connect_router_to_switch(&r, &sw, &lrp, "r0-sw0-peer")
+        .unwrap();
     let (plan, out) = nb.apply(cs);
     let [r_u, rp_u, sp_u] = [
         plan.uuid(&out, &r),
@@ -680,7 +682,8 @@ fn typed_snapshot_follows_references_in_a_replica_of_the_real_nb() {
         mac("0a:00:00:00:00:01"),
         ["10.0.0.1/24".parse().unwrap()],
     );
-    cs.connect_router_to_switch(&r, &sw, &lrp).unwrap();
+    cs.connect_router_to_switch(&r, &sw, &lrp, "r0-sw0-peer")
+        .unwrap();
     let (plan, out) = nb.apply(cs);
     let sw_u = plan.uuid(&out, &sw).unwrap();
 

@@ -79,13 +79,13 @@ pub struct AnnotationError {
     pub key: &'static str,
     /// The value as written (trimmed).
     pub value: Box<str>,
-    /// What is wrong with it.
-    #[source]
+    /// What is wrong with it (in the message already, so not a `source`).
     pub reason: BadValue,
 }
 
 /// Why an annotation value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BadValue {
     /// Not a decimal number.
     #[error("not a number (write a plain number of {unit})")]

@@ -34,12 +34,9 @@ pub enum IngressMechanism {
 /// a `linux-netem` OVS `QoS` on the pod's port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Config {
-    /// How egress limits are enforced.
-    pub egress: EgressMechanism,
-    /// How ingress limits are enforced.
-    pub ingress: IngressMechanism,
-    /// Priority of the OVN NB `QoS` rows (0 to 32767).
-    pub priority: u16,
+    pub(crate) egress: EgressMechanism,
+    pub(crate) ingress: IngressMechanism,
+    pub(crate) priority: u16,
 }
 
 impl Default for Config {
@@ -73,6 +70,24 @@ impl Config {
     pub fn with_priority(mut self, priority: u16) -> Self {
         self.priority = priority.min(32_767);
         self
+    }
+
+    /// How egress limits are enforced.
+    #[must_use]
+    pub fn egress(&self) -> EgressMechanism {
+        self.egress
+    }
+
+    /// How ingress limits are enforced.
+    #[must_use]
+    pub fn ingress(&self) -> IngressMechanism {
+        self.ingress
+    }
+
+    /// Priority of the OVN NB `QoS` rows (0 to 32767).
+    #[must_use]
+    pub fn priority(&self) -> u16 {
+        self.priority
     }
 }
 

@@ -9,6 +9,7 @@ pub const PACKAGES: &str = "openvswitch-switch ovn-central ovn-host iputils-ping
 
 /// Everything that can go wrong while bringing up, using or tearing down a lab.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Programs the lab needs are not installed.
     #[error(

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use gateway::{Cluster, NativeGateway, Node, Observed, Plan};
+use gateway::{Cluster, NativeGateway, NodeState, Observed, Plan};
 use ovn_model::nb::{self, LogicalRouter, LogicalRouterPort, NbGlobal};
 use ovn_model::reconcile::OwnedRow;
 use ovn_model::snapshot::Typed;
@@ -30,10 +30,10 @@ pub fn cluster() -> Cluster {
 }
 
 /// `n` healthy nodes `node1..` with join addresses `100.64.0.2..`.
-pub fn nodes(n: u8) -> Vec<Node> {
+pub fn nodes(n: u8) -> Vec<NodeState> {
     (1..=n)
         .map(|i| {
-            Node::new(format!("node{i}"), format!("chassis-{i}"))
+            NodeState::new(format!("node{i}"), format!("chassis-{i}"))
                 .with_join_ip(ip(&format!("100.64.0.{}", i + 1)))
         })
         .collect()
@@ -76,10 +76,10 @@ impl Db {
 pub fn fresh(cluster: &Cluster) -> Db {
     let mut replica = Replica::new(nb::schema());
     let mut plan = ovn_model::plan::Plan::nb();
-    let router = plan.insert(&LogicalRouter::new(&cluster.router)).unwrap();
-    if let Some(n) = &cluster.native {
+    let router = plan.insert(&LogicalRouter::new(cluster.router())).unwrap();
+    if let Some(n) = cluster.native() {
         let port = LogicalRouterPort::new(
-            &n.port,
+            n.port(),
             "0a:00:12:00:00:fe".parse().unwrap(),
             [net("10.18.0.254/24")],
         );

@@ -1,8 +1,8 @@
 //! Model-based property test: random sequences of allocate / static / ordinal / release /
-//! exclusion and pool changes / restart-restore / snapshot round-trip, run against `Ipam` and
+//! exclusion and pool changes / restart-restore / saved-state round-trip, run against `Ipam` and
 //! against a naive reference built on plain sets of addresses. Every answer must match, no
 //! address is ever held twice, dynamic allocations never land on the gateway or an excluded
-//! address, and `from_snapshot(snapshot(s)) == s`.
+//! address, and `from_state(state(s)) == s`.
 
 // Like the reference, the harness indexes by family number (0 = IPv4, 1 = IPv6) on purpose:
 // it is meant to be obviously right, not idiomatic.
@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
-use ipam::{Family, Ipam, IpamError, MacAddr, Observed, Request, RestoreIssue};
+use ipam::{Family, Ipam, IpamError, MacAddr, ObservedLease, Request, RestoreIssue};
 use proptest::prelude::*;
 
 mod reference;
@@ -292,24 +292,24 @@ impl Harness {
                 let mac = self.mac_for(mac);
                 let mut req = Request::new(SUBNETS[*subnet], &who);
                 if *pool > 0 {
-                    req = req.pool(POOLS[*pool]);
+                    req = req.with_pool(POOLS[*pool]);
                 }
                 let s = self.model.subnets[*subnet].as_ref().unwrap();
                 match kind {
                     Kind::Dynamic => {}
-                    Kind::Ordinal(i) => req = req.ordinal(*i),
+                    Kind::Ordinal(i) => req = req.with_ordinal(*i),
                     Kind::Static(ips, allow) => {
                         for (fam, off) in ips.iter().enumerate() {
                             if let Some(off) = off {
                                 let f = s.fams[fam].as_ref().map_or(base(fam), |f| f.first);
-                                req = req.ip(ip(fam, f + off));
+                                req = req.with_ip(ip(fam, f + off));
                             }
                         }
-                        req = req.allow_reserved(*allow);
+                        req = req.with_allow_reserved(*allow);
                     }
                 }
                 if let Some(m) = mac {
-                    req = req.mac(m);
+                    req = req.with_mac(m);
                 }
                 let got = self.ipam.allocate(&req);
                 let existed = self.model.leases.contains_key(&who);
@@ -409,11 +409,11 @@ impl Harness {
                 extra_conflicts,
                 outside,
             } => {
-                let snap = self.ipam.snapshot();
-                let mut records: Vec<Observed> = snap
+                let snap = self.ipam.state();
+                let mut records: Vec<ObservedLease> = snap
                     .leases
                     .iter()
-                    .map(|l| Observed {
+                    .map(|l| ObservedLease {
                         owner: l.owner.clone(),
                         subnet: Some(l.subnet.clone()),
                         addresses: l.addresses.clone(),
@@ -478,7 +478,7 @@ impl Harness {
                     };
                     let _ = sid;
                     want_issues.push(issue);
-                    records.push(Observed {
+                    records.push(ObservedLease {
                         owner: who,
                         subnet: named.then(|| src.subnet.clone()),
                         addresses: vec![first],
@@ -491,7 +491,7 @@ impl Harness {
                         owner: "far".into(),
                         address,
                     });
-                    records.push(Observed {
+                    records.push(ObservedLease {
                         owner: "far".into(),
                         subnet: None,
                         addresses: vec![address],
@@ -515,10 +515,10 @@ impl Harness {
                 self.model.released = [Vec::new(), Vec::new()];
             }
             Op::RoundTrip => {
-                let snap = self.ipam.snapshot();
+                let snap = self.ipam.state();
                 let json = serde_json::to_string(&snap).unwrap();
-                let back = Ipam::from_snapshot(serde_json::from_str(&json).unwrap()).unwrap();
-                assert!(back == self.ipam, "restore(snapshot(s)) != s");
+                let back = Ipam::from_state(serde_json::from_str(&json).unwrap()).unwrap();
+                assert!(back == self.ipam, "from_state(state(s)) != s");
                 self.ipam = back;
             }
         }
@@ -526,7 +526,7 @@ impl Harness {
     }
 
     fn check_invariants(&self) {
-        let snap = self.ipam.snapshot();
+        let snap = self.ipam.state();
         let mut held = HashSet::new();
         let mut macs = HashSet::new();
         let mut got = BTreeMap::new();

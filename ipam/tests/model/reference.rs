@@ -66,16 +66,16 @@ pub fn size(subnet: usize, fam: usize) -> u128 {
 }
 
 pub fn config(subnet: usize, l: &Layout) -> SubnetConfig {
-    let mut cfg = SubnetConfig {
-        name: SUBNETS[subnet].into(),
-        ..Default::default()
-    };
     let fams: Vec<usize> = if subnet == 0 { vec![0, 1] } else { vec![0] };
-    cfg.cidrs = cidrs(subnet).iter().map(|c| c.parse().unwrap()).collect();
+    let nets: Vec<ipnet::IpNet> = cidrs(subnet).iter().map(|c| c.parse().unwrap()).collect();
+    let mut nets = nets.into_iter();
+    let mut cfg = SubnetConfig::new(SUBNETS[subnet], nets.next().unwrap());
+    for net in nets {
+        cfg = cfg.with_cidr(net);
+    }
     for &fam in &fams {
         if let Some(g) = l.gateway[fam] {
-            cfg.gateways
-                .push(ip(fam, base(fam) + (g % (size(subnet, fam) - 2)) + 1));
+            cfg = cfg.with_gateway(ip(fam, base(fam) + (g % (size(subnet, fam) - 2)) + 1));
         }
     }
     for &(fam, s, e) in &l.exclude {
@@ -84,14 +84,14 @@ pub fn config(subnet: usize, l: &Layout) -> SubnetConfig {
         }
         let n = size(subnet, fam);
         let (s, e) = (s % n, (e % n).max(s % n));
-        cfg.exclude.push(if s == e {
+        cfg = cfg.with_exclude(if s == e {
             ip(fam, base(fam) + s).to_string()
         } else {
             format!("{}..{}", ip(fam, base(fam) + s), ip(fam, base(fam) + e))
         });
     }
     if l.bad_exclusion {
-        cfg.exclude.push("192.168.9.9".into());
+        cfg = cfg.with_exclude("192.168.9.9");
     }
     for (pi, name) in POOLS.iter().enumerate().skip(1) {
         let mut pool = PoolConfig::new(*name);
@@ -119,10 +119,12 @@ pub fn config(subnet: usize, l: &Layout) -> SubnetConfig {
                 let r = l.rotate % runs.len();
                 runs.rotate_left(r);
             }
-            pool.entries.extend(runs);
+            for run in runs {
+                pool = pool.with_entry(run);
+            }
         }
-        if !pool.entries.is_empty() {
-            cfg.pools.push(pool);
+        if !pool.entries().is_empty() {
+            cfg = cfg.with_pool(pool);
         }
     }
     cfg
@@ -182,7 +184,7 @@ pub struct RefSubnet {
 /// Builds the reference subnet, or the error the implementation must give.
 pub fn ref_subnet(cfg: &SubnetConfig) -> Result<RefSubnet, String> {
     let mut fams: [Option<RefFam>; 2] = [None, None];
-    for net in &cfg.cidrs {
+    for net in cfg.cidrs() {
         let fam = if net.addr().is_ipv4() { 0 } else { 1 };
         let (first, last) = (to_u(net.network()).1, to_u(net.broadcast()).1);
         let usable = if fam == 0 {
@@ -200,11 +202,11 @@ pub fn ref_subnet(cfg: &SubnetConfig) -> Result<RefSubnet, String> {
             lists: BTreeMap::new(),
         });
     }
-    for g in &cfg.gateways {
+    for g in cfg.gateways() {
         let (fam, a) = to_u(*g);
         fams[fam].as_mut().unwrap().gateway = a;
     }
-    for text in &cfg.exclude {
+    for text in cfg.exclusions() {
         let e: Entry = text.parse().unwrap();
         let fam = if e.family() == Family::V4 { 0 } else { 1 };
         let (s, t) = bounds(&e);
@@ -214,9 +216,9 @@ pub fn ref_subnet(cfg: &SubnetConfig) -> Result<RefSubnet, String> {
         }
     }
     let mut pools = vec!["default".to_string()];
-    for (i, pool) in cfg.pools.iter().enumerate() {
-        pools.push(pool.name.clone());
-        for text in &pool.entries {
+    for (i, pool) in cfg.pools().iter().enumerate() {
+        pools.push(pool.name().to_owned());
+        for text in pool.entries() {
             let e: Entry = text.parse().unwrap();
             let fam = if e.family() == Family::V4 { 0 } else { 1 };
             let (s, t) = bounds(&e);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use gateway::{Cluster, EgressIntent, NativeGateway, NodePlan, Observed, Plan, Planner};
 use ovn_model::snapshot::Typed;
 use ovn_testbed::{Central, CentralOptions, ExternalNet, Lab, Node, Pod, PodConfig, SourceEcho};
-use ovnkit_kube::node::gateway::{Applied, ApplyError, apply};
+use ovnkit_kube::node::gateway::{ApplyError, ApplyReport, apply};
 use ovsdb::client::{Client, ConnectConfig, connect};
 
 pub const ROUTER: &str = "ovn-cluster";
@@ -151,11 +151,11 @@ impl EgressLab {
     }
 
     /// The planner's view of the nodes.
-    pub fn gateway_nodes(&self) -> Vec<gateway::Node> {
+    pub fn gateway_nodes(&self) -> Vec<gateway::NodeState> {
         self.nodes
             .iter()
             .map(|n| {
-                gateway::Node::new(n.name(), n.chassis())
+                gateway::NodeState::new(n.name(), n.chassis())
                     .with_join_ip(self.joins[&n.name()])
                     .with_health(self.health.get(&n.name()).copied().unwrap_or(true))
             })
@@ -210,7 +210,7 @@ impl EgressLab {
 
     /// Applies `plan` in node `i`'s namespace the way the node agent does: on a thread in the
     /// namespace, with a current-thread runtime.
-    pub fn apply_node(&self, i: usize, plan: &NodePlan) -> Result<Applied, ApplyError> {
+    pub fn apply_node(&self, i: usize, plan: &NodePlan) -> Result<ApplyReport, ApplyError> {
         let plan = plan.clone();
         self.nodes[i]
             .netns()

@@ -305,6 +305,30 @@ impl Plan {
         )
     }
 
+    /// Deletes the row of `T` named `name`, found in `observed` (for a row of a non-root table,
+    /// which is deleted through its parents by UUID: `ovn-nbctl lsp-del NAME` in one call).
+    /// Returns whether there was such a row (nothing is added when there was not).
+    ///
+    /// # Errors
+    /// [`PlanError::Several`] when several rows have the name.
+    pub fn delete_named<T: Table>(
+        &mut self,
+        observed: &Typed<'_>,
+        name: &str,
+    ) -> Result<bool, PlanError> {
+        let found = observed.all_by_name::<T>(name);
+        match found.as_slice() {
+            [] => Ok(false),
+            [one] => self.delete::<T>(one.uuid()).map(|()| true),
+            many => Err(PlanError::Several {
+                table: T::TABLE,
+                name: name.to_owned(),
+                count: many.len() as u64,
+                what: "delete by name".to_owned(),
+            }),
+        }
+    }
+
     /// Applies a raw mutation to the target rows (checked against the server's schema by
     /// [`Plan::validated`]).
     ///

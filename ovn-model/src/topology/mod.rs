@@ -30,7 +30,7 @@
 //!     .with_address(LspAddress::mac(mac, ["10.0.0.5".parse()?])))?;
 //! let r = plan.insert(&LogicalRouter::new("r0"))?;
 //! plan.connect_router_to_switch(&r, &sw, &LogicalRouterPort::new(
-//!     "r0-sw0", "0a:00:00:00:00:ff".parse()?, ["10.0.0.1/24".parse()?]))?;
+//!     "r0-sw0", "0a:00:00:00:00:ff".parse()?, ["10.0.0.1/24".parse()?]), "sw0-r0")?;
 //! let prepared = plan.validated(ovn_model::nb::schema())?;
 //! // Five inserts (switch, port, router, router port, its switch-side peer), and nothing else:
 //! // every child's reference is inside its new parent's insert.

@@ -17,8 +17,9 @@ impl HasLoadBalancers for LogicalRouter {}
 impl HasLoadBalancers for LoadBalancerGroup {}
 
 impl Plan {
-    /// Adds `router_port` to `router` and a `router`-type port on `switch` peered with it, named
-    /// `<router port>-peer`.
+    /// Adds `router_port` to `router`, and to `switch` a `router`-type port named
+    /// `switch_port` peered with it (the pair `ovn-nbctl lrp-add` + `lsp-add` +
+    /// `lsp-set-type router` + `lsp-set-options router-port=...` makes), in this plan.
     ///
     /// # Errors
     /// As [`Plan::insert_child`].
@@ -27,12 +28,12 @@ impl Plan {
         router: impl Into<Target<LogicalRouter>>,
         switch: impl Into<Target<LogicalSwitch>>,
         router_port: &LogicalRouterPort,
+        switch_port: &str,
     ) -> Result<(Ref<LogicalRouterPort>, Ref<LogicalSwitchPort>), PlanError> {
-        let lsp_name = format!("{}-peer", router_port.name);
         let lrp = self.insert_child(router, router_port)?;
         let lsp = self.insert_child(
             switch,
-            &LogicalSwitchPort::router(&lsp_name, &router_port.name),
+            &LogicalSwitchPort::router(switch_port, &router_port.name),
         )?;
         Ok((lrp, lsp))
     }

@@ -26,12 +26,13 @@ pub use routes::ROUTE_PROTOCOL;
 
 /// Why a node plan could not be applied.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApplyError {
     /// A netlink connection could not be opened.
-    #[error("opening a netlink socket: {0}")]
+    #[error("opening a netlink socket")]
     Netlink(#[source] std::io::Error),
     /// A netlink request failed.
-    #[error("netlink: {what}: {source}")]
+    #[error("netlink: {what}")]
     Route {
         /// What was being done.
         what: String,
@@ -48,7 +49,7 @@ pub enum ApplyError {
         device: String,
     },
     /// `nft` could not be run.
-    #[error("running nft: {0}")]
+    #[error("running nft")]
     NftSpawn(#[source] std::io::Error),
     /// `nft` refused the script.
     #[error("nft refused the ruleset: {stderr}\nscript:\n{script}")]
@@ -59,7 +60,7 @@ pub enum ApplyError {
         script: String,
     },
     /// A sysctl could not be written.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Sysctl {
         /// The file.
         path: PathBuf,
@@ -71,7 +72,7 @@ pub enum ApplyError {
 
 /// What [`apply`] changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Applied {
+pub struct ApplyReport {
     /// Routes added.
     pub routes_added: Vec<String>,
     /// Routes removed.
@@ -85,7 +86,7 @@ pub struct Applied {
 /// # Errors
 /// [`ApplyError`] naming the step that failed; steps before it stay applied, and applying the
 /// plan again finishes the job.
-pub async fn apply(plan: &gateway::NodePlan) -> Result<Applied, ApplyError> {
+pub async fn apply(plan: &gateway::NodePlan) -> Result<ApplyReport, ApplyError> {
     if plan.forwarding {
         let v6 = plan.routes.iter().any(|r| r.destination.addr().is_ipv6());
         sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
@@ -95,7 +96,7 @@ pub async fn apply(plan: &gateway::NodePlan) -> Result<Applied, ApplyError> {
     }
     let (routes_added, routes_removed) = routes::sync(&plan.routes).await?;
     nft::sync(plan)?;
-    Ok(Applied {
+    Ok(ApplyReport {
         routes_added,
         routes_removed,
         masquerade_rules: plan.masquerade.len(),
