@@ -127,6 +127,7 @@ impl<'a> Builder<'a> {
         let mut origins = Vec::new();
         let mut guards = self.guards().into_iter().peekable();
         let mut inserted = HashMap::new();
+        let mut siblings = self.siblings();
         for (i, step) in self.plan.steps.iter().enumerate() {
             // A guard goes right before the first step that needs it: rows inserted by earlier
             // steps of the same transaction count as existing.
@@ -175,9 +176,18 @@ impl<'a> Builder<'a> {
                         Operation::Insert(Insert::new(*table, row).uuid_name(name.clone())),
                         None,
                     );
-                    if let Some(p) = parent.as_ref().filter(|p| !is_named(&p.target)) {
-                        let add =
-                            Mutation::insert(p.column, Datum::set([Atom::NamedUuid(name.clone())]));
+                    // Every new child of one existing parent goes in with one mutate, at the
+                    // first child (named UUIDs may be declared later in a transaction).
+                    let group = parent
+                        .as_ref()
+                        .filter(|p| !is_named(&p.target))
+                        .and_then(|p| siblings.remove(&(p.table, p.column, p.target.clone())))
+                        .zip(parent.as_ref());
+                    if let Some((names, p)) = group {
+                        let add = Mutation::insert(
+                            p.column,
+                            Datum::set(names.into_iter().map(Atom::NamedUuid)),
+                        );
                         push(
                             &mut txn,
                             Operation::Mutate(
@@ -237,6 +247,26 @@ impl<'a> Builder<'a> {
             origins,
             steps: self.plan.explain(),
         })
+    }
+
+    /// The new children of each existing parent column, in step order.
+    fn siblings(&self) -> HashMap<(&'static str, &'static str, RowTarget), Vec<NamedUuid>> {
+        let mut out: HashMap<_, Vec<NamedUuid>> = HashMap::new();
+        for step in &self.plan.steps {
+            if let Change::Insert {
+                name,
+                parent: Some(p),
+                ..
+            } = &step.change
+            {
+                if !is_named(&p.target) {
+                    out.entry((p.table, p.column, p.target.clone()))
+                        .or_default()
+                        .push(name.clone());
+                }
+            }
+        }
+        out
     }
 
     /// Puts the references of children of new parents, and updates and reference-adding

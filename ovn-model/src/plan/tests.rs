@@ -194,7 +194,7 @@ fn a_parent_inserted_earlier_by_the_same_plan_can_be_named() {
 }
 
 #[test]
-fn one_guard_per_existing_parent() {
+fn one_guard_and_one_mutate_per_existing_parent() {
     let mut plan = Plan::nb();
     for m in ["1", "2", "3"] {
         plan.insert_child::<LogicalSwitch, _>("ls1", &qos(m))
@@ -202,19 +202,28 @@ fn one_guard_per_existing_parent() {
     }
     plan.insert_child::<LogicalSwitch, _>(Uuid::from_u128(9), &qos("4"))
         .unwrap();
-    let prepared = plan.transaction().unwrap();
-    let kinds: Vec<String> = prepared
-        .transaction()
-        .operations()
+    let json = ops(&plan);
+    let kinds: Vec<&str> = json.as_array().unwrap()[1..]
         .iter()
-        .map(|o| o.kind().to_string())
+        .map(|op| op["op"].as_str().unwrap())
         .collect();
     assert_eq!(
         kinds,
         [
-            "wait", "insert", "mutate", "insert", "mutate", "insert", "mutate", "wait", "insert",
-            "mutate"
+            "wait", "insert", "mutate", "insert", "insert", "wait", "insert", "mutate"
         ]
+    );
+    // The first child's mutate adds all three (the later ones are declared after it).
+    assert_eq!(
+        json[3]["mutations"][0][2],
+        json!([
+            "set",
+            [
+                ["named-uuid", "new_qos_1"],
+                ["named-uuid", "new_qos_2"],
+                ["named-uuid", "new_qos_3"]
+            ]
+        ])
     );
 }
 
