@@ -8,5 +8,6 @@
 //! `gateway::NodePlan` says, and the gateway health probe, [`health`], that the controller's
 //! health loop re-plans from.
 
+pub mod controller;
 pub mod health;
 pub mod node;

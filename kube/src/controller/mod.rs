@@ -1,0 +1,6 @@
+//! The reference controller: Namespaces, Pods and Nodes in, one OVN logical topology out.
+//!
+//! Objects come from a Kubernetes API server or a directory of manifests ([`source`]); results
+//! go back as annotations and events on the objects, or into a state directory.
+
+pub mod source;
