@@ -1,0 +1,154 @@
+//! The manifest-directory mode of the controller: objects from a directory of YAML files
+//! ([`ManifestSource`]). It is what the controller runs on without an API server
+//! (`ovnkit sandbox`), and behaves as the Kubernetes implementation of [`ObjectSource`] does.
+//!
+//! # Manifests
+//!
+//! Every `*.yaml` and `*.yml` file directly in the directory (not hidden; links are followed)
+//! is read, in path order. A file holds any number of documents separated by `---`; empty
+//! documents are skipped and a `v1` `List` is expanded into its `items`. `v1` Namespaces, Pods
+//! and Nodes are kept; documents of other kinds (Services, Deployments, ...) are skipped
+//! without error and logged at `debug`. A Pod without `metadata.namespace` is in `default`.
+//!
+//! Objects are keyed by kind, namespace and name. Each gets a `metadata.uid` derived from its
+//! key (the same in every run; a `uid` written in the manifest is kept) and a
+//! `metadata.resourceVersion` that is a hash of the object, so it changes exactly when the
+//! object does.
+//!
+//! Each stream starts with the initial listing (`Init`, an `InitApply` per object,
+//! `InitDone`) and then yields `Apply` for a new or changed object and `Delete` for one no
+//! longer in any file. The directory is rescanned after `notify` reports a change in it
+//! (debounced) and periodically, because some file systems do not report changes. A file that
+//! cannot be read or parsed is reported as [`SourceError::Manifest`] (with a
+//! [`ManifestError`] or an IO error as its source) once per change of the file, and its
+//! objects stay as they were. When two documents define the same object, the one in the later
+//! file wins and a [`DuplicateObject`] error names both files. Watching stops when the
+//! stream is dropped; each stream watches on its own.
+//!
+//! # Tests
+//!
+//! `kube/tests/manifests.rs` runs it against temporary directories with plain tokio tests
+//! (no root, no cluster): the initial listing, adding, editing and deleting documents and
+//! files, malformed files and duplicates, waiting for each event with a timeout.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use ovnkit_kube::controller::manifests::ManifestSource;
+//! use ovnkit_kube::controller::source::{ObjectSource, WatchEvent};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let source = ManifestSource::open("manifests")?;
+//! let mut pods = source.pods();
+//! while let Some(event) = pods.next().await {
+//!     match event {
+//!         Ok(WatchEvent::InitApply(pod) | WatchEvent::Apply(pod)) => println!("{pod:?}"),
+//!         Ok(WatchEvent::Delete(pod)) => println!("gone: {:?}", pod.metadata.name),
+//!         Ok(WatchEvent::Init | WatchEvent::InitDone) => {}
+//!         // A bad file: reported, its objects stay as they were.
+//!         Err(error) => eprintln!("{error}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod parse;
+mod watch;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+
+pub use self::parse::{DuplicateObject, Location, ManifestError};
+use self::watch::{Timing, watch};
+use crate::controller::source::{ObjectSource, SourceError, WatchEvent};
+
+/// After a `notify` event, how long to wait for more before rescanning (an editor's save is
+/// several events).
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(150);
+/// How often the directory is rescanned when no `notify` event came.
+pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Namespaces, Pods and Nodes from a directory of manifests. See [the module](self).
+#[derive(Debug, Clone)]
+pub struct ManifestSource {
+    dir: PathBuf,
+    timing: Timing,
+}
+
+impl ManifestSource {
+    /// The manifests of `dir`. The directory is read when a stream is first polled; until it
+    /// can be read, the stream yields an error (once per different error) and no listing.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        ManifestSource {
+            dir: dir.into(),
+            timing: Timing {
+                debounce: DEFAULT_DEBOUNCE,
+                rescan: DEFAULT_RESCAN_INTERVAL,
+                notify: true,
+            },
+        }
+    }
+
+    /// The manifests of `dir`, which must be a directory that can be listed now.
+    ///
+    /// # Errors
+    ///
+    /// [`SourceError::Manifest`] naming `dir` if it cannot be listed.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, SourceError> {
+        let dir = dir.into();
+        if let Err(source) = std::fs::read_dir(&dir) {
+            return Err(SourceError::Manifest {
+                path: dir,
+                source: Box::new(source),
+            });
+        }
+        Ok(Self::new(dir))
+    }
+
+    /// Sets how long to wait after a `notify` event for more before rescanning
+    /// ([`DEFAULT_DEBOUNCE`]).
+    #[must_use]
+    pub fn with_debounce(mut self, debounce: Duration) -> Self {
+        self.timing.debounce = debounce;
+        self
+    }
+
+    /// Sets how often to rescan without a `notify` event ([`DEFAULT_RESCAN_INTERVAL`]; at least
+    /// 10 ms).
+    #[must_use]
+    pub fn with_rescan_interval(mut self, interval: Duration) -> Self {
+        self.timing.rescan = interval;
+        self
+    }
+
+    /// Sets whether to watch the directory with `notify` (the default); without it, changes
+    /// are picked up by the periodic rescan only (for file systems that report no changes).
+    #[must_use]
+    pub fn with_notify(mut self, notify: bool) -> Self {
+        self.timing.notify = notify;
+        self
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl ObjectSource for ManifestSource {
+    fn namespaces(&self) -> BoxStream<'static, Result<WatchEvent<Namespace>, SourceError>> {
+        watch(self.dir.clone(), self.timing)
+    }
+
+    fn pods(&self) -> BoxStream<'static, Result<WatchEvent<Pod>, SourceError>> {
+        watch(self.dir.clone(), self.timing)
+    }
+
+    fn nodes(&self) -> BoxStream<'static, Result<WatchEvent<Node>, SourceError>> {
+        watch(self.dir.clone(), self.timing)
+    }
+}
