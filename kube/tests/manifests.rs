@@ -1,16 +1,25 @@
 //! The manifest-directory mode: `ManifestSource` streams over a temporary directory of YAML
-//! files. Every wait for an event is bounded by a timeout; nothing sleeps.
+//! files, and `StateDir` over a temporary state directory. Every wait for an event is bounded
+//! by a timeout; nothing sleeps.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use ovnkit_kube::controller::manifests::{DuplicateObject, ManifestError, ManifestSource};
-use ovnkit_kube::controller::source::{Kind, ObjectRef, ObjectSource, SourceError, WatchEvent};
+use ovnkit_kube::controller::manifests::{
+    DuplicateObject, ManifestError, ManifestSource, StateDir,
+};
+use ovnkit_kube::controller::source::{
+    EventType, Kind, ObjectEvent, ObjectRef, ObjectSource, SinkError, SourceError, StatusSink,
+    WatchEvent,
+};
 
 /// How long any one expected event may take (the fallback rescan alone is far quicker).
 const WAIT: Duration = Duration::from_secs(10);
@@ -394,6 +403,216 @@ async fn open_refuses_a_missing_directory() {
         Err(SourceError::Manifest { path, .. }) => assert_eq!(path, missing),
         other => panic!("not refused: {other:?}"),
     }
+}
+
+fn annotations(pairs: &[(&str, Option<&str>)]) -> BTreeMap<String, Option<String>> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned)))
+        .collect()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(path).expect("read")).expect("json")
+}
+
+#[tokio::test]
+async fn state_dir_merges_annotations_into_one_file_per_kind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = StateDir::open(dir.path()).expect("open");
+    let web = ObjectRef::namespaced(Kind::Pod, "default", "web");
+    let node = ObjectRef::cluster(Kind::Node, "node1");
+    let ns = ObjectRef::cluster(Kind::Namespace, "team-a");
+
+    let a = annotations(&[("ovn.kubernetes.io/ip_address", Some("10.16.0.5"))]);
+    state.annotate(&web, &a).await.expect("annotate");
+    let b = annotations(&[("ovn.kubernetes.io/mac_address", Some("00:00:00:aa:bb:cc"))]);
+    state.annotate(&web, &b).await.expect("annotate");
+    let c = annotations(&[("ovn.kubernetes.io/chassis", Some("c1"))]);
+    state.annotate(&node, &c).await.expect("annotate");
+    let d = annotations(&[("ovn.kubernetes.io/logical_switch", Some("ovn-default"))]);
+    state.annotate(&ns, &d).await.expect("annotate");
+
+    assert_eq!(
+        read_json(&dir.path().join("pods.json")),
+        serde_json::json!({"default/web": {
+            "ovn.kubernetes.io/ip_address": "10.16.0.5",
+            "ovn.kubernetes.io/mac_address": "00:00:00:aa:bb:cc",
+        }})
+    );
+    assert_eq!(
+        read_json(&dir.path().join("nodes.json")),
+        serde_json::json!({"node1": {"ovn.kubernetes.io/chassis": "c1"}})
+    );
+    assert_eq!(
+        read_json(&dir.path().join("namespaces.json")),
+        serde_json::json!({"team-a": {"ovn.kubernetes.io/logical_switch": "ovn-default"}})
+    );
+    assert_eq!(
+        state
+            .annotations(Kind::Pod, Some("default"), "web")
+            .get("ovn.kubernetes.io/ip_address")
+            .map(String::as_str),
+        Some("10.16.0.5")
+    );
+
+    // None removes a key; removing the last key removes the object.
+    let remove_ip = annotations(&[("ovn.kubernetes.io/ip_address", None)]);
+    state.annotate(&web, &remove_ip).await.expect("annotate");
+    assert_eq!(
+        read_json(&dir.path().join("pods.json")),
+        serde_json::json!({"default/web": {"ovn.kubernetes.io/mac_address": "00:00:00:aa:bb:cc"}})
+    );
+    let remove_mac = annotations(&[("ovn.kubernetes.io/mac_address", None)]);
+    state.annotate(&web, &remove_mac).await.expect("annotate");
+    assert_eq!(
+        read_json(&dir.path().join("pods.json")),
+        serde_json::json!({})
+    );
+    assert!(
+        state
+            .annotations(Kind::Pod, Some("default"), "web")
+            .is_empty()
+    );
+    // Removing what is not there is not an error.
+    state.annotate(&web, &remove_mac).await.expect("annotate");
+}
+
+#[tokio::test]
+async fn state_dir_reopened_keeps_what_was_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let web = ObjectRef::namespaced(Kind::Pod, "default", "web");
+    {
+        let state = StateDir::open(dir.path()).expect("open");
+        let a = annotations(&[("a", Some("1")), ("b", Some("2"))]);
+        state.annotate(&web, &a).await.expect("annotate");
+    }
+    // A temporary file an interrupted write left is cleaned up.
+    fs::write(dir.path().join(".pods.json.tmp.1.0"), "{\"partial").expect("write");
+
+    let state = StateDir::open(dir.path()).expect("reopen");
+    assert!(!dir.path().join(".pods.json.tmp.1.0").exists());
+    let expected: BTreeMap<String, String> = [
+        ("a".to_owned(), "1".to_owned()),
+        ("b".to_owned(), "2".to_owned()),
+    ]
+    .into();
+    assert_eq!(
+        state.annotations(Kind::Pod, Some("default"), "web"),
+        expected
+    );
+
+    // New writes merge with what was read.
+    let c = annotations(&[("a", None), ("c", Some("3"))]);
+    state.annotate(&web, &c).await.expect("annotate");
+    assert_eq!(
+        read_json(&dir.path().join("pods.json")),
+        serde_json::json!({"default/web": {"b": "2", "c": "3"}})
+    );
+}
+
+#[tokio::test]
+async fn state_dir_refuses_a_corrupt_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("nodes.json"), "{\"node1\": 3}").expect("write");
+    match StateDir::open(dir.path()) {
+        Err(SinkError::File { path, .. }) => assert_eq!(path, dir.path().join("nodes.json")),
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_never_sees_a_partial_annotations_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = StateDir::open(dir.path()).expect("open");
+    let path = dir.path().join("pods.json");
+    let done = Arc::new(AtomicBool::new(false));
+
+    let reader = {
+        let done = Arc::clone(&done);
+        let path = path.clone();
+        std::thread::spawn(move || {
+            let mut reads = 0_u32;
+            while !done.load(Ordering::Relaxed) {
+                match fs::read(&path) {
+                    Ok(bytes) => {
+                        if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                            return Err(format!("a partial file ({} bytes): {e}", bytes.len()));
+                        }
+                        reads += 1;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok(reads)
+        })
+    };
+
+    // Large files (up to half a megabyte), so a plain write would be seen half done.
+    let big = "x".repeat(16 * 1024);
+    for i in 0..30 {
+        let pod = ObjectRef::namespaced(Kind::Pod, "default", format!("pod-{i}"));
+        let a = annotations(&[("big", Some(&big)), ("i", Some(&i.to_string()))]);
+        state.annotate(&pod, &a).await.expect("annotate");
+    }
+    done.store(true, Ordering::Relaxed);
+    let reads = reader
+        .join()
+        .expect("reader thread")
+        .expect("whole files only");
+    println!("{reads} whole reads");
+    assert_eq!(read_json(&path).as_object().map(|o| o.len()), Some(30));
+}
+
+#[tokio::test]
+async fn events_are_appended_as_json_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = StateDir::open(dir.path()).expect("open");
+    let web = ObjectRef::namespaced(Kind::Pod, "default", "web");
+    state
+        .event(&ObjectEvent {
+            object: web.clone(),
+            type_: EventType::Warning,
+            reason: "BadAnnotation".to_owned(),
+            message: r#"pod default/web: annotation ovn.kubernetes.io/egress_rate="10M": unknown unit "M" (write a plain number of Mbit/s)"#.to_owned(),
+        })
+        .await
+        .expect("event");
+    state
+        .event(&ObjectEvent {
+            object: ObjectRef::cluster(Kind::Node, "node1"),
+            type_: EventType::Normal,
+            reason: "GatewayReady".to_owned(),
+            message: "node node1 is a gateway".to_owned(),
+        })
+        .await
+        .expect("event");
+
+    let text = fs::read_to_string(dir.path().join("events.jsonl")).expect("read");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["object"], "Pod default/web");
+    assert_eq!(lines[0]["type"], "Warning");
+    assert_eq!(lines[0]["reason"], "BadAnnotation");
+    assert_eq!(
+        lines[0]["message"],
+        r#"pod default/web: annotation ovn.kubernetes.io/egress_rate="10M": unknown unit "M" (write a plain number of Mbit/s)"#
+    );
+    assert_eq!(lines[1]["object"], "Node node1");
+    assert_eq!(lines[1]["type"], "Normal");
+    for line in &lines {
+        let time = line["time"].as_str().expect("a time");
+        let parsed: k8s_openapi::jiff::Timestamp = time.parse().expect("RFC 3339");
+        // `2025-01-02T03:04:05.678Z`: UTC, milliseconds.
+        assert!(time.ends_with('Z') && time.len() == 24, "{time}");
+        assert!(parsed.as_second() > 1_600_000_000, "{time}");
+    }
+    // Keys in the documented order.
+    assert!(text.starts_with(r#"{"time":"#), "{text}");
 }
 
 #[tokio::test]

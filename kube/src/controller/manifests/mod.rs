@@ -1,6 +1,8 @@
 //! The manifest-directory mode of the controller: objects from a directory of YAML files
-//! ([`ManifestSource`]). It is what the controller runs on without an API server
-//! (`ovnkit sandbox`), and behaves as the Kubernetes implementation of [`ObjectSource`] does.
+//! ([`ManifestSource`]), results into a state directory ([`StateDir`]). It is what the
+//! controller runs on without an API server (`ovnkit sandbox`), and behaves as the Kubernetes
+//! implementations of [`ObjectSource`] and
+//! [`StatusSink`](crate::controller::source::StatusSink) do.
 //!
 //! # Manifests
 //!
@@ -25,25 +27,52 @@
 //! file wins and a [`DuplicateObject`] error names both files. Watching stops when the
 //! stream is dropped; each stream watches on its own.
 //!
+//! # The state directory
+//!
+//! ```text
+//! state/
+//!   namespaces.json   {"<name>": {"<annotation key>": "<value>", ...}, ...}
+//!   pods.json         {"<namespace>/<name>": {...}, ...}
+//!   nodes.json        {"<name>": {...}, ...}
+//!   events.jsonl      one event a line:
+//!                     {"time":"2025-01-02T03:04:05.678Z","object":"Pod default/web",
+//!                      "type":"Warning","reason":"BadAnnotation","message":"..."}
+//! ```
+//!
+//! An annotations file holds what the controller would have written back as annotations: an
+//! annotation set to `None` is removed, and an object without annotations left is removed.
+//! A file is replaced atomically (written to a temporary file in the same directory, synced,
+//! renamed over the old one), so a reader sees the old content or the new, never a part.
+//! The annotations are read when the directory is opened (so a restarted controller keeps
+//! them) and then kept in memory. Events are appended and also logged (`warn` for warnings,
+//! `info` otherwise).
+//!
 //! # Tests
 //!
-//! `kube/tests/manifests.rs` runs it against temporary directories with plain tokio tests
+//! `kube/tests/manifests.rs` runs both against temporary directories with plain tokio tests
 //! (no root, no cluster): the initial listing, adding, editing and deleting documents and
-//! files, malformed files and duplicates, waiting for each event with a timeout.
+//! files, malformed files and duplicates, waiting for each event with a timeout; and the state
+//! directory's merging, atomic replacement, reopening and event lines.
 //!
 //! ```no_run
 //! use futures::StreamExt;
-//! use ovnkit_kube::controller::manifests::ManifestSource;
-//! use ovnkit_kube::controller::source::{ObjectSource, WatchEvent};
+//! use ovnkit_kube::controller::manifests::{ManifestSource, StateDir};
+//! use ovnkit_kube::controller::source::{Kind, ObjectRef, ObjectSource, StatusSink, WatchEvent};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let source = ManifestSource::open("manifests")?;
+//! let state = StateDir::open("state")?;
 //! let mut pods = source.pods();
 //! while let Some(event) = pods.next().await {
 //!     match event {
-//!         Ok(WatchEvent::InitApply(pod) | WatchEvent::Apply(pod)) => println!("{pod:?}"),
-//!         Ok(WatchEvent::Delete(pod)) => println!("gone: {:?}", pod.metadata.name),
-//!         Ok(WatchEvent::Init | WatchEvent::InitDone) => {}
+//!         Ok(WatchEvent::InitApply(pod) | WatchEvent::Apply(pod)) => {
+//!             let ns = pod.metadata.namespace.unwrap_or_default();
+//!             let name = pod.metadata.name.unwrap_or_default();
+//!             let pod = ObjectRef::namespaced(Kind::Pod, ns, name);
+//!             let seen = [("example.org/seen".to_owned(), Some("true".to_owned()))];
+//!             state.annotate(&pod, &seen.into()).await?;
+//!         }
+//!         Ok(WatchEvent::Delete(_) | WatchEvent::Init | WatchEvent::InitDone) => {}
 //!         // A bad file: reported, its objects stay as they were.
 //!         Err(error) => eprintln!("{error}"),
 //!     }
@@ -53,6 +82,7 @@
 //! ```
 
 mod parse;
+mod status;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -62,6 +92,7 @@ use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 
 pub use self::parse::{DuplicateObject, Location, ManifestError};
+pub use self::status::{EVENTS_FILE, StateDir, annotations_file};
 use self::watch::{Timing, watch};
 use crate::controller::source::{ObjectSource, SourceError, WatchEvent};
 
