@@ -27,6 +27,10 @@
 //! file wins and a [`DuplicateObject`] error names both files. Watching stops when the
 //! stream is dropped; each stream watches on its own.
 //!
+//! A file is read as it is when the scan runs: write files atomically (to a hidden temporary
+//! file in the directory, then rename), as most editors and `kubectl`-like tools do, or a scan
+//! that meets a half-written file sees it half written until the next scan.
+//!
 //! # The state directory
 //!
 //! ```text
