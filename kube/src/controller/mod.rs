@@ -3,5 +3,6 @@
 //! Objects come from a Kubernetes API server or a directory of manifests ([`source`]); results
 //! go back as annotations and events on the objects, or into a state directory.
 
+pub mod kubeapi;
 pub mod manifests;
 pub mod source;
