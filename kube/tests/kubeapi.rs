@@ -5,16 +5,27 @@
 
 mod kubeapi_common;
 
+use std::collections::BTreeMap;
+
 use futures::StreamExt;
+use futures::future::join;
 use futures::stream::BoxStream;
 use kube::Resource;
 use kube::runtime::watcher;
-use ovnkit_kube::controller::kubeapi::{ConnectError, KubeSource, client_from_kubeconfig};
-use ovnkit_kube::controller::source::{Kind, ObjectSource, SourceError, WatchEvent};
+use ovnkit_kube::controller::kubeapi::{
+    CONFLICT_ATTEMPTS, ConnectError, EVENT_ACTION, FIELD_MANAGER, KubeSource, KubeStatus,
+    REPORTING_CONTROLLER, client_from_kubeconfig,
+};
+use ovnkit_kube::controller::source::{
+    EventType, Kind, ObjectEvent, ObjectRef, ObjectSource, SinkError, SourceError, StatusSink,
+    WatchEvent,
+};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use kubeapi_common::{
-    bookmark, error_event, event, list, mock_client, namespace, node, pod, within,
+    MockApi, bookmark, error_event, event, list, mock_client, namespace, node, partial_metadata,
+    pod, within,
 };
 
 type Item<K> = Result<WatchEvent<K>, SourceError>;
@@ -420,6 +431,486 @@ async fn other_errors_are_reported_and_the_stream_goes_on() {
     assert_quiet(&mut items);
 }
 
+// ---- annotations ----
+
+fn pod_annotations() -> BTreeMap<String, Option<String>> {
+    BTreeMap::from([
+        (
+            "ovn.kubernetes.io/ip_address".to_owned(),
+            Some("10.16.0.5".to_owned()),
+        ),
+        (
+            "ovn.kubernetes.io/mac_address".to_owned(),
+            Some("00:00:00:0a:10:05".to_owned()),
+        ),
+        ("ovn.kubernetes.io/routed".to_owned(), None),
+    ])
+}
+
+const POD_PATCH: &str = concat!(
+    r#"{"metadata":{"annotations":{"#,
+    r#""ovn.kubernetes.io/ip_address":"10.16.0.5","#,
+    r#""ovn.kubernetes.io/mac_address":"00:00:00:0a:10:05","#,
+    r#""ovn.kubernetes.io/routed":null}}}"#,
+);
+
+/// Takes the next request, checks it is the pod annotation patch, and returns it.
+async fn expect_pod_patch(api: &mut MockApi) -> kubeapi_common::Request {
+    let patch = api.next().await;
+    assert_eq!(patch.method, "PATCH");
+    assert_eq!(patch.path, "/api/v1/namespaces/web/pods/frontend");
+    assert_eq!(
+        patch.query,
+        BTreeMap::from([("fieldManager".to_owned(), FIELD_MANAGER.to_owned())])
+    );
+    assert_eq!(
+        patch.header("content-type"),
+        Some("application/merge-patch+json")
+    );
+    assert_eq!(std::str::from_utf8(&patch.body).unwrap(), POD_PATCH);
+    patch
+}
+
+#[tokio::test]
+async fn annotations_are_a_merge_patch_naming_the_field_manager() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    let frontend = ObjectRef::namespaced(Kind::Pod, "web", "frontend");
+
+    let (result, ()) = within(
+        "the patch",
+        join(status.annotate(&frontend, &pod_annotations()), async {
+            let patch = expect_pod_patch(&mut api).await;
+            assert_eq!(FIELD_MANAGER, "ovnkit-controller");
+            // Only the metadata comes back, not the whole pod.
+            let accept = patch.header("accept").expect("an Accept header");
+            assert!(accept.contains("as=PartialObjectMetadata"), "{accept}");
+            assert_eq!(
+                patch.json(),
+                json!({"metadata": {"annotations": {
+                    "ovn.kubernetes.io/ip_address": "10.16.0.5",
+                    "ovn.kubernetes.io/mac_address": "00:00:00:0a:10:05",
+                    "ovn.kubernetes.io/routed": null,
+                }}})
+            );
+            patch.ok(&partial_metadata(&pod("web", "frontend", "12")));
+        }),
+    )
+    .await;
+    result.expect("annotated");
+    assert!(api.try_next().is_none());
+}
+
+#[tokio::test]
+async fn nodes_and_namespaces_are_patched_at_their_cluster_scoped_paths() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    let annotations = BTreeMap::from([(
+        "ovn.kubernetes.io/chassis".to_owned(),
+        Some("6a3c1a7e-2d1b-4d47-8f2c-0b9e5c1f7a10".to_owned()),
+    )]);
+
+    let (result, ()) = within(
+        "the node patch",
+        join(
+            status.annotate(&ObjectRef::cluster(Kind::Node, "node1"), &annotations),
+            async {
+                let patch = api.next().await;
+                assert_eq!(
+                    (patch.method.as_str(), patch.path.as_str()),
+                    ("PATCH", "/api/v1/nodes/node1")
+                );
+                assert_eq!(patch.query("fieldManager"), Some(FIELD_MANAGER));
+                assert_eq!(
+                    patch.json(),
+                    json!({"metadata": {"annotations": {
+                        "ovn.kubernetes.io/chassis": "6a3c1a7e-2d1b-4d47-8f2c-0b9e5c1f7a10",
+                    }}})
+                );
+                patch.ok(&partial_metadata(&node("node1", "7")));
+            },
+        ),
+    )
+    .await;
+    result.expect("node annotated");
+
+    let annotations = BTreeMap::from([(
+        "ovn.kubernetes.io/logical_switch".to_owned(),
+        Some("ovn-default".to_owned()),
+    )]);
+    let (result, ()) = within(
+        "the namespace patch",
+        join(
+            status.annotate(&ObjectRef::cluster(Kind::Namespace, "web"), &annotations),
+            async {
+                let patch = api.next().await;
+                assert_eq!(
+                    (patch.method.as_str(), patch.path.as_str()),
+                    ("PATCH", "/api/v1/namespaces/web")
+                );
+                assert_eq!(
+                    patch.header("content-type"),
+                    Some("application/merge-patch+json")
+                );
+                patch.ok(&partial_metadata(&namespace("web", "8")));
+            },
+        ),
+    )
+    .await;
+    result.expect("namespace annotated");
+}
+
+#[tokio::test]
+async fn a_conflicting_patch_is_sent_again_until_it_succeeds() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    let frontend = ObjectRef::namespaced(Kind::Pod, "web", "frontend");
+
+    let (result, ()) = within(
+        "two conflicts, then the patch",
+        join(status.annotate(&frontend, &pod_annotations()), async {
+            for _ in 0..2 {
+                expect_pod_patch(&mut api).await.fail(
+                    409,
+                    "Conflict",
+                    "Operation cannot be fulfilled on pods \"frontend\": the object has been modified",
+                );
+            }
+            expect_pod_patch(&mut api)
+                .await
+                .ok(&partial_metadata(&pod("web", "frontend", "14")));
+        }),
+    )
+    .await;
+    result.expect("annotated after two conflicts");
+    assert!(api.try_next().is_none());
+}
+
+#[tokio::test]
+async fn conflicts_are_retried_a_bounded_number_of_times() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    let frontend = ObjectRef::namespaced(Kind::Pod, "web", "frontend");
+
+    let (result, ()) = within(
+        "conflicts until the patch gives up",
+        join(status.annotate(&frontend, &pod_annotations()), async {
+            for _ in 0..CONFLICT_ATTEMPTS {
+                expect_pod_patch(&mut api).await.fail(
+                    409,
+                    "Conflict",
+                    "the object has been modified",
+                );
+            }
+        }),
+    )
+    .await;
+    match result {
+        Err(SinkError::Api { object, source }) => {
+            assert_eq!(object, frontend);
+            assert!(
+                matches!(&*source, kube::Error::Api(status) if status.code == 409),
+                "{source:?}"
+            );
+        }
+        other => panic!("expected a conflict error, got {other:?}"),
+    }
+    assert!(api.try_next().is_none(), "no patch after the last attempt");
+}
+
+#[tokio::test]
+async fn a_patch_of_a_gone_object_is_not_an_error() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    let frontend = ObjectRef::namespaced(Kind::Pod, "web", "frontend");
+
+    let (result, ()) = within(
+        "the patch answered 404",
+        join(status.annotate(&frontend, &pod_annotations()), async {
+            expect_pod_patch(&mut api)
+                .await
+                .fail(404, "NotFound", "pods \"frontend\" not found");
+        }),
+    )
+    .await;
+    result.expect("a gone object is fine");
+    assert!(api.try_next().is_none(), "a 404 is not retried");
+}
+
+#[tokio::test]
+async fn other_patch_errors_are_returned_without_retrying() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    let frontend = ObjectRef::namespaced(Kind::Pod, "web", "frontend");
+
+    let (result, ()) = within(
+        "the patch answered 403",
+        join(status.annotate(&frontend, &pod_annotations()), async {
+            expect_pod_patch(&mut api).await.fail(
+                403,
+                "Forbidden",
+                "pods \"frontend\" is forbidden: User \"ovnkit\" cannot patch resource \"pods\"",
+            );
+        }),
+    )
+    .await;
+    match result {
+        Err(SinkError::Api { object, source }) => {
+            assert_eq!(object, frontend);
+            assert!(
+                matches!(&*source, kube::Error::Api(status) if status.code == 403),
+                "{source:?}"
+            );
+        }
+        other => panic!("expected a forbidden error, got {other:?}"),
+    }
+    assert!(api.try_next().is_none());
+}
+
+#[tokio::test]
+async fn no_annotations_send_no_request() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    // Nobody answers: if a request went out, this would wait until the timeout.
+    within(
+        "an empty annotate",
+        status.annotate(
+            &ObjectRef::namespaced(Kind::Pod, "web", "frontend"),
+            &BTreeMap::new(),
+        ),
+    )
+    .await
+    .expect("nothing to do");
+    assert!(api.try_next().is_none());
+}
+
+#[tokio::test]
+async fn a_pod_without_a_namespace_is_refused_without_a_request() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    let result = within(
+        "annotating a pod without a namespace",
+        status.annotate(
+            &ObjectRef::cluster(Kind::Pod, "frontend"),
+            &pod_annotations(),
+        ),
+    )
+    .await;
+    match result {
+        Err(SinkError::Api { source, .. }) => {
+            assert!(
+                matches!(*source, kube::Error::BuildRequest(_)),
+                "{source:?}"
+            );
+        }
+        other => panic!("expected a refused request, got {other:?}"),
+    }
+    assert!(api.try_next().is_none());
+}
+
+// ---- events ----
+
+#[tokio::test]
+async fn events_are_posted_with_the_reporter_and_the_object_reference() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    let bad = ObjectEvent {
+        object: ObjectRef::namespaced(Kind::Pod, "web", "frontend").with_uid("uid-frontend"),
+        type_: EventType::Warning,
+        reason: "BadAnnotation".to_owned(),
+        message:
+            "pod web/frontend: ovn.kubernetes.io/ip_address \"10.16.0.300\" is not an IP address"
+                .to_owned(),
+    };
+
+    let (result, ()) = within(
+        "the event",
+        join(status.event(&bad), async {
+            let post = api.next().await;
+            assert_eq!(
+                (post.method.as_str(), post.path.as_str()),
+                ("POST", "/apis/events.k8s.io/v1/namespaces/web/events")
+            );
+            assert_eq!(post.header("content-type"), Some("application/json"));
+            let body = post.json();
+            assert_eq!(body["apiVersion"], "events.k8s.io/v1");
+            assert_eq!(body["kind"], "Event");
+            assert_eq!(body["metadata"]["namespace"], "web");
+            let name = body["metadata"]["name"].as_str().expect("a name");
+            assert!(name.starts_with("frontend."), "{name}");
+            assert_eq!(body["reportingController"], REPORTING_CONTROLLER);
+            assert_eq!(body["reportingInstance"], "ovnkit-controller");
+            assert_eq!(
+                body["regarding"],
+                json!({
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "namespace": "web",
+                    "name": "frontend",
+                    "uid": "uid-frontend",
+                })
+            );
+            assert_eq!(body["type"], "Warning");
+            assert_eq!(body["reason"], "BadAnnotation");
+            assert_eq!(body["note"], bad.message.as_str());
+            assert_eq!(body["action"], EVENT_ACTION);
+            assert!(body["eventTime"].is_string(), "{body}");
+            assert!(body.get("series").is_none(), "{body}");
+            post.respond(201, &body);
+        }),
+    )
+    .await;
+    result.expect("event posted");
+    assert!(api.try_next().is_none());
+}
+
+#[tokio::test]
+async fn node_events_go_to_the_default_namespace_and_name_the_instance() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client).with_reporting_instance("ovnkit-controller-7d9f");
+    let ready = ObjectEvent {
+        object: ObjectRef::cluster(Kind::Node, "node1").with_uid("uid-node1"),
+        type_: EventType::Normal,
+        reason: "GatewayReady".to_owned(),
+        message: "node node1: gateway chassis bound".to_owned(),
+    };
+
+    let (result, ()) = within(
+        "the event",
+        join(status.event(&ready), async {
+            let post = api.next().await;
+            assert_eq!(
+                (post.method.as_str(), post.path.as_str()),
+                ("POST", "/apis/events.k8s.io/v1/namespaces/default/events")
+            );
+            let body = post.json();
+            assert_eq!(
+                body["regarding"],
+                json!({"apiVersion": "v1", "kind": "Node", "name": "node1", "uid": "uid-node1"})
+            );
+            assert_eq!(body["type"], "Normal");
+            assert_eq!(body["reason"], "GatewayReady");
+            assert_eq!(body["reportingController"], REPORTING_CONTROLLER);
+            assert_eq!(body["reportingInstance"], "ovnkit-controller-7d9f");
+            post.respond(201, &body);
+        }),
+    )
+    .await;
+    result.expect("event posted");
+}
+
+#[tokio::test]
+async fn a_repeated_event_patches_the_first_ones_series() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    let conflict = ObjectEvent {
+        object: ObjectRef::namespaced(Kind::Pod, "web", "frontend").with_uid("uid-frontend"),
+        type_: EventType::Warning,
+        reason: "AddressConflict".to_owned(),
+        message: "pod web/frontend: 10.16.0.5 is taken by web/backend".to_owned(),
+    };
+
+    let (result, first) = within(
+        "the first event",
+        join(status.event(&conflict), async {
+            let post = api.next().await;
+            assert_eq!(post.method, "POST");
+            let body = post.json();
+            post.respond(201, &body);
+            body
+        }),
+    )
+    .await;
+    result.expect("first event posted");
+    let name = first["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+
+    let (result, ()) = within(
+        "the repeat",
+        join(status.event(&conflict), async {
+            let patch = api.next().await;
+            assert_eq!(
+                (patch.method.as_str(), patch.path.as_str()),
+                (
+                    "PATCH",
+                    format!("/apis/events.k8s.io/v1/namespaces/web/events/{name}").as_str()
+                )
+            );
+            assert_eq!(
+                patch.header("content-type"),
+                Some("application/merge-patch+json")
+            );
+            let body = patch.json();
+            assert_eq!(body["series"]["count"], 2);
+            assert!(body["series"]["lastObservedTime"].is_string(), "{body}");
+            assert_eq!(body["note"], conflict.message.as_str());
+            patch.ok(&body);
+        }),
+    )
+    .await;
+    result.expect("series patched");
+}
+
+#[tokio::test]
+async fn long_notes_are_cut_to_the_apis_limit() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    let long = ObjectEvent {
+        object: ObjectRef::cluster(Kind::Namespace, "web"),
+        type_: EventType::Warning,
+        reason: "BadAnnotation".to_owned(),
+        message: "x".repeat(5000),
+    };
+    let (result, ()) = within(
+        "the event",
+        join(status.event(&long), async {
+            let post = api.next().await;
+            let body = post.json();
+            let note = body["note"].as_str().expect("a note");
+            assert_eq!(note.len(), 1024);
+            assert!(note.ends_with("..."));
+            post.respond(201, &body);
+        }),
+    )
+    .await;
+    result.expect("event posted");
+}
+
+#[tokio::test]
+async fn a_refused_event_is_an_error() {
+    let (client, mut api) = mock_client();
+    let status = KubeStatus::from_client(client);
+    let event = ObjectEvent {
+        object: ObjectRef::namespaced(Kind::Pod, "gone", "frontend"),
+        type_: EventType::Warning,
+        reason: "BadAnnotation".to_owned(),
+        message: "pod gone/frontend: bad".to_owned(),
+    };
+    let (result, ()) = within(
+        "the event",
+        join(status.event(&event), async {
+            api.next().await.fail(
+                403,
+                "Forbidden",
+                "unable to create new content in namespace gone because it is being terminated",
+            );
+        }),
+    )
+    .await;
+    match result {
+        Err(SinkError::Api { object, source }) => {
+            assert_eq!(object, event.object);
+            assert!(
+                matches!(&*source, kube::Error::Api(status) if status.code == 403),
+                "{source:?}"
+            );
+        }
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
 // ---- constructors ----
 
 const KUBECONFIG: &str = r#"
@@ -451,6 +942,7 @@ async fn clients_are_made_from_a_kubeconfig_file() {
     let client = client_from_kubeconfig(&path).await.expect("a client");
     assert_eq!(client.default_namespace(), "kube-system");
     KubeSource::from_kubeconfig(&path).await.expect("a source");
+    KubeStatus::from_kubeconfig(&path).await.expect("a sink");
 }
 
 #[tokio::test]

@@ -1,19 +1,20 @@
-//! The controller's object source over a Kubernetes API server: [`KubeSource`] watches
-//! Namespaces, Pods and Nodes.
+//! The controller's two IO edges over a Kubernetes API server: [`KubeSource`] watches
+//! Namespaces, Pods and Nodes, [`KubeStatus`] writes annotations back and reports events.
 //!
-//! It takes a [`kube::Client`]: [`client_from_kubeconfig`] (a kubeconfig file, its current
+//! Both take a [`kube::Client`]: [`client_from_kubeconfig`] (a kubeconfig file, its current
 //! context), [`client_from_env`] (`$KUBECONFIG` or `~/.kube/config`, else the in-cluster
 //! service account), or any client (`from_client`, which the tests use with a mock service).
 //!
 //! ```no_run
-//! use ovnkit_kube::controller::kubeapi::{KubeSource, client_from_env};
+//! use ovnkit_kube::controller::kubeapi::{KubeSource, KubeStatus, client_from_env};
 //! use ovnkit_kube::controller::source::ObjectSource;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = client_from_env().await?;
-//! let source = KubeSource::from_client(client);
+//! let source = KubeSource::from_client(client.clone());
+//! let status = KubeStatus::from_client(client).with_reporting_instance("ovnkit-controller-0");
 //! let pods = source.pods(); // Init, InitApply.., InitDone, then Apply/Delete, for ever
-//! # drop(pods);
+//! # drop((pods, status));
 //! # Ok(())
 //! # }
 //! ```
@@ -40,31 +41,75 @@
 //! default backoff (from 0.8 s, doubling to 30 s, with jitter; reset after two quiet minutes).
 //! The streams never end.
 //!
+//! **Annotations**: `PATCH /api/v1/namespaces/<ns>/pods/<name>?fieldManager=ovnkit-controller`
+//! (`/api/v1/nodes/<name>`, `/api/v1/namespaces/<name>`), `Content-Type:
+//! application/merge-patch+json`, body `{"metadata":{"annotations":{"<key>":"<value>",
+//! "<removed key>":null}}}`, asking for the object's metadata back (not the whole object).
+//! Other annotations are left alone. A `409 Conflict` is tried again, up to
+//! [`CONFLICT_ATTEMPTS`] attempts in all, waiting [`CONFLICT_BACKOFF`] and then twice as long
+//! each time; a `404 Not Found` means the object is gone, which is not an error (logged at debug
+//! level); any other failure is returned as [`SinkError::Api`].
+//!
+//! **Events**: kube-runtime's [`Recorder`] posts an `events.k8s.io/v1` Event to
+//! `POST /apis/events.k8s.io/v1/namespaces/<ns>/events` (`default` for Nodes and Namespaces,
+//! which have no namespace), with `reportingController` [`REPORTING_CONTROLLER`], `regarding`
+//! the object (`v1`, kind, namespace, name, uid), `type` `Normal` or `Warning`, the reason, the
+//! message as `note` (cut to 1 kB, the API's limit) and action [`EVENT_ACTION`]. Like
+//! client-go's recorder, it does not create an event again for the same object, type and
+//! reason within six minutes: it patches the first one's `series` (count, last seen) and
+//! keeps the first one's note.
+//!
 //! # Tests
 //!
 //! `kube/tests/kubeapi.rs` tests this module at the HTTP boundary, the way kube-rs tests
 //! controllers: a [`kube::Client`] over a `tower_test` mock service, and a scripted API server
-//! that checks each request (method, path, query, headers) and answers with Kubernetes JSON
-//! (`v1` lists, newline-separated watch events, `Status` errors).
+//! that checks each request (method, path, query, headers, body) and answers with Kubernetes
+//! JSON (`v1` lists, newline-separated watch events, `Status` errors).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use kube::api::Api;
+use k8s_openapi::api::core::v1::{Namespace, Node, ObjectReference, Pod};
+use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::events::{self, Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use tracing::debug;
 
-use super::source::{Kind, ObjectSource, SourceError, WatchEvent};
+use super::source::{
+    EventType, Kind, ObjectEvent, ObjectRef, ObjectSource, SinkError, SourceError, StatusSink,
+    WatchEvent,
+};
+
+/// The field manager named on every annotation patch.
+pub const FIELD_MANAGER: &str = "ovnkit-controller";
+
+/// The `reportingController` of every event.
+pub const REPORTING_CONTROLLER: &str = "ovnkit-controller";
+
+/// The `action` of every event.
+pub const EVENT_ACTION: &str = "Reconcile";
 
 /// Objects per page of a list, unless [`KubeSource::with_page_size`] says otherwise (the
 /// page size of client-go's lists).
 pub const DEFAULT_PAGE_SIZE: u32 = 500;
+
+/// How many times an annotation patch is sent when the server keeps answering
+/// `409 Conflict`.
+pub const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// The wait before the first retry of a conflicting patch; each further retry waits twice as
+/// long.
+pub const CONFLICT_BACKOFF: Duration = Duration::from_millis(20);
+
+/// The longest event note the API accepts, in bytes.
+const NOTE_LIMIT: usize = 1024;
 
 /// No Kubernetes client could be made.
 #[derive(Debug, thiserror::Error)]
@@ -238,4 +283,201 @@ where
             Some((item, (api, config, (!gone).then_some(current))))
         },
     )
+}
+
+/// Annotations and events written to a Kubernetes API server.
+#[derive(Clone)]
+pub struct KubeStatus {
+    client: Client,
+    reporter: Reporter,
+    recorder: Recorder,
+}
+
+impl KubeStatus {
+    /// Writes through `client`; events name [`REPORTING_CONTROLLER`] as their reporting
+    /// controller and instance.
+    #[must_use]
+    pub fn from_client(client: Client) -> Self {
+        let reporter = Reporter {
+            controller: REPORTING_CONTROLLER.to_owned(),
+            instance: None,
+        };
+        let recorder = Recorder::new(client.clone(), reporter.clone());
+        KubeStatus {
+            client,
+            reporter,
+            recorder,
+        }
+    }
+
+    /// Writes to the cluster of a kubeconfig file (see [`client_from_kubeconfig`]).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or no client can be made from it.
+    pub async fn from_kubeconfig(path: impl AsRef<Path>) -> Result<Self, ConnectError> {
+        client_from_kubeconfig(path).await.map(Self::from_client)
+    }
+
+    /// Writes to the cluster the environment names (see [`client_from_env`]).
+    ///
+    /// # Errors
+    ///
+    /// There is no configuration or no client can be made from it.
+    pub async fn from_env() -> Result<Self, ConnectError> {
+        client_from_env().await.map(Self::from_client)
+    }
+
+    /// Names `instance` (a pod name, say) as the `reportingInstance` of events, so replicas
+    /// of the controller can be told apart.
+    #[must_use]
+    pub fn with_reporting_instance(mut self, instance: impl Into<String>) -> Self {
+        self.reporter.instance = Some(instance.into());
+        self.recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        self
+    }
+
+    /// Sends `patch` to `object`'s metadata, asking for its metadata back.
+    async fn patch(
+        &self,
+        object: &ObjectRef,
+        params: &PatchParams,
+        patch: &Patch<serde_json::Value>,
+    ) -> Result<(), kube::Error> {
+        let client = self.client.clone();
+        let name = &object.name;
+        match object.kind {
+            Kind::Namespace => Api::<Namespace>::all(client)
+                .patch_metadata(name, params, patch)
+                .await
+                .map(drop),
+            Kind::Node => Api::<Node>::all(client)
+                .patch_metadata(name, params, patch)
+                .await
+                .map(drop),
+            Kind::Pod => {
+                let Some(namespace) = &object.namespace else {
+                    return Err(kube::Error::BuildRequest(
+                        kube::core::request::Error::Validation(format!(
+                            "{object} has no namespace"
+                        )),
+                    ));
+                };
+                Api::<Pod>::namespaced(client, namespace)
+                    .patch_metadata(name, params, patch)
+                    .await
+                    .map(drop)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for KubeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KubeStatus")
+            .field("reporter", &self.reporter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `error` is the API server answering `code` (by the HTTP code or the status reason).
+fn is_status(error: &kube::Error, code: u16, reason: &str) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == code || status.reason == reason)
+}
+
+#[async_trait::async_trait]
+impl StatusSink for KubeStatus {
+    async fn annotate(
+        &self,
+        object: &ObjectRef,
+        annotations: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), SinkError> {
+        if annotations.is_empty() {
+            return Ok(());
+        }
+        let patch = Patch::Merge(serde_json::json!({
+            "metadata": { "annotations": annotations }
+        }));
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        let mut wait = CONFLICT_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let Err(error) = self.patch(object, &params, &patch).await else {
+                return Ok(());
+            };
+            if is_status(&error, 404, "NotFound") {
+                debug!(%object, "not annotated: the object is gone");
+                return Ok(());
+            }
+            if is_status(&error, 409, "Conflict") && attempt < CONFLICT_ATTEMPTS {
+                debug!(%object, attempt, "annotation patch conflicted; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+                continue;
+            }
+            return Err(SinkError::Api {
+                object: object.clone(),
+                source: Box::new(error),
+            });
+        }
+    }
+
+    async fn event(&self, event: &ObjectEvent) -> Result<(), SinkError> {
+        let object = &event.object;
+        let regarding = ObjectReference {
+            api_version: Some("v1".to_owned()),
+            kind: Some(object.kind.as_str().to_owned()),
+            namespace: object.namespace.clone(),
+            name: Some(object.name.clone()),
+            uid: object.uid.clone(),
+            ..ObjectReference::default()
+        };
+        let published = events::Event {
+            type_: match event.type_ {
+                EventType::Normal => events::EventType::Normal,
+                EventType::Warning => events::EventType::Warning,
+            },
+            reason: event.reason.clone(),
+            note: Some(truncate(&event.message, NOTE_LIMIT)),
+            action: EVENT_ACTION.to_owned(),
+            secondary: None,
+        };
+        self.recorder
+            .publish(&published, &regarding)
+            .await
+            .map_err(|source| SinkError::Api {
+                object: object.clone(),
+                source: Box::new(source),
+            })
+    }
+}
+
+/// `text` cut to at most `limit` bytes (on a character boundary), ending in `...` if cut.
+fn truncate(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncate_keeps_short_text_and_cuts_on_a_character_boundary() {
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("0123456789", 10), "0123456789");
+        assert_eq!(truncate("0123456789ab", 10), "0123456...");
+        // 'é' is two bytes; the cut falls inside the third one and backs off.
+        assert_eq!(truncate("éééééé", 8), "éé...");
+    }
 }
