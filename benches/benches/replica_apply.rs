@@ -161,7 +161,7 @@ fn cpu_report(schema: &DatabaseSchema) {
 
 fn main() {
     let text = std::fs::read_to_string(NB_SCHEMA)
-        .unwrap_or_else(|e| panic!("{NB_SCHEMA}: {e} (install ovn-central, see OVN-LAB.md)"));
+        .unwrap_or_else(|e| panic!("{NB_SCHEMA}: {e} (install ovn-central, see docs/lab.md)"));
     let schema = DatabaseSchema::from_json_str(&text).expect("NB schema parses");
     memory(&schema);
     cpu_report(&schema);

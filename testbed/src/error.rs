@@ -4,7 +4,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The Debian packages the lab needs (see `OVN-LAB.md`).
+/// The Debian packages the lab needs (see `docs/lab.md` in the repository).
 pub const PACKAGES: &str = "openvswitch-switch ovn-central ovn-host iputils-ping ethtool iproute2";
 
 /// Everything that can go wrong while bringing up, using or tearing down a lab.

@@ -4,7 +4,7 @@
 //! port of the join switch (`external_ids:iface-id`), and configured in the node's own
 //! namespace (where its `ovs-vswitchd` runs, so it survives nothing it should not): MAC, join
 //! address, MTU [`POD_MTU`] and tx checksum offload off (the userspace datapath leaves
-//! checksums to be filled in, see `OVN-LAB.md`).
+//! checksums to be filled in, see `docs/lab.md`).
 
 use std::thread;
 use std::time::{Duration, Instant};
