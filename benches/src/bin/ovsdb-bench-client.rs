@@ -1,4 +1,8 @@
-//! The ovnkit client in the peer harness of `shared/bench` (see its `CONTRACT.md`).
+//! The ovnkit client of the peer comparison in `benches/peers/`: `benches/peers/run.py` starts
+//! it with the settings of the contract in `benches/peers/README.md` (environment variables
+//! `BENCH_WORKLOAD`, `OVSDB_REMOTE`, `BENCH_DB`, `BENCH_N`, `BENCH_SWITCH`, `BENCH_PREFIX`,
+//! and for W3/W4 `BENCH_RESULT_FILE`, `BENCH_READY_FILE`, `BENCH_GEN`); it exits 0 when the
+//! workload is done and 3 for a workload it does not run.
 //!
 //! W1 creates the switch and N ports in one transaction; W2 creates N ports, one transaction
 //! each, waiting for each reply. Both go through what users get: fetch the schema, build a
@@ -18,7 +22,7 @@ use ovsdb::{
     Condition, DatabaseSchema, Datum, Insert, Mutate, Mutation, NamedUuid, Row, Transaction,
 };
 
-/// The contract's environment.
+/// The settings of the contract (`benches/peers/README.md`).
 struct Bench {
     remote: String,
     db: String,

@@ -1,7 +1,8 @@
-//! W3 and W4 of the peer harness, through [`ReplicaClient`] as a controller would use it.
+//! W3 and W4 of the peer comparison (`benches/peers/`), through [`ReplicaClient`] as a
+//! controller would use it.
 //!
 //! W3: start a replica of `Logical_Switch_Port` (every column), wait until it is synced,
-//! report the row count. W4: the same with the harness's 10,000 ports, then create the ready
+//! report the row count. W4: the same with the runner's 10,000 ports, then create the ready
 //! file and read the coalesced change sets until every port shows `external_ids:gen ==
 //! BENCH_GEN`.
 
@@ -19,7 +20,7 @@ fn config(remote: &str, db: &str) -> ReplicaConfig {
     let monitor = MonitorRequest::new(db, MonitorMethod::MonitorCondSince)
         .with_id("bench")
         .with_table(LSP, TableMonitor::all());
-    // A busy machine can take long to serve 100k rows: the harness has its own timeout.
+    // A busy machine can take long to serve 100k rows: the runner has its own timeout.
     ReplicaConfig::new(remote, monitor)
         .with_max_rounds(3)
         .with_setup_timeout(std::time::Duration::from_secs(600))
