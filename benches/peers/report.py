@@ -78,8 +78,8 @@ def header(envs, ends, runs):
     loads = [r["load1"] for r in runs if "load1" in r]
     if loads:
         lines.append("")
-        lines.append("Load average (1 min) at the start of each run: %.1f to %.1f on %s." % (
-            min(loads), max(loads), "this machine"))
+        lines.append("Load average (1 min) at the start of each run: %.1f to %.1f." % (
+            min(loads), max(loads)))
     minutes = sum(e.get("minutes", 0) for e in ends)
     if minutes:
         lines.append("Time taken: %.1f min." % minutes)
