@@ -3,7 +3,7 @@
 //! sequence, each plan applied with the in-memory transaction engine before the next.
 //!
 //! After an intended change of the planner's output, regenerate with
-//! `OVNKIT_BLESS=1 cargo test -p gateway --test golden` and review the diff.
+//! `OVNKIT_BLESS=1 cargo test -p ovnkit-gateway --test golden` and review the diff.
 
 mod common;
 

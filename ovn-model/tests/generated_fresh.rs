@@ -1,7 +1,7 @@
 //! The checked-in models are exactly what `ovsdb-codegen` makes from the installed schemas.
 //!
 //! A hand edit of `src/nb.rs`, `src/sb.rs` or `src/vswitch.rs` fails this test. To regenerate
-//! after a schema or override change: `OVNKIT_BLESS=1 cargo test -p ovn-model --test generated_fresh`.
+//! after a schema or override change: `OVNKIT_BLESS=1 cargo test -p ovnkit-model --test generated_fresh`.
 
 use std::path::Path;
 
@@ -47,7 +47,7 @@ fn generated_models_match_the_installed_schemas() {
             panic!(
                 "{out} differs from what ovsdb-codegen generates from {schema} (first difference at \
                  line {}); generated files must not be edited by hand: change {overrides} or the \
-                 generator and run OVNKIT_BLESS=1 cargo test -p ovn-model --test generated_fresh",
+                 generator and run OVNKIT_BLESS=1 cargo test -p ovnkit-model --test generated_fresh",
                 line + 1
             );
         }

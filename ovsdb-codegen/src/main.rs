@@ -5,7 +5,7 @@
 //! ovsdb-codegen --server unix:/run/ovn/ovnnb_db.sock --db OVN_Northbound --out src/nb.rs
 //! ```
 //!
-//! `--server` needs the `server` feature (`cargo run -p ovsdb-codegen --features server`).
+//! `--server` needs the `server` feature (`cargo run -p ovnkit-ovsdb-codegen --features server`).
 
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@
 //! `ovsdb-server`).
 //!
 //! After an intended change of the planner's output, regenerate with
-//! `OVNKIT_BLESS=1 cargo test -p qos --test golden` and review the diff.
+//! `OVNKIT_BLESS=1 cargo test -p ovnkit-qos --test golden` and review the diff.
 
 mod common;
 
