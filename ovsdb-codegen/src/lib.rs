@@ -7,10 +7,11 @@
 //! variant for every enum-constrained column, and the schema itself embedded so that
 //! `to_row` checks every value against it. An [`Overrides`] table maps chosen columns to
 //! domain types (router networks as `Vec<IpNet>`, MAC addresses, ...). It is used to generate
-//! `ovn-model` and works for any other schema; the `ovsdb-codegen` binary is its CLI:
-//! `ovsdb-codegen --schema FILE --out FILE [--overrides FILE]`, or
-//! `--server REMOTE --db NAME` to read the schema from a live server (that needs the `server`
-//! feature, which brings in the `ovsdb` tokio client; the library itself stays pure).
+//! `ovn-model` and works for any other schema; the `ovsdb-codegen` binary (feature `cli`, which
+//! brings in `clap` and `anyhow`) is its CLI: `ovsdb-codegen --schema FILE --out FILE
+//! [--overrides FILE]`, or `--server REMOTE --db NAME` to read the schema from a live server
+//! (that needs the `server` feature, which brings in the `ovsdb` tokio client). The library
+//! itself stays pure and needs neither feature.
 //!
 //! It is pure: schema text in, source text out. The output is deterministic (tables, columns and
 //! JSON keys sorted) and formatted with `prettyplease`, and starts with an `@generated` line.

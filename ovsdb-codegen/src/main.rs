@@ -5,7 +5,8 @@
 //! ovsdb-codegen --server unix:/run/ovn/ovnnb_db.sock --db OVN_Northbound --out src/nb.rs
 //! ```
 //!
-//! `--server` needs the `server` feature (`cargo run -p ovnkit-ovsdb-codegen --features server`).
+//! It needs the `cli` feature (`cargo run -p ovnkit-ovsdb-codegen --features cli -- ...`);
+//! `--server` needs the `server` feature (`--features server`).
 
 use std::path::PathBuf;
 
