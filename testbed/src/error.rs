@@ -4,8 +4,11 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The Debian packages the lab needs (see `docs/lab.md` in the repository).
-pub const PACKAGES: &str = "openvswitch-switch ovn-central ovn-host iputils-ping ethtool iproute2";
+/// The Debian packages the lab and the tests built on it need (see `docs/lab.md`), separated by spaces: OVN and
+/// Open vSwitch, `ping`, `ethtool`, `ip`, and `nft` for the node-side gateway (masquerade in a
+/// node's namespace). The one list: `cargo xtask install` installs exactly these.
+pub const PACKAGES: &str =
+    "openvswitch-switch ovn-central ovn-host iputils-ping ethtool iproute2 nftables";
 
 /// Everything that can go wrong while bringing up, using or tearing down a lab.
 #[derive(Debug, thiserror::Error)]

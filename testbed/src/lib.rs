@@ -16,9 +16,8 @@
 //! [`golden`] holds the golden-file check the planners' test suites share.
 //!
 //! It sits beside the ovnkit crates, not under them: the libraries never depend on it; their
-//! tests, the examples and the benchmarks do. It needs root and the Debian packages
-//! `openvswitch-switch ovn-central ovn-host iputils-ping ethtool iproute2`
-//! (`cargo xtask install` installs them).
+//! tests, the examples and the benchmarks do. It needs root and the Debian packages of
+//! [`PACKAGES`] (`cargo xtask install` installs them).
 //!
 //! ```no_run
 //! use std::time::Duration;

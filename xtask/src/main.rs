@@ -10,19 +10,13 @@ use std::env;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-/// The Debian packages the lab needs: OVN-LAB.md's list, plus nftables for the node-side
-/// gateway (masquerade in a node's namespace).
-const PACKAGES: &[&str] = &[
-    "openvswitch-switch",
-    "ovn-central",
-    "ovn-host",
-    "iputils-ping",
-    "ethtool",
-    "iproute2",
-    "nftables",
-];
+/// The Debian packages the lab needs: the testbed's list, the one source of it.
+fn packages() -> Vec<&'static str> {
+    ovn_testbed::PACKAGES.split_whitespace().collect()
+}
 
-/// One binary of each package, to tell whether it is installed.
+/// One binary of each package, to tell whether it is installed (a test checks that every package
+/// of [`packages`] has one).
 const PROBES: &[(&str, &str)] = &[
     ("openvswitch-switch", "ovs-vswitchd"),
     ("openvswitch-switch", "ovsdb-server"),
@@ -89,7 +83,7 @@ fn install() -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
-    let list = PACKAGES.join(" ");
+    let list = ovn_testbed::PACKAGES;
     if !is_root() {
         return Err(format!(
             "OVN/OVS is not installed (missing: {}). As root, run:\n  \
@@ -116,7 +110,7 @@ fn install() -> Result<(), String> {
     run(Command::new("apt-get")
         .env("DEBIAN_FRONTEND", "noninteractive")
         .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(PACKAGES))?;
+        .args(packages()))?;
     let still = missing_packages();
     if !still.is_empty() {
         return Err(format!(
@@ -203,5 +197,27 @@ fn run(command: &mut Command) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{shown} failed ({status})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_package_has_a_probe_and_every_probe_a_package() {
+        let packages = packages();
+        for package in &packages {
+            assert!(
+                PROBES.iter().any(|(p, _)| p == package),
+                "no probe for {package}"
+            );
+        }
+        for (package, binary) in PROBES {
+            assert!(
+                packages.contains(package),
+                "probe {binary} names {package}, which is not in ovn_testbed::PACKAGES"
+            );
+        }
     }
 }
