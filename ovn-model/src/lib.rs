@@ -5,9 +5,9 @@
 //! transactions) and never touches a socket; a client sends what it builds.
 //!
 //! - **Generated models** ([`nb`], [`sb`], [`vswitch`]): one struct per table of
-//!   OVN_Northbound, OVN_Southbound and Open_vSwitch, made by `ovsdb-codegen` from the installed
-//!   OVN 23.03 / OVS 3.1 schemas and checked in; a test regenerates them and fails on any
-//!   difference. Each implements [`ovsdb::Table`]: `from_row` is forgiving (an unknown enum
+//!   OVN_Northbound, OVN_Southbound and Open_vSwitch, made by `ovsdb-codegen` from the
+//!   OVN 23.03 / OVS 3.1 schemas vendored in `codegen/` and checked in; a test regenerates them
+//!   and fails on any difference, another checks the installed schemas against the vendored ones. Each implements [`ovsdb::Table`]: `from_row` is forgiving (an unknown enum
 //!   value becomes `Other(..)`, a missing or mistyped column its default, with a
 //!   [`ovsdb::DecodeWarning`]), `to_row` is strict (checked against the model's schema). The
 //!   override table (`codegen/*.json`) gives some columns domain types: [`MacAddr`],
