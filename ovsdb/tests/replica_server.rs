@@ -25,7 +25,7 @@ fn churn(server: &ovn_testbed::OvsdbServer, round: u32) {
         json!({"op": "mutate", "table": "Logical_Switch_Port", "where": w("p2"),
                "mutations": [["addresses", "insert", ["set", [format!("dynamic{round}")]]]]}),
         json!({"op": "update", "table": "Logical_Switch_Port", "where": w("p3"),
-               "row": {"enabled": round % 2 == 0, "options": ["map", [["requested-chassis", format!("n{round}")]]]}}),
+               "row": {"enabled": round.is_multiple_of(2), "options": ["map", [["requested-chassis", format!("n{round}")]]]}}),
         json!({"op": "update", "table": "Logical_Switch_Port", "where": w("p5"),
                "row": {"tag_request": round, "type": "localnet"}}),
     ];
