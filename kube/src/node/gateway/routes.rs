@@ -1,12 +1,12 @@
 //! Routes over netlink: the plan's routes in the main table, tagged with [`ROUTE_PROTOCOL`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol};
-use rtnetlink::{Handle, IpVersion};
+use rtnetlink::{Handle, RouteMessageBuilder};
 
 use super::{ApplyError, route_error};
 
@@ -47,8 +47,14 @@ fn key_of(m: &RouteMessage) -> Option<RouteKey> {
 
 async fn owned_routes(handle: &Handle) -> Result<Vec<RouteMessage>, ApplyError> {
     let mut out = Vec::new();
-    for v in [IpVersion::V4, IpVersion::V6] {
-        let mut s = handle.route().get(v).execute();
+    // Without NETLINK_GET_STRICT_CHK the kernel dumps every route of the family, whatever
+    // else the message says; the protocol and table are filtered here.
+    let families = [
+        RouteMessageBuilder::<Ipv4Addr>::new().build(),
+        RouteMessageBuilder::<Ipv6Addr>::new().build(),
+    ];
+    for family in families {
+        let mut s = handle.route().get(family).execute();
         while let Some(m) = s.try_next().await.map_err(route_error("listing routes"))? {
             if m.header.protocol == RouteProtocol::Other(ROUTE_PROTOCOL)
                 && m.header.table == MAIN_TABLE
@@ -140,28 +146,19 @@ async fn sync_with(
     let mut added = Vec::new();
     for (k, r) in want.iter().filter(|(k, _)| !have.contains(*k)) {
         let index = k.2.unwrap_or_default();
-        let req = handle
-            .route()
-            .add()
-            .protocol(RouteProtocol::Other(ROUTE_PROTOCOL))
-            .output_interface(index);
-        let res = match (r.destination, r.via) {
-            (IpNet::V4(d), IpAddr::V4(g)) => {
-                req.v4()
-                    .destination_prefix(d.network(), d.prefix_len())
-                    .gateway(g)
-                    .replace()
-                    .execute()
-                    .await
-            }
-            (IpNet::V6(d), IpAddr::V6(g)) => {
-                req.v6()
-                    .destination_prefix(d.network(), d.prefix_len())
-                    .gateway(g)
-                    .replace()
-                    .execute()
-                    .await
-            }
+        let route = match (r.destination, r.via) {
+            (IpNet::V4(d), IpAddr::V4(g)) => RouteMessageBuilder::<Ipv4Addr>::new()
+                .protocol(RouteProtocol::Other(ROUTE_PROTOCOL))
+                .output_interface(index)
+                .destination_prefix(d.network(), d.prefix_len())
+                .gateway(g)
+                .build(),
+            (IpNet::V6(d), IpAddr::V6(g)) => RouteMessageBuilder::<Ipv6Addr>::new()
+                .protocol(RouteProtocol::Other(ROUTE_PROTOCOL))
+                .output_interface(index)
+                .destination_prefix(d.network(), d.prefix_len())
+                .gateway(g)
+                .build(),
             _ => {
                 return Err(ApplyError::NoDevice {
                     route: r.to_string(),
@@ -169,7 +166,13 @@ async fn sync_with(
                 });
             }
         };
-        res.map_err(route_error(format!("adding {r}")))?;
+        handle
+            .route()
+            .add(route)
+            .replace()
+            .execute()
+            .await
+            .map_err(route_error(format!("adding {r}")))?;
         added.push(r.to_string());
     }
     Ok((added, removed))
