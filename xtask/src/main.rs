@@ -2,13 +2,17 @@
 //!
 //! - `cargo xtask tour`: installs OVN/OVS when missing, then runs the lab tour example.
 //! - `cargo xtask test`: installs OVN/OVS when missing, then runs `cargo fmt --check`, clippy with
-//!   `-D warnings`, every test (the real-OVN ones included) and the doc build with warnings denied.
+//!   `-D warnings` (`incompatible_msrv` included), the release checks of [`release`], every test
+//!   (the real-OVN ones included) and the doc build with warnings denied.
 //!
-//! `cargo xtask install` only does the install step.
+//! `cargo xtask install` only does the install step; `cargo xtask package` only the release
+//! checks that `test` also runs (dependencies' `rust-version`s, `cargo package`).
 
 use std::env;
 use std::path::Path;
 use std::process::{Command, ExitCode};
+
+mod release;
 
 /// The Debian packages the lab needs: the testbed's list, the one source of it.
 fn packages() -> Vec<&'static str> {
@@ -34,11 +38,13 @@ fn main() -> ExitCode {
         Some("install") => install(),
         Some("tour") => install().and_then(|()| tour(&args[1..])),
         Some("test") => install().and_then(|()| test()),
+        Some("package") => release_checks(&cargo()),
         _ => {
-            eprintln!("usage: cargo xtask <tour|test|install>");
+            eprintln!("usage: cargo xtask <tour|test|install|package>");
             eprintln!("  tour     install OVN/OVS if missing, run the lab tour example");
             eprintln!("  test     install OVN/OVS if missing, then fmt, clippy, all tests, docs");
             eprintln!("  install  only install OVN/OVS (Debian packages) if missing");
+            eprintln!("  package  only the rust-version and cargo package checks of `test`");
             return ExitCode::from(2);
         }
     };
@@ -146,6 +152,7 @@ fn test() -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
+    release_checks(&cargo)?;
     run(Command::new(&cargo).args(["test", "--workspace", "--all-features", "--doc"]))?;
     run(Command::new(&cargo)
         .env("RUSTDOCFLAGS", "-D warnings")
@@ -173,6 +180,13 @@ fn test() -> Result<(), String> {
     }
     println!("xtask: all checks passed");
     Ok(())
+}
+
+/// No dependency needs a newer Rust than `rust-version`, and `cargo package` accepts every
+/// publishable crate with the files it needs.
+fn release_checks(cargo: &str) -> Result<(), String> {
+    release::dependency_msrv(cargo)?;
+    release::package(cargo)
 }
 
 fn cargo() -> String {
