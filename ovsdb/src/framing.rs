@@ -37,6 +37,7 @@ pub const DEFAULT_MAX_MESSAGE_LEN: usize = 1 << 30;
 /// Every variant is fatal for the connection: after one, the framer can no longer find message
 /// boundaries and keeps returning the same error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FramingError {
     /// Between messages there was a byte that cannot start a JSON-RPC message (only `{` or `[`
     /// and whitespace may appear there).

@@ -26,6 +26,7 @@ use serde_json::value::RawValue;
 
 /// A frame is not a JSON-RPC 1.0 message.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The frame is not valid JSON, or not a JSON object, or a member has the wrong type.
     #[error("invalid JSON-RPC message")]

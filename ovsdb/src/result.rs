@@ -179,6 +179,7 @@ impl fmt::Display for OvsdbError {
 
 /// Why a transaction failed, or why its reply could not be understood.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransactError {
     /// Operation `index` failed; the server did nothing.
     #[error("operation {index} ({kind}{}) failed: {error}", table.as_deref().map(|t| format!(" on {t}")).unwrap_or_default())]

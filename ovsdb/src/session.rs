@@ -98,6 +98,7 @@ impl SessionConfig {
 /// A fatal protocol failure. After one the session is closed: it ignores input, sends nothing
 /// more, and the connection should be dropped.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionError {
     /// The byte stream could not be split into messages.
     #[error("framing")]

@@ -144,9 +144,10 @@ impl fmt::Display for DecodeProblem {
 
 /// Why [`Table::to_row`] refused a value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// The value breaks the column's constraints in the model's schema.
-    #[error("table {table}, column {column}: {source}")]
+    #[error("table {table}, column {column}: the value breaks the column's constraints")]
     Constraint {
         /// Table.
         table: &'static str,

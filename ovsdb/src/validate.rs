@@ -29,6 +29,7 @@ use crate::value::{Atom, AtomicType, Datum};
 
 /// Why a transaction does not fit its schema. Every variant names the operation (`index`, `op`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ValidationError {
     /// The transaction is for another database.
     #[error("transaction is for database {found}, the schema is {expected}")]

@@ -37,7 +37,7 @@ async fn list_dbs_get_schema_echo_and_server_id_over_unix_and_tcp() {
         ids.push(client.get_server_id().await.expect("get_server_id"));
     }
     assert_eq!(ids[0], ids[1], "one server, one id, whatever the transport");
-    assert!(!ids[0].is_nil());
+    assert_ne!(ids[0], ovsdb::Uuid::NIL);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

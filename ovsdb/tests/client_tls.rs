@@ -81,7 +81,7 @@ async fn right_ca_and_client_certificate_connect() {
     let schema = client.get_schema(NB).await.expect("get_schema over TLS");
     assert!(schema.table("Logical_Switch").is_some());
     let id = client.get_server_id().await.expect("server id");
-    assert!(!id.is_nil());
+    assert_ne!(id, ovsdb::Uuid::NIL);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ use crate::{SchemaError, TransactError, ValidationError};
 
 /// Opening a connection failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// The remote string is not `tcp:IP:PORT`, `ssl:IP:PORT` or `unix:PATH` (or a list).
     #[error("invalid remote {remote:?}: {reason}")]
@@ -26,14 +27,15 @@ pub enum ConnectError {
         remote: String,
     },
     /// A key, certificate or CA file could not be read or holds nothing usable.
-    #[error("TLS {what} file {}: {reason}", path.display())]
+    #[error("TLS {what} file {} is unusable", path.display())]
     TlsFile {
         /// `private key`, `certificate` or `CA certificate`.
         what: &'static str,
         /// The file.
         path: PathBuf,
-        /// Why it is unusable.
-        reason: String,
+        /// Why: the I/O or PEM error, or what the file lacks.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// rustls refused the configuration (for example, the key does not match the certificate).
     #[error("TLS configuration refused")]
@@ -75,6 +77,7 @@ fn list(errors: &[ConnectError]) -> String {
 
 /// A request on an open connection failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The connection is closed (the driver stopped, the server hung up, or the protocol
     /// failed); the reason is the driver's error, as text.
@@ -101,7 +104,7 @@ pub enum ClientError {
         source: serde_json::Error,
     },
     /// The transaction failed (an operation or the commit), or its result did not match it.
-    #[error("transaction failed")]
+    #[error(transparent)]
     Transact(#[from] TransactError),
     /// The transaction does not fit the schema; nothing was sent.
     #[error("transaction does not fit the schema")]
@@ -137,6 +140,7 @@ pub enum ClientError {
 
 /// Why a [`super::Driver`] stopped with an error.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DriverError {
     /// Reading or writing the socket failed.
     #[error("I/O on the connection to {remote}")]

@@ -342,7 +342,8 @@ impl Client {
     }
 
     /// `get_server_id`: the server's UUID (Open vSwitch extension).
-    pub async fn get_server_id(&self) -> Result<uuid::Uuid, ClientError> {
-        self.call("get_server_id", &[(); 0]).await
+    pub async fn get_server_id(&self) -> Result<crate::Uuid, ClientError> {
+        let id: uuid::Uuid = self.call("get_server_id", &[(); 0]).await?;
+        Ok(id.into())
     }
 }

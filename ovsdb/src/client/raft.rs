@@ -73,6 +73,7 @@ fn atom_str(d: &Datum) -> Option<&str> {
 
 /// Why a server may not be used for a database.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Rejection {
     /// `_Server` has no row for the database.
     #[error("the server has no database {db}")]

@@ -55,7 +55,7 @@ use super::replica_task::Runner;
 use super::{Client, ClientError, ConnectConfig, ConnectError, Remote, TlsConfig, parse_remotes};
 use crate::framing::DEFAULT_MAX_MESSAGE_LEN;
 use crate::monitor::{MonitorError, MonitorRequest};
-use crate::replica::{Applied, ChangeSet, ConsumerId, Replica, Snapshot};
+use crate::replica::{self, ApplyStats, ConsumerId, Replica, Snapshot};
 use crate::{TransactOutcome, Transaction};
 
 /// How a [`ReplicaClient`] connects and what it monitors. `new` plus chained setters.
@@ -198,6 +198,7 @@ impl ReplicaConfig {
 
 /// What went wrong for a [`ReplicaClient`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReplicaClientError {
     /// The remote list is malformed, or TLS files are unusable.
     #[error("invalid configuration")]
@@ -256,7 +257,7 @@ pub enum ReplicaEvent {
         /// changes since were sent) instead of sending everything.
         resumed: bool,
         /// What the subscription changed in the replica.
-        applied: Applied,
+        applied: ApplyStats,
     },
     /// A remote could not be used (connect failed, not the leader, stale, timed out).
     Refused {
@@ -598,7 +599,7 @@ pub struct Changes {
 impl Changes {
     /// Waits until some row changed, then returns the changes and a snapshot at the same
     /// point; `None` once the loop has stopped.
-    pub async fn next(&mut self) -> Option<(ChangeSet, Snapshot)> {
+    pub async fn next(&mut self) -> Option<(replica::Changes, Snapshot)> {
         loop {
             if let Some(out) = self.try_next() {
                 return Some(out);
@@ -608,7 +609,7 @@ impl Changes {
     }
 
     /// The changes pending now, if any, without waiting.
-    pub fn try_next(&mut self) -> Option<(ChangeSet, Snapshot)> {
+    pub fn try_next(&mut self) -> Option<(replica::Changes, Snapshot)> {
         self.epoch.borrow_and_update();
         let (set, snap) = self.client.shared().replica().take_changes(self.id).ok()?;
         (!set.is_empty()).then_some((set, snap))

@@ -289,7 +289,7 @@ impl Runner {
     async fn subscribe(
         &mut self,
         client: &Client,
-    ) -> Result<(bool, crate::replica::Applied), String> {
+    ) -> Result<(bool, crate::replica::ApplyStats), String> {
         let req = self.config.monitor.clone().with_method(self.method);
         let last = self.shared.replica().last_txn_id();
         let started = client

@@ -74,11 +74,15 @@ impl TlsConfig {
     }
 }
 
-fn file_error(what: &'static str, path: &Path, reason: impl ToString) -> ConnectError {
+fn file_error(
+    what: &'static str,
+    path: &Path,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> ConnectError {
     ConnectError::TlsFile {
         what,
         path: path.to_owned(),
-        reason: reason.to_string(),
+        source: source.into(),
     }
 }
 

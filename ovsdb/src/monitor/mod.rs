@@ -55,6 +55,7 @@ use crate::value::Uuid;
 
 /// Why a monitor request is invalid or a reply or notification could not be decoded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MonitorError {
     /// The JSON does not have the expected shape or a value does not fit its column.
     #[error("cannot decode {what}{}", context(table.as_deref(), row.as_ref(), column.as_deref()))]

@@ -65,7 +65,7 @@ impl TableChanges {
 
 /// What changed for one consumer between two pulls.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChangeSet {
+pub struct Changes {
     /// The replica's sequence number at the previous pull (or at subscription).
     pub since: u64,
     /// The replica's sequence number now; the snapshot handed out with this set is at `seq`.
@@ -74,7 +74,7 @@ pub struct ChangeSet {
     pub tables: BTreeMap<String, TableChanges>,
 }
 
-impl ChangeSet {
+impl Changes {
     /// Whether no row changed.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -159,9 +159,9 @@ impl Consumers {
             .map(|c| c.pending.iter().map(HashMap::len).sum())
     }
 
-    pub(crate) fn take(&mut self, id: ConsumerId, layout: &Layout, seq: u64) -> Option<ChangeSet> {
+    pub(crate) fn take(&mut self, id: ConsumerId, layout: &Layout, seq: u64) -> Option<Changes> {
         let c = self.list.iter_mut().find(|c| c.id == id)?;
-        let mut set = ChangeSet {
+        let mut set = Changes {
             since: c.since,
             seq,
             tables: BTreeMap::new(),

@@ -173,7 +173,7 @@ mod view;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-pub use changes::{ChangeKind, ChangeSet, ConsumerId, TableChanges};
+pub use changes::{ChangeKind, Changes, ConsumerId, TableChanges};
 pub use diff::apply_diff;
 pub use view::{RowView, Snapshot, TableView};
 
@@ -191,6 +191,7 @@ use crate::value::Uuid;
 
 /// Why an update could not be applied. The replica is unchanged when one is returned.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReplicaError {
     /// The reply or notification could not be decoded.
     #[error(transparent)]
@@ -284,7 +285,7 @@ pub enum ReplicaError {
 
 /// What one call changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Applied {
+pub struct ApplyStats {
     /// The replica's sequence number afterwards.
     pub seq: u64,
     /// Rows added.
@@ -397,7 +398,7 @@ impl Replica {
 
     /// The rows changed since `id`'s previous call (or subscription), and a snapshot that
     /// shows them.
-    pub fn take_changes(&mut self, id: ConsumerId) -> Result<(ChangeSet, Snapshot), ReplicaError> {
+    pub fn take_changes(&mut self, id: ConsumerId) -> Result<(Changes, Snapshot), ReplicaError> {
         let set = self
             .consumers
             .take(id, &self.layout, self.state.seq)
@@ -441,7 +442,7 @@ impl Replica {
         &mut self,
         monitor: &MonitorRequest,
         result: &str,
-    ) -> Result<Applied, ReplicaError> {
+    ) -> Result<ApplyStats, ReplicaError> {
         // Tables whose monitor skips the initial contents have none in the reply: keep them.
         let tables = monitor
             .tables
@@ -477,7 +478,7 @@ impl Replica {
         &mut self,
         method: &str,
         params: &str,
-    ) -> Result<Applied, ReplicaError> {
+    ) -> Result<ApplyStats, ReplicaError> {
         let n = UpdateNotification::decode(&self.layout, method, params)?;
         self.apply_notification_decoded(n)
     }
@@ -486,7 +487,7 @@ impl Replica {
     pub fn apply_notification_decoded(
         &mut self,
         n: UpdateNotification,
-    ) -> Result<Applied, ReplicaError> {
+    ) -> Result<ApplyStats, ReplicaError> {
         let applied = self.apply(n.updates)?;
         if let Some(id) = n.last_txn_id {
             Arc::make_mut(&mut self.state).last_txn_id = Some(id);
@@ -495,7 +496,7 @@ impl Replica {
     }
 
     /// Applies decoded updates on top of the current contents, atomically.
-    pub fn apply(&mut self, updates: TableUpdates) -> Result<Applied, ReplicaError> {
+    pub fn apply(&mut self, updates: TableUpdates) -> Result<ApplyStats, ReplicaError> {
         let mut staged: BTreeMap<TableId, Overlay> = BTreeMap::new();
         for tu in updates.tables {
             let layout = self.layout_of(tu.table)?;
@@ -527,7 +528,7 @@ impl Replica {
         &mut self,
         tables: &[TableId],
         contents: TableUpdates,
-    ) -> Result<Applied, ReplicaError> {
+    ) -> Result<ApplyStats, ReplicaError> {
         let mut fresh: BTreeMap<TableId, HashMap<Uuid, Cells, State>> = BTreeMap::new();
         for &t in tables {
             self.layout_of(t)?;
@@ -552,7 +553,7 @@ impl Replica {
                 }
             }
         }
-        let mut applied = Applied::default();
+        let mut applied = ApplyStats::default();
         let state = Arc::make_mut(&mut self.state);
         for (t, rows) in fresh {
             let layout = &self.layout.tables[t.index()];
@@ -583,7 +584,7 @@ impl Replica {
             data.rows = rows;
             data.rebuild_indexes(layout);
         }
-        if applied != Applied::default() {
+        if applied != ApplyStats::default() {
             state.seq += 1;
         }
         applied.seq = state.seq;
@@ -598,8 +599,8 @@ impl Replica {
             })
     }
 
-    fn commit(&mut self, staged: BTreeMap<TableId, Overlay>) -> Applied {
-        let mut applied = Applied::default();
+    fn commit(&mut self, staged: BTreeMap<TableId, Overlay>) -> ApplyStats {
+        let mut applied = ApplyStats::default();
         let changed = staged
             .values()
             .flat_map(|o| o.rows.iter().map(|(_, s)| s))

@@ -23,6 +23,7 @@ impl std::fmt::Display for AtomRole {
 
 /// Which constraint of a column type a value breaks.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConstraintError {
     /// The column holds maps and the value is a set.
     #[error("expected a map, got a set")]

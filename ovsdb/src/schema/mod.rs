@@ -28,6 +28,7 @@ use crate::value::{AtomicType, Set};
 
 /// Why a schema could not be parsed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SchemaError {
     /// The text is not JSON.
     #[error("schema is not valid JSON")]

@@ -34,6 +34,7 @@ pub use uuid::{NamedUuid, Uuid};
 
 /// Why a value could not be built from its parts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ValueError {
     /// The text is not a UUID in the `8-4-4-4-12` hexadecimal form.
     #[error("invalid UUID {text:?}")]

@@ -26,6 +26,13 @@ impl Uuid {
     }
 }
 
+/// The nil UUID ([`Uuid::NIL`]).
+impl Default for Uuid {
+    fn default() -> Self {
+        Uuid::NIL
+    }
+}
+
 impl From<uuid::Uuid> for Uuid {
     fn from(u: uuid::Uuid) -> Self {
         Uuid(u)

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::{replica, uuid};
-use crate::replica::{ChangeSet, Replica, apply_diff};
+use crate::replica::{Changes, Replica, apply_diff};
 use crate::{ColumnType, Datum, Row, Uuid};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -284,7 +284,7 @@ fn check_indexes(r: &Replica) -> Result<(), TestCaseError> {
 }
 
 fn check_changes(
-    set: &ChangeSet,
+    set: &Changes,
     before: &BTreeMap<Uuid, Row>,
     now: &BTreeMap<Uuid, Row>,
     touched: &BTreeSet<Uuid>,
