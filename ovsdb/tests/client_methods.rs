@@ -293,7 +293,7 @@ async fn frozen_server_is_detected_by_the_inactivity_probe() {
     let err = result.expect_err("the driver gives up on a silent server");
     assert!(
         matches!(
-            &err,
+            &*err,
             ovsdb::client::DriverError::Protocol {
                 source: ovsdb::session::SessionError::InactivityTimeout(_),
                 ..

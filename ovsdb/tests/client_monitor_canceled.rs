@@ -46,7 +46,7 @@ async fn removed_database_cancels_the_monitor_and_the_client_resyncs_when_it_ret
     wait_event(
         &mut events,
         Duration::from_secs(10),
-        |e| matches!(e, ReplicaEvent::Refused { reason, .. } if reason.contains(NB)),
+        |e| matches!(e, ReplicaEvent::Refused { reason, .. } if reason.to_string().contains(NB)),
     )
     .await;
 

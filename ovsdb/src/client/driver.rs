@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
@@ -13,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::error::{ClientError, DriverError, error_chain};
+use super::error::{ClientError, DriverError};
 use super::transport::Io;
 use crate::jsonrpc::{Notification, RpcError};
 use crate::session::{Event, RequestId, Session};
@@ -23,8 +25,10 @@ use crate::session::{Event, RequestId, Session};
 pub(crate) enum Failure {
     /// The server answered with an error.
     Rpc(RpcError),
-    /// The connection ended first; the driver's error as text.
-    Disconnected(String),
+    /// The connection ended first, with this error.
+    Disconnected(Arc<DriverError>),
+    /// The driver finished without an error (it cannot while a handle waits, but say so).
+    Stopped,
 }
 
 impl Failure {
@@ -34,7 +38,8 @@ impl Failure {
                 method: method.to_owned(),
                 error,
             },
-            Failure::Disconnected(reason) => ClientError::Disconnected { reason },
+            Failure::Disconnected(source) => ClientError::Disconnected { source },
+            Failure::Stopped => ClientError::NotRunning,
         }
     }
 }
@@ -53,15 +58,41 @@ pub(crate) enum Command {
     },
     /// The caller stopped waiting for the request `token`.
     Cancel { token: u64 },
+    /// Close the connection: fail what waits with [`DriverError::Abandoned`] and stop.
+    Abandon {
+        reason: Arc<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// What the driver shares with its [`super::Client`] handles: whether it was ever polled, and
+/// the error it ended with, for requests made after it stopped.
+#[derive(Debug, Default)]
+pub(crate) struct DriverStatus {
+    pub(crate) started: AtomicBool,
+    pub(crate) ended: OnceLock<Arc<DriverError>>,
+}
+
+impl DriverStatus {
+    /// The error for a request that found the command channel closed.
+    pub(crate) fn closed_error(&self) -> ClientError {
+        match self.ended.get() {
+            Some(source) => ClientError::Disconnected {
+                source: source.clone(),
+            },
+            None => ClientError::NotRunning,
+        }
+    }
 }
 
 /// The connection's task. Spawn it (`tokio::spawn(driver)`); requests make progress only while
 /// it runs. It finishes with `Ok(())` once every [`super::Client`] handle is dropped and no
 /// reply is awaited, and with an error when the connection fails; then every waiting request
-/// fails with [`ClientError::Disconnected`] and the [`super::Updates`] stream ends.
+/// fails with [`ClientError::Disconnected`], whose source is the same [`DriverError`] (hence
+/// the `Arc`), and the [`super::Updates`] stream ends.
 #[must_use = "the driver does nothing unless spawned or awaited"]
 pub struct Driver {
-    fut: Pin<Box<dyn Future<Output = Result<(), DriverError>> + Send>>,
+    fut: Pin<Box<dyn Future<Output = Result<(), Arc<DriverError>>> + Send>>,
+    status: Arc<DriverStatus>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -71,9 +102,10 @@ impl std::fmt::Debug for Driver {
 }
 
 impl Future for Driver {
-    type Output = Result<(), DriverError>;
+    type Output = Result<(), Arc<DriverError>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.status.started.store(true, Ordering::Relaxed);
         self.fut.as_mut().poll(cx)
     }
 }
@@ -85,6 +117,7 @@ impl Driver {
         commands: mpsc::UnboundedReceiver<Command>,
         updates: mpsc::UnboundedSender<Notification>,
         remote: String,
+        status: Arc<DriverStatus>,
     ) -> Self {
         let state = State {
             session,
@@ -92,9 +125,11 @@ impl Driver {
             tokens: HashMap::new(),
             updates,
             remote,
+            status: status.clone(),
         };
         Self {
             fut: Box::pin(state.run(io, commands)),
+            status,
         }
     }
 }
@@ -107,6 +142,7 @@ struct State {
     tokens: HashMap<u64, RequestId>,
     updates: mpsc::UnboundedSender<Notification>,
     remote: String,
+    status: Arc<DriverStatus>,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -118,23 +154,27 @@ impl State {
         mut self,
         io: Box<dyn Io>,
         mut commands: mpsc::UnboundedReceiver<Command>,
-    ) -> Result<(), DriverError> {
-        let result = self.pump(io, &mut commands).await;
-        let reason = match &result {
-            Ok(()) => "the driver stopped".to_owned(),
-            Err(e) => error_chain(e),
+    ) -> Result<(), Arc<DriverError>> {
+        let result = self.pump(io, &mut commands).await.map_err(Arc::new);
+        let failure = || match &result {
+            Ok(()) => Failure::Stopped,
+            Err(e) => Failure::Disconnected(e.clone()),
         };
-        for (_, (_, reply)) in self.waiting.drain() {
-            let _ = reply.send(Err(Failure::Disconnected(reason.clone())));
+        // Recorded before the channel closes, so a request that finds it closed finds this.
+        if let Err(e) = &result {
+            let _ = self.status.ended.set(e.clone());
         }
         commands.close();
+        for (_, (_, reply)) in self.waiting.drain() {
+            let _ = reply.send(Err(failure()));
+        }
         while let Ok(cmd) = commands.try_recv() {
             if let Command::Request { reply, .. } = cmd {
-                let _ = reply.send(Err(Failure::Disconnected(reason.clone())));
+                let _ = reply.send(Err(failure()));
             }
         }
-        if result.is_err() {
-            tracing::debug!(error = %reason, remote = %self.remote, "OVSDB connection ended");
+        if let Err(e) = &result {
+            tracing::debug!(error = %e, remote = %self.remote, "OVSDB connection ended");
         }
         result
     }
@@ -163,12 +203,12 @@ impl State {
             tokio::select! {
                 biased;
                 read = rd.read(&mut rbuf) => match read {
-                    Ok(0) => return Err(DriverError::Closed { remote: self.remote.clone() }),
+                    Ok(0) => return Err(self.closed()),
                     Ok(n) => self.session.handle_input(Instant::now().into_std(), &rbuf[..n]),
                     Err(source) => return Err(self.io_error(source)),
                 },
                 sent = write_or_flush(&mut wr, &out), if !out.is_empty() || needs_flush => match sent {
-                    Ok(Some(0)) => return Err(DriverError::Closed { remote: self.remote.clone() }),
+                    Ok(Some(0)) => return Err(self.closed()),
                     Ok(Some(n)) => {
                         out.advance(n);
                         needs_flush = true;
@@ -179,10 +219,10 @@ impl State {
                 cmd = commands.recv(), if handles_open => match cmd {
                     None => handles_open = false,
                     Some(cmd) => {
-                        self.command(cmd);
+                        self.command(cmd)?;
                         for _ in 0..COMMAND_BATCH {
                             match commands.try_recv() {
-                                Ok(cmd) => self.command(cmd),
+                                Ok(cmd) => self.command(cmd)?,
                                 Err(_) => break,
                             }
                         }
@@ -195,6 +235,13 @@ impl State {
         }
     }
 
+    fn closed(&self) -> DriverError {
+        DriverError::Closed {
+            remote: self.remote.clone(),
+            mid_message: self.session.is_mid_message(),
+        }
+    }
+
     fn io_error(&self, source: std::io::Error) -> DriverError {
         DriverError::Io {
             remote: self.remote.clone(),
@@ -202,7 +249,7 @@ impl State {
         }
     }
 
-    fn command(&mut self, cmd: Command) {
+    fn command(&mut self, cmd: Command) -> Result<(), DriverError> {
         match cmd {
             Command::Request {
                 token,
@@ -211,7 +258,7 @@ impl State {
                 reply,
             } => {
                 if reply.is_closed() {
-                    return;
+                    return Ok(());
                 }
                 let id = self.session.request_raw(&method, &params);
                 self.waiting.insert(id, (token, reply));
@@ -223,7 +270,14 @@ impl State {
                     self.session.cancel(id);
                 }
             }
+            Command::Abandon { reason } => {
+                return Err(DriverError::Abandoned {
+                    remote: self.remote.clone(),
+                    reason,
+                });
+            }
         }
+        Ok(())
     }
 
     fn drain_events(&mut self) -> Result<(), DriverError> {

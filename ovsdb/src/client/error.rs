@@ -3,6 +3,8 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::jsonrpc::RpcError;
 use crate::session::SessionError;
@@ -79,12 +81,36 @@ fn list(errors: &[ConnectError]) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The connection is closed (the driver stopped, the server hung up, or the protocol
-    /// failed); the reason is the driver's error, as text.
-    #[error("the connection to the OVSDB server is closed: {reason}")]
+    /// The connection ended before the reply came: the server hung up, the protocol failed,
+    /// or the connection was given up. The driver's error, shared by every request that was
+    /// waiting, is the source.
+    #[error("the connection ended before the reply")]
     Disconnected {
-        /// Why.
-        reason: String,
+        /// Why the connection ended.
+        #[source]
+        source: Arc<DriverError>,
+    },
+    /// The connection's [`super::Driver`] is not running: it was dropped or aborted, or it
+    /// finished, without an error to tell.
+    #[error("the connection's driver is not running (dropped, aborted or finished)")]
+    NotRunning,
+    /// The connection's [`super::Driver`] was never polled: it must be spawned
+    /// (`tokio::spawn(driver)`) for requests to make progress.
+    #[error(
+        "the connection's driver was not started within {waited:?}; spawn it with tokio::spawn"
+    )]
+    NotSpawned {
+        /// How long the request waited for the driver to start.
+        waited: Duration,
+    },
+    /// No reply within the request deadline ([`super::ConnectConfig::request_timeout`]); the
+    /// request was canceled. A `transact` may or may not have committed.
+    #[error("no reply to {method} within {after:?}")]
+    TimedOut {
+        /// The method of the request.
+        method: String,
+        /// The deadline.
+        after: Duration,
     },
     /// The server answered the request with an error.
     #[error("the server answered {method} with an error: {error}")]
@@ -104,10 +130,12 @@ pub enum ClientError {
         source: serde_json::Error,
     },
     /// The transaction failed (an operation or the commit), or its result did not match it.
+    /// Its message is the [`TransactError`]'s: the failed operation and the server's `error`
+    /// and `details`.
     #[error(transparent)]
     Transact(#[from] TransactError),
     /// The transaction does not fit the schema; nothing was sent.
-    #[error("transaction does not fit the schema")]
+    #[error(transparent)]
     Invalid(#[from] ValidationError),
     /// The schema the server sent could not be parsed.
     #[error("the schema of {db} sent by the server could not be parsed")]
@@ -138,6 +166,18 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// Whether the request may have been carried out by the server although no reply came
+    /// (the connection ended or the deadline passed after it was sent).
+    #[must_use]
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Disconnected { .. } | ClientError::TimedOut { .. }
+        )
+    }
+}
+
 /// Why a [`super::Driver`] stopped with an error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -151,11 +191,13 @@ pub enum DriverError {
         #[source]
         source: io::Error,
     },
-    /// The server closed the connection.
-    #[error("{remote} closed the connection")]
+    /// The server closed the connection, between messages or in the middle of one.
+    #[error("{remote} closed the connection{}", if *mid_message { " in the middle of a message" } else { "" })]
     Closed {
         /// The remote.
         remote: String,
+        /// Whether part of a message had arrived (the server died while sending it).
+        mid_message: bool,
     },
     /// The server broke the protocol or stopped answering.
     #[error("protocol failure on the connection to {remote}")]
@@ -166,16 +208,14 @@ pub enum DriverError {
         #[source]
         source: SessionError,
     },
-}
-
-/// `e` and its sources, joined by `: `.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
+    /// The client gave the connection up (for example, a replica client found that the
+    /// server is no longer the cluster leader, or that it stopped answering).
+    #[error("the client gave up the connection to {remote}")]
+    Abandoned {
+        /// The remote.
+        remote: String,
+        /// Why the client gave it up.
+        #[source]
+        reason: Arc<dyn std::error::Error + Send + Sync>,
+    },
 }

@@ -12,6 +12,12 @@
 //! Requests are pipelined: a thousand `transact` calls from a thousand tasks are all on the
 //! wire at once and their replies are matched by id.
 //!
+//! No request waits forever: each has a deadline ([`ConnectConfig::request_timeout`], 60 s by
+//! default) after which it is canceled and fails with [`ClientError::TimedOut`] naming the
+//! method; a request on a driver that was never spawned fails with [`ClientError::NotSpawned`]
+//! after [`DRIVER_START_GRACE`]; and once the driver has stopped every request fails with
+//! [`ClientError::Disconnected`], whose source is the driver's own [`DriverError`].
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use ovsdb::client::{connect, ConnectConfig, TlsConfig};
@@ -40,6 +46,8 @@ pub mod raft;
 pub mod reconnect;
 mod remote;
 mod replica_client;
+mod replica_error;
+mod replica_machine;
 mod replica_task;
 mod tls;
 mod transport;
@@ -63,16 +71,15 @@ pub use lock::{LockNotice, lock_notice};
 pub use monitor::{MonitorNotice, MonitorStarted, is_unknown_method, monitor_notice};
 pub use reconnect::{Backoff, RemoteOrder};
 pub use remote::{DEFAULT_PORT, Remote, parse_remotes};
-pub use replica_client::{
-    Changes, ReplicaClient, ReplicaClientError, ReplicaConfig, ReplicaEvent, ReplicaEvents,
-};
+pub use replica_client::{Changes, ReplicaClient, ReplicaConfig, ReplicaEvent, ReplicaEvents};
+pub use replica_error::{LinkError, ReplicaClientError};
 pub use tls::{CaOnlyVerifier, TlsConfig};
 
 use crate::framing::DEFAULT_MAX_MESSAGE_LEN;
 use crate::jsonrpc::Notification;
 use crate::session::{Session, SessionConfig};
 use crate::{DatabaseSchema, TransactOutcome, Transaction};
-use driver::Command;
+use driver::{Command, DriverStatus};
 
 /// Where and how to connect. `Default` plus chained setters; checked by [`connect`].
 #[derive(Debug, Clone)]
@@ -87,7 +94,21 @@ pub struct ConnectConfig {
     pub inactivity_probe: Option<Option<Duration>>,
     /// The largest message accepted from the server.
     pub max_message_len: usize,
+    /// How long any request waits for its reply before it is canceled and fails with
+    /// [`ClientError::TimedOut`] ([`DEFAULT_REQUEST_TIMEOUT`] by default); `None` waits as
+    /// long as the connection lives. The inactivity probe only notices a server that sends
+    /// nothing at all; this bounds one that answers `echo` but never a given request.
+    pub request_timeout: Option<Duration>,
 }
+
+/// The default [`ConnectConfig::request_timeout`]: long enough for a `wait` operation or the
+/// first monitor reply of a large database on a loaded server, short enough that a lost
+/// reply is reported instead of waited for forever.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a request waits for a [`Driver`] that was never polled before it fails with
+/// [`ClientError::NotSpawned`].
+pub const DRIVER_START_GRACE: Duration = Duration::from_secs(2);
 
 impl Default for ConnectConfig {
     fn default() -> Self {
@@ -96,6 +117,7 @@ impl Default for ConnectConfig {
             tls: None,
             inactivity_probe: None,
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
         }
     }
 }
@@ -124,6 +146,12 @@ impl ConnectConfig {
     /// Sets the largest message accepted from the server.
     pub fn with_max_message_len(mut self, len: usize) -> Self {
         self.max_message_len = len;
+        self
+    }
+
+    /// Sets the request deadline; `None` disables it.
+    pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.request_timeout = timeout;
         self
     }
 }
@@ -168,11 +196,21 @@ fn start(
     let session = Session::new(session_config, std::time::Instant::now());
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (upd_tx, upd_rx) = mpsc::unbounded_channel();
-    let driver = Driver::new(io, session, cmd_rx, upd_tx, remote.to_string());
+    let status = Arc::new(DriverStatus::default());
+    let driver = Driver::new(
+        io,
+        session,
+        cmd_rx,
+        upd_tx,
+        remote.to_string(),
+        status.clone(),
+    );
     let client = Client {
         commands: cmd_tx,
         next_token: Arc::new(AtomicU64::new(0)),
         remote: remote.clone(),
+        status,
+        request_timeout: config.request_timeout,
     };
     (driver, client, Updates { rx: upd_rx })
 }
@@ -199,6 +237,8 @@ pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
     next_token: Arc<AtomicU64>,
     remote: Remote,
+    status: Arc<DriverStatus>,
+    request_timeout: Option<Duration>,
 }
 
 /// Sends `cancel` for a request whose caller stopped waiting.
@@ -220,6 +260,23 @@ impl Client {
     /// Whether the driver has stopped (requests would fail with [`ClientError::Disconnected`]).
     pub fn is_closed(&self) -> bool {
         self.commands.is_closed()
+    }
+
+    /// The error the driver ended with, if it has.
+    pub(crate) fn ended(&self) -> Option<Arc<DriverError>> {
+        self.status.ended.get().cloned()
+    }
+
+    /// The request deadline of this connection ([`ConnectConfig::request_timeout`]).
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.request_timeout
+    }
+
+    /// Closes the connection: requests waiting for a reply fail with
+    /// [`ClientError::Disconnected`] whose source is [`DriverError::Abandoned`] with `reason`,
+    /// and the driver stops.
+    pub fn abandon(&self, reason: Arc<dyn std::error::Error + Send + Sync>) {
+        let _ = self.commands.send(Command::Abandon { reason });
     }
 
     /// The remote this handle's connection reached.
@@ -255,24 +312,57 @@ impl Client {
             params,
             reply,
         };
-        self.commands
-            .send(cmd)
-            .map_err(|_| ClientError::Disconnected {
-                reason: "the driver is not running".to_owned(),
-            })?;
+        if self.commands.send(cmd).is_err() {
+            return Err(self.status.closed_error());
+        }
         let mut guard = CancelOnDrop {
             commands: &self.commands,
             token,
             armed: true,
         };
-        let result = rx.await;
-        guard.armed = false;
-        match result {
+        let result = self.wait_reply(method, rx).await;
+        // A request that timed out is canceled by the guard; one that was answered is not.
+        guard.armed = result.is_err();
+        match result? {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(failure)) => Err(failure.into_error(method)),
-            Err(_) => Err(ClientError::Disconnected {
-                reason: "the driver stopped".to_owned(),
-            }),
+            Err(_) => Err(self.status.closed_error()),
+        }
+    }
+
+    /// Waits for the reply within the request deadline, failing early if the driver was
+    /// never started.
+    async fn wait_reply<T>(
+        &self,
+        method: &str,
+        rx: oneshot::Receiver<T>,
+    ) -> Result<Result<T, oneshot::error::RecvError>, ClientError> {
+        let start = tokio::time::Instant::now();
+        let deadline = self.request_timeout.map(|t| start + t);
+        let timed_out = || ClientError::TimedOut {
+            method: method.to_owned(),
+            after: self.request_timeout.unwrap_or_default(),
+        };
+        tokio::pin!(rx);
+        if !self.status.started.load(Ordering::Relaxed) {
+            let grace = start + DRIVER_START_GRACE;
+            let first = deadline.map_or(grace, |d| d.min(grace));
+            match tokio::time::timeout_at(first, &mut rx).await {
+                Ok(r) => return Ok(r),
+                Err(_) if !self.status.started.load(Ordering::Relaxed) => {
+                    return Err(ClientError::NotSpawned {
+                        waited: DRIVER_START_GRACE,
+                    });
+                }
+                Err(_) if deadline.is_some_and(|d| d <= first) => return Err(timed_out()),
+                Err(_) => {}
+            }
+        }
+        match deadline {
+            Some(d) => tokio::time::timeout_at(d, rx)
+                .await
+                .map_err(|_| timed_out()),
+            None => Ok(rx.await),
         }
     }
 

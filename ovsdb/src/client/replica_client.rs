@@ -1,24 +1,33 @@
 //! A replica that stays live and correct across restarts, leader changes and hung servers.
 //!
-//! [`ReplicaClient::start`] fetches the schema, then spawns a task that owns the connection
+//! [`ReplicaClient::start`] fetches the schema (for at most [`ReplicaConfig::start_timeout`],
+//! reporting each refused remote as it goes), then spawns a task that owns the connection
 //! loop: connect to a remote of the list (in order or shuffled, [`RemoteOrder`]), check it
 //! through `_Server` ([`super::raft`]: in leader-only mode only the Raft leader is used, and a
 //! server behind what was already seen is never used), subscribe with the newest monitor
 //! method the server knows, apply every notification to the [`Replica`], and keep the lock if
-//! one is configured. When the connection drops (the server closed it, died, or stopped
-//! answering the inactivity probe) it tries the next remote at once, then whole rounds with
+//! one is configured. When the connection drops (the server closed it, died, stopped being
+//! the leader, or stopped answering) it tries the next remote at once, then whole rounds with
 //! [`Backoff`] between them. The new subscription resumes with `monitor_cond_since` and the
 //! last transaction id when the server still knows it; otherwise its full contents replace the
 //! replica and the difference is reported as changes. Nothing is lost either way: consumers
 //! ([`ReplicaClient::changes`]) see every row that changed, coalesced.
 //!
+//! Every decision of that loop (which remote next, how long to wait, whether a server may be
+//! used, when a Raft member counts as frozen, when the lock is held) is made by a sans-IO state
+//! machine (`replica_machine`, unit-tested with simulated time); the task only performs its
+//! actions. Its module docs say how clustered databases fail over quickly: a member refused
+//! during an election is watched until the election ends, and a frozen leader is given up
+//! after two [`ReplicaConfig::raft_probe`] intervals.
+//!
 //! Transactions ([`ReplicaClient::transact`]) go to the current connection. One in flight when
-//! the connection drops fails with [`ReplicaClientError::MaybeCommitted`]; it is never sent
-//! again by the client. Make writes idempotent (a `wait` or a guarded condition) and retry them
-//! yourself.
+//! the connection drops (or whose deadline passes) fails with
+//! [`ReplicaClientError::MaybeCommitted`], whose source says why (for example "the server is
+//! not the cluster leader"); it is never sent again by the client. Make writes idempotent (a
+//! `wait` or a guarded condition), or look for their effect, before retrying them.
 //!
 //! Giving up (after [`ReplicaConfig::max_rounds`] failed rounds) is an event and an error on
-//! every later call, never a panic.
+//! every later call, never a panic. Failures keep their causes typed ([`LinkError`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,10 +60,11 @@ use futures::Stream;
 use tokio::sync::{mpsc, watch};
 
 use super::reconnect::{Backoff, RemoteOrder, ordered};
+use super::replica_error::{LinkError, ReplicaClientError};
 use super::replica_task::Runner;
-use super::{Client, ClientError, ConnectConfig, ConnectError, Remote, TlsConfig, parse_remotes};
+use super::{Client, ClientError, ConnectConfig, Remote, TlsConfig, parse_remotes};
 use crate::framing::DEFAULT_MAX_MESSAGE_LEN;
-use crate::monitor::{MonitorError, MonitorRequest};
+use crate::monitor::MonitorRequest;
 use crate::replica::{self, ApplyStats, ConsumerId, Replica, Snapshot};
 use crate::{TransactOutcome, Transaction};
 
@@ -88,6 +98,23 @@ pub struct ReplicaConfig {
     pub lock: Option<String>,
     /// The longest a connection may take from connect to synced before it is given up.
     pub setup_timeout: Duration,
+    /// The longest connecting and reading `_Server` may take (5 s by default): a frozen
+    /// member, whose socket still accepts, is skipped after this instead of `setup_timeout`.
+    pub check_timeout: Duration,
+    /// The liveness probe of Raft members (1 s by default; `None` disables it): a member that
+    /// sends nothing for this long gets an `echo`, and one that answers nothing for another
+    /// interval is given up, so that a frozen leader is left within about two intervals
+    /// while the rest of the cluster elects a new one. Match it to the cluster's election
+    /// timer when that was raised. Standalone servers keep `inactivity_probe` only.
+    pub raft_probe: Option<Duration>,
+    /// The longest [`ReplicaClient::start`] tries to fetch the schema before failing with
+    /// [`ReplicaClientError::StartTimedOut`] (30 s by default; `None` tries for as long as
+    /// `max_rounds` allows). Each failed attempt is logged and sent as
+    /// [`ReplicaEvent::Refused`].
+    pub start_timeout: Option<Duration>,
+    /// The deadline of each request on the replica client's connections
+    /// ([`ConnectConfig::request_timeout`]).
+    pub request_timeout: Option<Duration>,
     /// How long [`ReplicaClient::transact`] waits for a connection before failing.
     pub request_wait: Duration,
     /// The largest message accepted from a server.
@@ -108,6 +135,10 @@ impl ReplicaConfig {
             leader_only: true,
             lock: None,
             setup_timeout: Duration::from_secs(120),
+            check_timeout: Duration::from_secs(5),
+            raft_probe: Some(Duration::from_secs(1)),
+            start_timeout: Some(Duration::from_secs(30)),
+            request_timeout: Some(super::DEFAULT_REQUEST_TIMEOUT),
             request_wait: Duration::from_secs(30),
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
         }
@@ -169,6 +200,35 @@ impl ReplicaConfig {
         self
     }
 
+    /// Sets how long connecting and reading `_Server` may take.
+    #[must_use]
+    pub fn with_check_timeout(mut self, timeout: Duration) -> Self {
+        self.check_timeout = timeout;
+        self
+    }
+
+    /// Sets the liveness probe of Raft members; `None` disables it.
+    #[must_use]
+    pub fn with_raft_probe(mut self, probe: Option<Duration>) -> Self {
+        self.raft_probe = probe;
+        self
+    }
+
+    /// Sets how long [`ReplicaClient::start`] tries; `None` for as long as `max_rounds`
+    /// allows.
+    #[must_use]
+    pub fn with_start_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// Sets the deadline of each request; `None` disables it.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
     /// Sets how long a transaction waits for a connection.
     #[must_use]
     pub fn with_request_wait(mut self, wait: Duration) -> Self {
@@ -190,64 +250,17 @@ impl ReplicaConfig {
         });
         let mut c = ConnectConfig::new(remote.to_string())
             .with_inactivity_probe(probe)
-            .with_max_message_len(self.max_message_len);
+            .with_max_message_len(self.max_message_len)
+            .with_request_timeout(self.request_timeout);
         c.tls = self.tls.clone();
         c
     }
 }
 
-/// What went wrong for a [`ReplicaClient`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReplicaClientError {
-    /// The remote list is malformed, or TLS files are unusable.
-    #[error("invalid configuration")]
-    Config(#[from] ConnectError),
-    /// The monitor request does not fit the server's schema.
-    #[error("the monitor request does not fit the schema of {db}")]
-    Monitor {
-        /// The database.
-        db: String,
-        /// What does not fit.
-        #[source]
-        source: MonitorError,
-    },
-    /// No remote could be used for [`ReplicaConfig::max_rounds`] rounds in a row.
-    #[error("gave up after {rounds} rounds of connection attempts: {last}")]
-    GaveUp {
-        /// Failed rounds.
-        rounds: u32,
-        /// The last failure.
-        last: String,
-    },
-    /// No connection came up within [`ReplicaConfig::request_wait`].
-    #[error("no connection to a usable server within {waited:?}")]
-    NotConnected {
-        /// How long the call waited.
-        waited: Duration,
-    },
-    /// The connection dropped while the transaction was in flight: it may or may not have
-    /// committed. It is not sent again; check (or make it idempotent and retry).
-    #[error(
-        "the connection to {remote} dropped while the transaction was in flight; it may or may not have committed ({reason})"
-    )]
-    MaybeCommitted {
-        /// The server it was sent to.
-        remote: String,
-        /// Why the connection dropped.
-        reason: String,
-    },
-    /// The server answered with an error, or the request failed otherwise.
-    #[error("request failed")]
-    Request(#[from] ClientError),
-    /// The replica client was shut down.
-    #[error("the replica client is shut down")]
-    Stopped,
-}
-
 /// What the connection loop reports, in order. Nothing is dropped: the stream is unbounded,
 /// and it holds a handful of events per connection attempt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ReplicaEvent {
     /// A connection is up and the replica is synced.
     Synced {
@@ -264,14 +277,14 @@ pub enum ReplicaEvent {
         /// The remote.
         remote: String,
         /// Why.
-        reason: String,
+        reason: Arc<LinkError>,
     },
     /// An established connection ended.
     Disconnected {
         /// The server.
         remote: String,
         /// Why.
-        reason: String,
+        reason: Arc<LinkError>,
     },
     /// The server canceled the monitor (`monitor_canceled`); it was sent again.
     Resubscribed {
@@ -296,7 +309,7 @@ pub enum ReplicaEvent {
         /// Failed rounds.
         rounds: u32,
         /// The last failure.
-        last: String,
+        last: Arc<LinkError>,
     },
 }
 
@@ -326,7 +339,7 @@ impl Stream for ReplicaEvents {
 pub(crate) enum Link {
     Connecting,
     Up { client: Client, remote: String },
-    GaveUp { rounds: u32, last: String },
+    GaveUp { rounds: u32, last: Arc<LinkError> },
 }
 
 /// State shared between the handles and the loop.
@@ -570,19 +583,20 @@ impl ReplicaClient {
             .config
             .lock
             .clone()
-            .ok_or(ReplicaClientError::Request(ClientError::Disconnected {
-                reason: "no lock is configured".to_owned(),
-            }))
+            .ok_or(ReplicaClientError::NoLock)
     }
 }
 
+/// A request that got no reply (the connection dropped, the deadline passed) may have been
+/// carried out: say so instead of passing the connection's error on.
 fn maybe_committed(e: ClientError, remote: &str) -> ReplicaClientError {
-    match e {
-        ClientError::Disconnected { reason } => ReplicaClientError::MaybeCommitted {
+    if e.is_ambiguous() {
+        ReplicaClientError::MaybeCommitted {
             remote: remote.to_owned(),
-            reason,
-        },
-        other => ReplicaClientError::Request(other),
+            source: Box::new(e),
+        }
+    } else {
+        ReplicaClientError::Request(e)
     }
 }
 

@@ -1,89 +1,120 @@
-//! The connection loop behind [`super::ReplicaClient`]: one [`Runner`] per replica client,
-//! run as a spawned task. See the module docs of `replica_client` for what it does.
+//! The pump behind [`super::ReplicaClient`]: one [`Runner`] per replica client, run as a
+//! spawned task. It performs the [`Action`]s of the sans-IO [`Machine`] (connect, read
+//! `_Server`, subscribe, lock, echo, close) and reports what came of them, applies monitor
+//! replies and notifications to the replica, and publishes the connection to the handles. It
+//! decides nothing itself: every choice (which remote, how long to wait, whether a server may
+//! be used, when a member is frozen) is the machine's and is tested there with simulated time;
+//! this file is covered by the real-server tests (`client_monitor_*`, `lock_race`,
+//! `chaos_raft_*`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::error::error_chain;
 use super::lock::{LockNotice, lock_notice};
 use super::monitor::{MonitorNotice, monitor_notice};
-use super::raft::{self, DatabaseStatus, Rejection, SERVER_MONITOR_ID};
-use super::reconnect::Rotation;
-use super::replica_client::{Link, ReplicaClientError, ReplicaConfig, ReplicaEvent, Shared};
+use super::raft::{self, SERVER_MONITOR_ID};
+use super::replica_client::{Link, ReplicaConfig, ReplicaEvent, Shared};
+use super::replica_error::{LinkError, ReplicaClientError};
+use super::replica_machine::{Action, ConnId, Input, LockChange, Machine, MachineConfig};
 use super::{Client, ClientError, Remote, Updates, connect};
 use crate::DatabaseSchema;
+use crate::jsonrpc::Notification;
 use crate::monitor::MonitorMethod;
-use crate::replica::Replica;
+use crate::replica::{ApplyStats, Replica};
 
 type Events = mpsc::UnboundedSender<ReplicaEvent>;
+type Step = Pin<Box<dyn Future<Output = Done> + Send>>;
+/// A liveness echo: its connection, and whether it was answered.
+type Probe = Pin<Box<dyn Future<Output = (ConnId, bool)> + Send>>;
 
 /// Tries every remote in rounds (with the backoff between failed rounds) until one returns
-/// the schema of the monitored database.
+/// the schema of the monitored database, for at most [`ReplicaConfig::start_timeout`].
 pub(crate) async fn fetch_schema(
     config: &ReplicaConfig,
     remotes: &[Remote],
     events: &Events,
 ) -> Result<DatabaseSchema, ReplicaClientError> {
     let db = &config.monitor.db;
-    let mut rounds = 0u32;
-    loop {
-        let mut last = String::new();
-        for remote in remotes {
-            let attempt = async {
-                let (driver, client, _updates) = connect(&config.connect_config(remote))
-                    .await
-                    .map_err(|e| error_chain(&e))?;
-                let task = tokio::spawn(driver);
-                let schema = client.get_schema(db).await.map_err(|e| error_chain(&e));
-                task.abort();
-                schema
-            };
-            match tokio::time::timeout(config.setup_timeout, attempt).await {
-                Ok(Ok(schema)) => return Ok(schema),
-                Ok(Err(reason)) => last = reason,
-                Err(_) => last = format!("no schema within {:?}", config.setup_timeout),
+    let mut last: Option<Arc<LinkError>> = None;
+    let rounds = async {
+        let mut rounds = 0u32;
+        loop {
+            for remote in remotes {
+                let attempt = async {
+                    let (driver, client, _updates) = connect(&config.connect_config(remote))
+                        .await
+                        .map_err(LinkError::Connect)?;
+                    let task = tokio::spawn(driver);
+                    let schema = client
+                        .get_schema(db)
+                        .await
+                        .map_err(|e| LinkError::request("fetching the schema", e));
+                    task.abort();
+                    schema
+                };
+                let error = match tokio::time::timeout(config.check_timeout, attempt).await {
+                    Ok(Ok(schema)) => return Ok(schema),
+                    Ok(Err(e)) => Arc::new(e),
+                    Err(_) => Arc::new(LinkError::CheckTimedOut(config.check_timeout)),
+                };
+                tracing::info!(%remote, error = %error, "OVSDB remote refused while starting");
+                let _ = events.send(ReplicaEvent::Refused {
+                    remote: remote.to_string(),
+                    reason: error.clone(),
+                });
+                last = Some(error);
             }
-            let _ = events.send(ReplicaEvent::Refused {
-                remote: remote.to_string(),
-                reason: last.clone(),
-            });
+            rounds += 1;
+            if config.max_rounds.is_some_and(|max| rounds >= max) {
+                let last = last
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(LinkError::DriverStopped));
+                return Err(ReplicaClientError::GaveUp { rounds, last });
+            }
+            tokio::time::sleep(config.backoff.delay(rounds)).await;
         }
-        rounds += 1;
-        if config.max_rounds.is_some_and(|max| rounds >= max) {
-            return Err(ReplicaClientError::GaveUp { rounds, last });
-        }
-        tokio::time::sleep(config.backoff.delay(rounds)).await;
+    };
+    match config.start_timeout {
+        None => rounds.await,
+        Some(waited) => match tokio::time::timeout(waited, rounds).await {
+            Ok(r) => r,
+            Err(_) => Err(ReplicaClientError::StartTimedOut {
+                db: db.clone(),
+                waited,
+                last,
+            }),
+        },
     }
 }
 
-/// How one connection attempt ended.
-enum End {
-    /// It never got synced.
-    Refused(String),
-    /// It was synced, then ended.
-    Ended(String),
+/// What a step of the pump ended with.
+enum Done {
+    Connected(Box<Conn>, Option<Option<DatabaseSchema>>, Input),
+    Subscribed(ConnId, MonitorMethod, Result<(bool, ApplyStats), LinkError>),
+    Locked(ConnId, Result<bool, LinkError>),
+    Failed(ConnId, LinkError),
 }
 
-/// The connection loop.
-pub(crate) struct Runner {
-    config: ReplicaConfig,
-    rotation: Rotation<Remote>,
-    shared: Arc<Shared>,
-    events: Events,
-    /// The newest monitor method the servers know (lowered on "unknown method").
-    method: MonitorMethod,
-    /// `_Server`'s schema, once fetched; `None` before, and for servers without `_Server`.
-    server_schema: Option<Option<DatabaseSchema>>,
-    /// The highest Raft log index seen on any server.
-    seen_index: Option<i64>,
+/// One open connection.
+struct Conn {
+    id: ConnId,
+    remote: Remote,
+    client: Client,
+    updates: Updates,
+    driver: DriverTask,
+    /// The replica of `_Server`; `None` for servers without it.
+    server: Option<Replica>,
 }
 
-/// Aborts a connection's driver task when the attempt ends, however it ends.
-struct DriverTask(Option<tokio::task::JoinHandle<Result<(), super::DriverError>>>);
+/// Aborts a connection's driver task when dropped, unless it was told to close by itself.
+struct DriverTask(Option<tokio::task::JoinHandle<Result<(), Arc<super::DriverError>>>>);
 
 impl Drop for DriverTask {
     fn drop(&mut self) {
@@ -93,6 +124,22 @@ impl Drop for DriverTask {
     }
 }
 
+/// The pump.
+pub(crate) struct Runner {
+    config: ReplicaConfig,
+    remotes: Vec<Remote>,
+    shared: Arc<Shared>,
+    events: Events,
+    machine: Machine,
+    /// The newest monitor method the servers know (lowered on "unknown method").
+    method: MonitorMethod,
+    /// `_Server`'s schema, once fetched; `Some(None)` for servers without `_Server`.
+    server_schema: Option<Option<DatabaseSchema>>,
+    conn: Option<Conn>,
+    step: Option<Step>,
+    probe: Option<Probe>,
+}
+
 impl Runner {
     pub(crate) fn new(
         config: ReplicaConfig,
@@ -100,14 +147,66 @@ impl Runner {
         shared: Arc<Shared>,
         events: Events,
     ) -> Self {
+        let machine = Machine::new(MachineConfig {
+            db: config.monitor.db.clone(),
+            remotes: remotes.iter().map(ToString::to_string).collect(),
+            backoff: config.backoff,
+            max_rounds: config.max_rounds,
+            leader_only: config.leader_only,
+            lock: config.lock.clone(),
+            check_timeout: config.check_timeout,
+            setup_timeout: config.setup_timeout,
+            raft_probe: config.raft_probe,
+        });
         Self {
             method: config.monitor.method,
             config,
-            rotation: Rotation::new(remotes),
+            remotes,
             shared,
             events,
+            machine,
             server_schema: None,
-            seen_index: None,
+            conn: None,
+            step: None,
+            probe: None,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        self.machine.start(Instant::now());
+        loop {
+            while let Some(action) = self.machine.poll_action() {
+                self.perform(action);
+            }
+            if self.machine.is_done() {
+                return;
+            }
+            let timeout = self
+                .machine
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            // Updates wait while a step runs: a monitor reply is applied before the
+            // notifications that follow it.
+            let follow = self.step.is_none() && self.conn.is_some();
+            tokio::select! {
+                done = poll_opt(&mut self.step) => {
+                    self.step = None;
+                    self.done(done);
+                }
+                n = next_update(&mut self.conn), if follow => match n {
+                    Some((id, n)) => self.notification(id, &n),
+                    None => self.closed(),
+                },
+                (id, answered) = poll_opt(&mut self.probe) => {
+                    self.probe = None;
+                    if answered {
+                        self.machine.handle(Instant::now(), Input::Activity { conn: id });
+                    }
+                }
+                () = sleep_until(timeout), if timeout.is_some() => {
+                    self.machine.handle_timeout(Instant::now());
+                }
+            }
         }
     }
 
@@ -116,290 +215,349 @@ impl Runner {
         let _ = self.events.send(event);
     }
 
-    pub(crate) async fn run(mut self) {
-        let mut failed_rounds = 0u32;
-        loop {
-            let mut last = String::new();
-            let mut established = false;
-            for (i, remote) in self.rotation.round() {
-                match self.attempt(&remote).await {
-                    End::Refused(reason) => {
-                        self.emit(ReplicaEvent::Refused {
-                            remote: remote.to_string(),
-                            reason: reason.clone(),
-                        });
-                        last = reason;
-                    }
-                    End::Ended(reason) => {
-                        self.rotation.used(i);
-                        self.emit(ReplicaEvent::Disconnected {
-                            remote: remote.to_string(),
-                            reason,
-                        });
-                        established = true;
-                        break;
-                    }
+    fn client(&self, id: ConnId) -> Option<Client> {
+        self.conn
+            .as_ref()
+            .filter(|c| c.id == id)
+            .map(|c| c.client.clone())
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Connect { conn, remote } => {
+                let Some(remote) = self.remotes.get(remote).cloned() else {
+                    return;
+                };
+                self.step = Some(Box::pin(open(
+                    conn,
+                    remote,
+                    self.config.clone(),
+                    self.server_schema.clone(),
+                )));
+            }
+            Action::Subscribe { conn } => {
+                if let Some(client) = self.client(conn) {
+                    self.step = Some(Box::pin(subscribe(
+                        conn,
+                        client,
+                        self.config.clone(),
+                        self.method,
+                        self.shared.clone(),
+                    )));
                 }
             }
-            if established {
-                failed_rounds = 0;
-                continue;
+            Action::RequestLock { conn } => {
+                if let (Some(client), Some(name)) = (self.client(conn), self.config.lock.clone()) {
+                    self.step = Some(Box::pin(async move {
+                        let held = client
+                            .lock(&name)
+                            .await
+                            .map_err(|e| LinkError::request("taking the lock", e));
+                        Done::Locked(conn, held)
+                    }));
+                }
             }
-            failed_rounds += 1;
-            if self.config.max_rounds.is_some_and(|m| failed_rounds >= m) {
-                tracing::warn!(rounds = failed_rounds, last = %last, "OVSDB replica gave up");
-                self.shared.link.send_replace(Link::GaveUp {
-                    rounds: failed_rounds,
-                    last: last.clone(),
-                });
+            Action::Probe { conn } => {
+                if let Some(client) = self.client(conn) {
+                    self.probe = Some(Box::pin(async move {
+                        (conn, client.echo(Vec::new()).await.is_ok())
+                    }));
+                }
+            }
+            Action::Up { conn, .. } => {
+                if let Some(c) = self.conn.as_ref().filter(|c| c.id == conn) {
+                    self.shared.link.send_replace(Link::Up {
+                        client: c.client.clone(),
+                        remote: c.remote.to_string(),
+                    });
+                }
+            }
+            Action::Down => {
+                self.shared.link.send_replace(Link::Connecting);
+                self.shared.replica().mark_unsynced();
                 self.shared.bump();
-                self.emit(ReplicaEvent::GaveUp {
-                    rounds: failed_rounds,
-                    last,
-                });
-                return;
             }
-            tokio::time::sleep(self.config.backoff.delay(failed_rounds)).await;
+            Action::Close { conn, error } => {
+                if let Some(mut c) = self.conn.take_if(|c| c.id == conn) {
+                    // The driver fails what waits with this reason, then stops by itself.
+                    c.client.abandon(error);
+                    c.driver.0 = None;
+                }
+                if self.step.is_some() {
+                    self.step = None;
+                }
+                self.probe = None;
+            }
+            Action::LockChanged(change) => self.lock_changed(change),
+            Action::Emit(event) => self.emit(event),
+            Action::GiveUp { rounds, last } => {
+                tracing::warn!(rounds, last = %last, "OVSDB replica gave up");
+                self.shared.link.send_replace(Link::GaveUp { rounds, last });
+                self.shared.bump();
+            }
         }
     }
 
-    /// One connection: set up (bounded by the setup timeout), then follow it until it ends.
-    async fn attempt(&mut self, remote: &Remote) -> End {
-        let setup_timeout = self.config.setup_timeout;
-        let setup = tokio::time::timeout(setup_timeout, self.setup(remote)).await;
-        let (client, mut updates, driver, mut server) = match setup {
-            Ok(Ok(up)) => up,
-            Ok(Err(reason)) => return End::Refused(reason),
-            Err(_) => return End::Refused(format!("not synced within {setup_timeout:?}")),
+    fn lock_changed(&self, change: LockChange) {
+        let Some(name) = &self.config.lock else {
+            return;
         };
-        let remote_s = remote.to_string();
-        self.shared.link.send_replace(Link::Up {
-            client: client.clone(),
-            remote: remote_s.clone(),
-        });
-        let reason = self
-            .follow(&client, &mut updates, &mut server, &remote_s)
-            .await;
-        // The connection is over: fail what is in flight, then tell everyone.
-        drop(updates);
-        let reason = match reason {
-            Some(r) => r,
-            None => driver_reason(driver).await,
-        };
-        self.shared.link.send_replace(Link::Connecting);
-        self.shared.replica().mark_unsynced();
-        self.shared.bump();
-        self.lose_lock(false);
-        End::Ended(reason)
-    }
-
-    fn lose_lock(&self, stolen: bool) {
-        if let Some(name) = &self.config.lock
-            && self.shared.has_lock.swap(false, Ordering::SeqCst)
-        {
-            self.emit(ReplicaEvent::LockLost {
-                name: name.clone(),
-                stolen,
+        let held = change == LockChange::Acquired;
+        if self.shared.has_lock.swap(held, Ordering::SeqCst) != held {
+            self.emit(match change {
+                LockChange::Acquired => ReplicaEvent::LockAcquired { name: name.clone() },
+                LockChange::Lost { stolen } => ReplicaEvent::LockLost {
+                    name: name.clone(),
+                    stolen,
+                },
             });
         }
     }
 
-    /// Connects, checks the server, subscribes and takes the lock. Errors are reasons.
-    async fn setup(
-        &mut self,
-        remote: &Remote,
-    ) -> Result<(Client, Updates, DriverTask, Option<Replica>), String> {
-        let (driver, client, updates) = connect(&self.config.connect_config(remote))
-            .await
-            .map_err(|e| error_chain(&e))?;
-        let driver = DriverTask(Some(tokio::spawn(driver)));
-        let server = self.check_server(&client).await?;
-        // Only so that a removed database cancels the monitor instead of closing the
-        // connection; servers that do not know the method are fine.
-        let _ = client.set_db_change_aware(true).await;
-        let (resumed, applied) = self.subscribe(&client).await?;
-        if let Some(name) = &self.config.lock {
-            let held = client.lock(name).await.map_err(|e| error_chain(&e))?;
-            if held {
-                self.acquired();
+    fn done(&mut self, done: Done) {
+        let now = Instant::now();
+        let input = match done {
+            Done::Connected(conn, server_schema, input) => {
+                if server_schema.is_some() {
+                    self.server_schema = server_schema;
+                }
+                self.conn = Some(*conn);
+                input
             }
-        }
-        self.emit(ReplicaEvent::Synced {
-            remote: remote.to_string(),
-            resumed,
-            applied,
-        });
-        Ok((client, updates, driver, server))
-    }
-
-    fn acquired(&self) {
-        if let Some(name) = &self.config.lock
-            && !self.shared.has_lock.swap(true, Ordering::SeqCst)
-        {
-            self.emit(ReplicaEvent::LockAcquired { name: name.clone() });
-        }
-    }
-
-    /// Monitors `_Server` and judges the server; returns the `_Server` replica (`None` when
-    /// the server has no `_Server` database).
-    async fn check_server(&mut self, client: &Client) -> Result<Option<Replica>, String> {
-        if self.server_schema.is_none() {
-            self.server_schema = Some(match client.get_schema(raft::SERVER_DB).await {
-                Ok(s) => Some(s),
-                Err(ClientError::Server { .. }) => None,
-                Err(e) => return Err(error_chain(&e)),
-            });
-        }
-        let Some(Some(schema)) = &self.server_schema else {
-            return Ok(None);
-        };
-        let mut server = Replica::new(schema);
-        let req = raft::server_monitor();
-        let started = client
-            .monitor(&req, None)
-            .await
-            .map_err(|e| error_chain(&e))?;
-        server
-            .apply_reply(
-                &req.clone().with_method(started.method),
-                started.result.get(),
-            )
-            .map_err(|e| error_chain(&e))?;
-        self.judge(&server)?;
-        Ok(Some(server))
-    }
-
-    fn judge(&mut self, server: &Replica) -> Result<(), String> {
-        let db = &self.config.monitor.db;
-        let status: Option<DatabaseStatus> = raft::database_status(&server.snapshot(), db);
-        raft::judge(
-            db,
-            status.as_ref(),
-            self.config.leader_only,
-            self.seen_index,
-        )
-        .map_err(|r: Rejection| r.to_string())?;
-        if let Some(i) = status.and_then(|s| s.index) {
-            self.seen_index = Some(self.seen_index.map_or(i, |s| s.max(i)));
-        }
-        Ok(())
-    }
-
-    /// Sends the monitor (resuming from the last transaction id) and applies its reply.
-    async fn subscribe(
-        &mut self,
-        client: &Client,
-    ) -> Result<(bool, crate::replica::ApplyStats), String> {
-        let req = self.config.monitor.clone().with_method(self.method);
-        let last = self.shared.replica().last_txn_id();
-        let started = client
-            .monitor(&req, last)
-            .await
-            .map_err(|e| error_chain(&e))?;
-        self.method = started.method;
-        let resumed = started.method == MonitorMethod::MonitorCondSince
-            && super::monitor::first_param(started.result.get()) == Some(Value::Bool(true));
-        let req = req.with_method(started.method);
-        let applied = {
-            let mut replica = self.shared.replica();
-            let r = replica.apply_reply(&req, started.result.get());
-            if r.is_err() {
-                replica.forget_txn_id();
+            Done::Subscribed(conn, method, result) => {
+                self.method = method;
+                match result {
+                    Ok((resumed, applied)) => Input::Subscribed {
+                        conn,
+                        resumed,
+                        applied,
+                    },
+                    Err(e) => Input::Failed {
+                        conn,
+                        error: Arc::new(e),
+                    },
+                }
             }
-            r
+            Done::Locked(conn, Ok(held)) => Input::LockReply { conn, held },
+            Done::Locked(conn, Err(e)) | Done::Failed(conn, e) => Input::Failed {
+                conn,
+                error: Arc::new(e),
+            },
         };
-        self.shared.bump();
-        let applied = applied.map_err(|e| format!("applying the monitor reply: {e}"))?;
-        Ok((resumed, applied))
+        self.machine.handle(now, input);
     }
 
-    /// Applies notifications until the connection ends (`None`: ask the driver why) or must
-    /// be given up (`Some(reason)`).
-    async fn follow(
+    /// The notification stream of the connection ended: its driver stopped.
+    fn closed(&mut self) {
+        let Some(c) = &self.conn else { return };
+        let error = match c.client.ended() {
+            Some(e) => LinkError::Closed(e),
+            None => LinkError::DriverStopped,
+        };
+        let conn = c.id;
+        self.machine.handle(
+            Instant::now(),
+            Input::Failed {
+                conn,
+                error: Arc::new(error),
+            },
+        );
+    }
+
+    fn notification(&mut self, conn: ConnId, n: &Notification) {
+        let now = Instant::now();
+        self.machine.handle(now, Input::Activity { conn });
+        let input = if let Some(notice) = monitor_notice(n) {
+            self.monitor_notice(conn, n, notice)
+        } else {
+            let ours = |name: &String| self.config.lock.as_ref() == Some(name);
+            match lock_notice(n) {
+                Some(LockNotice::Locked(name)) if ours(&name) => Some(Input::Locked { conn }),
+                Some(LockNotice::Stolen(name)) if ours(&name) => Some(Input::Stolen { conn }),
+                _ => None,
+            }
+        };
+        if let Some(input) = input {
+            self.machine.handle(now, input);
+        }
+    }
+
+    fn monitor_notice(
         &mut self,
-        client: &Client,
-        updates: &mut Updates,
-        server: &mut Option<Replica>,
-        remote: &str,
-    ) -> Option<String> {
-        let our_id = self.config.monitor.id.clone();
+        conn: ConnId,
+        n: &Notification,
+        notice: MonitorNotice<'_>,
+    ) -> Option<Input> {
+        let our_id = &self.config.monitor.id;
         let server_id = Value::from(SERVER_MONITOR_ID);
-        while let Some(n) = updates.next().await {
-            if let Some(notice) = monitor_notice(&n) {
-                match notice {
-                    MonitorNotice::Update { monitor_id, method } if monitor_id == our_id => {
-                        let r = {
-                            let mut replica = self.shared.replica();
-                            let r = replica.apply_notification(method, n.params.get());
-                            if r.is_err() {
-                                replica.forget_txn_id();
-                            }
-                            r
-                        };
-                        self.shared.bump();
-                        if let Err(e) = r {
-                            return Some(format!("applying {method}: {e}"));
-                        }
+        let failed = |error: LinkError| Input::Failed {
+            conn,
+            error: Arc::new(error),
+        };
+        match notice {
+            MonitorNotice::Update { monitor_id, method } if monitor_id == *our_id => {
+                let r = {
+                    let mut replica = self.shared.replica();
+                    let r = replica.apply_notification(method, n.params.get());
+                    if r.is_err() {
+                        replica.forget_txn_id();
                     }
-                    MonitorNotice::Update { monitor_id, method } if monitor_id == server_id => {
-                        let Some(s) = server.as_mut() else { continue };
-                        if let Err(e) = s.apply_notification(method, n.params.get()) {
-                            return Some(format!("applying _Server {method}: {e}"));
-                        }
-                        if let Err(reason) = self.judge(s) {
-                            return Some(reason);
-                        }
-                    }
-                    MonitorNotice::Canceled { monitor_id } if monitor_id == our_id => {
-                        self.shared.replica().forget_txn_id();
-                        if let Err(reason) = self.subscribe(client).await {
-                            return Some(reason);
-                        }
-                        self.emit(ReplicaEvent::Resubscribed {
-                            remote: remote.to_owned(),
-                        });
-                    }
-                    MonitorNotice::Canceled { monitor_id } if monitor_id == server_id => {
-                        return Some("the server canceled the _Server monitor".to_owned());
-                    }
-                    _ => {}
-                }
-            } else if let Some(lock) = lock_notice(&n) {
-                let ours = |name: &String| self.config.lock.as_ref() == Some(name);
-                match lock {
-                    LockNotice::Locked(name) if ours(&name) => self.acquired(),
-                    LockNotice::Stolen(name) if ours(&name) => {
-                        self.lose_lock(true);
-                        // Wait in the queue again, as a standby; a reply of `true` or a
-                        // later `locked` hands it back.
-                        let client = client.clone();
-                        let shared = self.shared.clone();
-                        let events = self.events.clone();
-                        tokio::spawn(async move {
-                            if let Ok(true) = client.lock(&name).await
-                                && !shared.has_lock.swap(true, Ordering::SeqCst)
-                            {
-                                let _ = events.send(ReplicaEvent::LockAcquired { name });
-                            }
-                        });
-                    }
-                    _ => {}
-                }
+                    r
+                };
+                self.shared.bump();
+                r.err().map(|source| {
+                    failed(LinkError::Apply {
+                        what: method.to_string(),
+                        source,
+                    })
+                })
             }
+            MonitorNotice::Update { monitor_id, method } if monitor_id == server_id => {
+                let server = self.conn.as_mut()?.server.as_mut()?;
+                if let Err(source) = server.apply_notification(method, n.params.get()) {
+                    return Some(failed(LinkError::Apply {
+                        what: format!("_Server {method}"),
+                        source,
+                    }));
+                }
+                let status = raft::database_status(&server.snapshot(), &self.config.monitor.db);
+                Some(Input::Status { conn, status })
+            }
+            MonitorNotice::Canceled { monitor_id } if monitor_id == *our_id => {
+                self.shared.replica().forget_txn_id();
+                Some(Input::MonitorCanceled { conn })
+            }
+            MonitorNotice::Canceled { monitor_id } if monitor_id == server_id => {
+                Some(failed(LinkError::ServerMonitorCanceled))
+            }
+            _ => None,
         }
-        None
     }
 }
 
-async fn driver_reason(mut driver: DriverTask) -> String {
-    let Some(handle) = driver.0.take() else {
-        return "the connection closed".to_owned();
+/// Connects to `remote`, reads `_Server` (fetching its schema the first time) and reports
+/// the database's status.
+async fn open(
+    id: ConnId,
+    remote: Remote,
+    config: ReplicaConfig,
+    mut server_schema: Option<Option<DatabaseSchema>>,
+) -> Done {
+    let (driver, client, updates) = match connect(&config.connect_config(&remote)).await {
+        Ok(c) => c,
+        Err(e) => return Done::Failed(id, LinkError::Connect(e)),
     };
-    // The notification stream ends only when the driver has stopped, so this is quick.
-    match tokio::time::timeout(std::time::Duration::from_secs(1), handle).await {
-        Ok(Ok(Ok(()))) => "the connection closed".to_owned(),
-        Ok(Ok(Err(e))) => error_chain(&e),
-        Ok(Err(e)) => format!("the driver task failed: {e}"),
-        Err(_) => "the notification stream ended".to_owned(),
+    let driver = DriverTask(Some(tokio::spawn(driver)));
+    let fetched = server_schema.is_none();
+    if fetched {
+        server_schema = Some(match client.get_schema(raft::SERVER_DB).await {
+            Ok(s) => Some(s),
+            Err(ClientError::Server { .. }) => None,
+            Err(e) => return Done::Failed(id, LinkError::request("fetching _Server's schema", e)),
+        });
+    }
+    let mut conn = Conn {
+        id,
+        remote,
+        client,
+        updates,
+        driver,
+        server: None,
+    };
+    // Handed back to be kept when it was fetched now.
+    let newly = if fetched { server_schema.clone() } else { None };
+    let Some(Some(schema)) = &server_schema else {
+        let input = Input::Checked {
+            conn: id,
+            server_db: false,
+            status: None,
+        };
+        return Done::Connected(Box::new(conn), newly, input);
+    };
+    let mut server = Replica::new(schema);
+    let req = raft::server_monitor();
+    let started = match conn.client.monitor(&req, None).await {
+        Ok(s) => s,
+        Err(e) => return Done::Failed(id, LinkError::request("monitoring _Server", e)),
+    };
+    if let Err(source) = server.apply_reply(
+        &req.clone().with_method(started.method),
+        started.result.get(),
+    ) {
+        return Done::Failed(
+            id,
+            LinkError::Apply {
+                what: "the _Server monitor reply".to_owned(),
+                source,
+            },
+        );
+    }
+    let status = raft::database_status(&server.snapshot(), &config.monitor.db);
+    conn.server = Some(server);
+    let input = Input::Checked {
+        conn: id,
+        server_db: true,
+        status,
+    };
+    Done::Connected(Box::new(conn), newly, input)
+}
+
+/// Tells the server about removed databases, sends the monitor (resuming from the last
+/// transaction id) and applies its reply.
+async fn subscribe(
+    id: ConnId,
+    client: Client,
+    config: ReplicaConfig,
+    method: MonitorMethod,
+    shared: Arc<Shared>,
+) -> Done {
+    // Only so that a removed database cancels the monitor instead of closing the connection;
+    // servers that do not know the method are fine.
+    let _ = client.set_db_change_aware(true).await;
+    let req = config.monitor.clone().with_method(method);
+    let last = shared.replica().last_txn_id();
+    let started = match client.monitor(&req, last).await {
+        Ok(s) => s,
+        Err(e) => {
+            return Done::Subscribed(id, method, Err(LinkError::request("subscribing", e)));
+        }
+    };
+    let resumed = started.method == MonitorMethod::MonitorCondSince
+        && super::monitor::first_param(started.result.get()) == Some(Value::Bool(true));
+    let req = req.with_method(started.method);
+    let applied = {
+        let mut replica = shared.replica();
+        let r = replica.apply_reply(&req, started.result.get());
+        if r.is_err() {
+            replica.forget_txn_id();
+        }
+        r
+    };
+    shared.bump();
+    let result = applied
+        .map(|applied| (resumed, applied))
+        .map_err(|source| LinkError::Apply {
+            what: "the monitor reply".to_owned(),
+            source,
+        });
+    Done::Subscribed(id, started.method, result)
+}
+
+async fn poll_opt<T>(f: &mut Option<Pin<Box<dyn Future<Output = T> + Send>>>) -> T {
+    match f {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_update(conn: &mut Option<Conn>) -> Option<(ConnId, Notification)> {
+    let c = conn.as_mut()?;
+    c.updates.next().await.map(|n| (c.id, n))
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }

@@ -1,0 +1,708 @@
+//! The decisions of the replica client, sans-IO: which remote to try next, how long to wait
+//! between rounds, whether a server may be used (Raft leader, not stale), when a Raft member
+//! is frozen, and when the lock is held. No socket, no clock and no task: like
+//! [`crate::session::Session`], it takes inputs stamped with `now`
+//! ([`Machine::handle`], [`Machine::handle_timeout`]) and hands out [`Action`]s
+//! ([`Machine::poll_action`]) and the next deadline ([`Machine::poll_timeout`]). The pump in
+//! `replica_task` performs the actions (connect, subscribe, lock, echo, close) and reports
+//! their results; its unit tests (`replica_machine_tests.rs`) drive it with simulated time.
+//!
+//! One connection at a time, named by a [`ConnId`]; inputs about an older connection are
+//! ignored. An attempt goes through three phases:
+//!
+//! 1. **Check**: connect and read `_Server` (bounded by `check_timeout`), then
+//!    [`raft::judge`] the database's row.
+//! 2. **Setup**: subscribe, then take the lock if one is configured (bounded, from the
+//!    connect, by `setup_timeout`).
+//! 3. **Up**: follow it until it fails, `_Server` rejects it, or (for a Raft member) it
+//!    answers nothing, not even a liveness `echo`, for two `raft_probe` intervals.
+//!
+//! A refused attempt moves on to the next remote of the round ([`Rotation`]); a round in
+//! which every remote was refused counts as failed, and the next one starts after
+//! [`Backoff::delay`] of the failed rounds so far, until `max_rounds`. An established
+//! connection that ends resets the count and starts the next round at once, from the remote
+//! after it: the previous server was healthy, so nothing suggests waiting.
+//!
+//! **Failover of clustered databases.** Two decisions bound the time writes stall:
+//!
+//! - When a round fails and one of its members was alive but refused only for the cluster's
+//!   state (not the leader, or not connected to its cluster: an election is under way), that
+//!   member is connected to again and its `_Server` row watched during the backoff. When the
+//!   election ends the row changes at once: if that member won, setup continues on the same
+//!   connection; if another did, a new round starts at once. The backoff is then only an
+//!   upper bound, and a leader kill costs about the election time. Nothing is polled: one
+//!   connection waits for one notification.
+//! - A frozen leader (SIGSTOP, a hung host) keeps its socket open and sends nothing; the
+//!   session's inactivity probe (5 s, twice, on TCP; none on unix sockets) would take 10 s or
+//!   forever. A Raft member is instead probed after `raft_probe` (1 s by default, the default
+//!   Raft election timer of ovsdb-server) without input and given up one more `raft_probe`
+//!   later. By then the other members have elected a new leader (they wait one election
+//!   timer too), so the next round finds it. A member that is merely slow for two election
+//!   timers has lost its leadership anyway; set `raft_probe` to the cluster's election timer
+//!   when it was raised.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::raft::{self, DatabaseStatus, Rejection};
+use super::reconnect::{Backoff, Rotation};
+use super::replica_client::ReplicaEvent;
+use super::replica_error::LinkError;
+use crate::replica::ApplyStats;
+
+/// Names one connection of the machine.
+pub(crate) type ConnId = u64;
+
+/// The settings the machine decides with.
+#[derive(Debug, Clone)]
+pub(crate) struct MachineConfig {
+    /// The monitored database.
+    pub(crate) db: String,
+    /// The remotes, as shown in events, in the order to try them.
+    pub(crate) remotes: Vec<String>,
+    pub(crate) backoff: Backoff,
+    pub(crate) max_rounds: Option<u32>,
+    pub(crate) leader_only: bool,
+    pub(crate) lock: Option<String>,
+    pub(crate) check_timeout: Duration,
+    pub(crate) setup_timeout: Duration,
+    /// The liveness probe of Raft members; `None` leaves it to the session's probe.
+    pub(crate) raft_probe: Option<Duration>,
+}
+
+/// What the pump reports.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// `conn` is open; `_Server` says `status` about the database (`None` inside: no row).
+    /// `server_db` is false when the server has no `_Server` database (accepted as is).
+    Checked {
+        conn: ConnId,
+        server_db: bool,
+        status: Option<DatabaseStatus>,
+    },
+    /// A later `_Server` update on `conn`.
+    Status {
+        conn: ConnId,
+        status: Option<DatabaseStatus>,
+    },
+    /// The monitor of the database is set up (or set up again) on `conn`.
+    Subscribed {
+        conn: ConnId,
+        resumed: bool,
+        applied: ApplyStats,
+    },
+    /// The server canceled the monitor of the database on `conn`.
+    MonitorCanceled { conn: ConnId },
+    /// The reply to `lock` on `conn`.
+    LockReply { conn: ConnId, held: bool },
+    /// `locked` arrived on `conn`.
+    Locked { conn: ConnId },
+    /// `stolen` arrived on `conn`.
+    Stolen { conn: ConnId },
+    /// Something arrived on `conn` (a notification, a reply, an echo's answer).
+    Activity { conn: ConnId },
+    /// `conn` failed: it could not be opened, a request failed, or it ended.
+    Failed { conn: ConnId, error: Arc<LinkError> },
+}
+
+/// A change of the lock, for the pump to apply to the shared flag (and to report if it
+/// changed the flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockChange {
+    Acquired,
+    Lost { stolen: bool },
+}
+
+/// What the pump must do.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Open `conn` to remote number `remote`, read `_Server`, report [`Input::Checked`].
+    Connect { conn: ConnId, remote: usize },
+    /// Subscribe (again) on `conn`; report [`Input::Subscribed`].
+    Subscribe { conn: ConnId },
+    /// Ask for the lock on `conn`; report [`Input::LockReply`].
+    RequestLock { conn: ConnId },
+    /// Send an `echo` on `conn`; report its answer as [`Input::Activity`].
+    Probe { conn: ConnId },
+    /// `conn` is synced: hand it to the callers.
+    Up { conn: ConnId },
+    /// The established connection is gone: the replica is no longer synced.
+    Down,
+    /// Close `conn`; what waits on it fails with `error`.
+    Close { conn: ConnId, error: Arc<LinkError> },
+    /// Apply a change of the lock.
+    LockChanged(LockChange),
+    /// Report an event.
+    Emit(ReplicaEvent),
+    /// Stop: the rounds are exhausted (a [`ReplicaEvent::GaveUp`] precedes this).
+    GiveUp { rounds: u32, last: Arc<LinkError> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Subscribing,
+    Locking { resumed: bool, applied: ApplyStats },
+}
+
+#[derive(Debug)]
+enum State {
+    /// Before [`Machine::start`].
+    Idle,
+    /// Between rounds.
+    Waiting {
+        until: Instant,
+    },
+    /// Connecting and reading `_Server`; `watch_until` when this is a member refused for the
+    /// cluster's state in the failed round just ended, connected again to be watched until
+    /// then.
+    Checking {
+        conn: ConnId,
+        remote: usize,
+        since: Instant,
+        watch_until: Option<Instant>,
+    },
+    Setup {
+        conn: ConnId,
+        remote: usize,
+        since: Instant,
+        clustered: bool,
+        phase: Phase,
+    },
+    Up {
+        conn: ConnId,
+        remote: usize,
+        clustered: bool,
+        resubscribing: bool,
+        last_input: Instant,
+        probe_sent: Option<Instant>,
+    },
+    /// A member refused for the cluster's state, watched during the backoff.
+    Watching {
+        conn: ConnId,
+        remote: usize,
+        until: Instant,
+        status: Option<DatabaseStatus>,
+    },
+    GaveUp,
+}
+
+/// The replica client's decisions. See the [module docs](self).
+#[derive(Debug)]
+pub(crate) struct Machine {
+    config: MachineConfig,
+    rotation: Rotation<usize>,
+    /// The remotes left in the current round.
+    round: VecDeque<usize>,
+    failed_rounds: u32,
+    last_error: Option<Arc<LinkError>>,
+    /// The last remote of this round refused only for the cluster's state: watched during
+    /// the backoff if the round fails.
+    watch_candidate: Option<usize>,
+    /// The highest Raft log index seen on any server.
+    seen_index: Option<i64>,
+    next_conn: ConnId,
+    state: State,
+    actions: VecDeque<Action>,
+}
+
+impl Machine {
+    pub(crate) fn new(config: MachineConfig) -> Self {
+        let rotation = Rotation::new((0..config.remotes.len()).collect());
+        Self {
+            config,
+            rotation,
+            round: VecDeque::new(),
+            failed_rounds: 0,
+            last_error: None,
+            watch_candidate: None,
+            seen_index: None,
+            next_conn: 0,
+            state: State::Idle,
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// Starts the first round at `now`.
+    pub(crate) fn start(&mut self, now: Instant) {
+        if matches!(self.state, State::Idle) {
+            self.begin_round(now);
+        }
+    }
+
+    /// The next thing to do.
+    pub(crate) fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Whether the machine gave up for good.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state, State::GaveUp)
+    }
+
+    /// The connection in use (checked, set up, up or watched), if any.
+    pub(crate) fn current(&self) -> Option<ConnId> {
+        match self.state {
+            State::Checking { conn, .. }
+            | State::Setup { conn, .. }
+            | State::Up { conn, .. }
+            | State::Watching { conn, .. } => Some(conn),
+            State::Idle | State::Waiting { .. } | State::GaveUp => None,
+        }
+    }
+
+    /// When [`Machine::handle_timeout`] must be called next.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Idle | State::GaveUp => None,
+            State::Waiting { until } | State::Watching { until, .. } => Some(*until),
+            State::Checking {
+                since, watch_until, ..
+            } => {
+                let check = *since + self.config.check_timeout.min(self.config.setup_timeout);
+                Some(watch_until.map_or(check, |until| until.min(check)))
+            }
+            State::Setup { since, .. } => Some(*since + self.config.setup_timeout),
+            State::Up {
+                clustered: true,
+                last_input,
+                probe_sent,
+                ..
+            } => {
+                let probe = self.config.raft_probe?;
+                Some(match probe_sent {
+                    None => *last_input + probe,
+                    Some(sent) => *sent + probe,
+                })
+            }
+            State::Up { .. } => None,
+        }
+    }
+
+    /// Advances the timers to `now`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        let Some(at) = self.poll_timeout() else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        match self.state {
+            State::Waiting { .. } => self.begin_round(now),
+            State::Watching { conn, .. } => {
+                let error = self
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(LinkError::Rejected(Rejection::NotConnected)));
+                self.push(Action::Close { conn, error });
+                self.begin_round(now);
+            }
+            State::Checking { conn, remote, .. } => {
+                let t = self.config.check_timeout.min(self.config.setup_timeout);
+                let error = Arc::new(LinkError::CheckTimedOut(t));
+                self.refuse(now, conn, remote, error, false);
+            }
+            State::Setup { conn, remote, .. } => {
+                let error = Arc::new(LinkError::SetupTimedOut(self.config.setup_timeout));
+                self.refuse(now, conn, remote, error, false);
+            }
+            State::Up {
+                conn,
+                last_input,
+                ref mut probe_sent,
+                ..
+            } => match probe_sent {
+                None => {
+                    *probe_sent = Some(now);
+                    self.push(Action::Probe { conn });
+                }
+                Some(_) => {
+                    let silence = now.saturating_duration_since(last_input);
+                    self.end(now, Arc::new(LinkError::Unresponsive(silence)));
+                }
+            },
+            State::Idle | State::GaveUp => {}
+        }
+    }
+
+    /// Takes what the pump reports about a connection.
+    pub(crate) fn handle(&mut self, now: Instant, input: Input) {
+        let conn = match &input {
+            Input::Checked { conn, .. }
+            | Input::Status { conn, .. }
+            | Input::Subscribed { conn, .. }
+            | Input::MonitorCanceled { conn }
+            | Input::LockReply { conn, .. }
+            | Input::Locked { conn }
+            | Input::Stolen { conn }
+            | Input::Activity { conn }
+            | Input::Failed { conn, .. } => *conn,
+        };
+        if self.current() != Some(conn) {
+            return;
+        }
+        if let State::Up {
+            last_input,
+            probe_sent,
+            ..
+        } = &mut self.state
+        {
+            *last_input = now;
+            *probe_sent = None;
+        }
+        match input {
+            Input::Checked {
+                server_db, status, ..
+            } => self.checked(now, server_db, status),
+            Input::Status { status, .. } => self.status(now, status),
+            Input::Subscribed {
+                resumed, applied, ..
+            } => self.subscribed(now, resumed, applied),
+            Input::MonitorCanceled { .. } => {
+                if let State::Up { resubscribing, .. } = &mut self.state {
+                    *resubscribing = true;
+                    self.push(Action::Subscribe { conn });
+                }
+            }
+            Input::LockReply { held, .. } => self.lock_reply(now, held),
+            Input::Locked { .. } => {
+                if let State::Up { .. } = self.state {
+                    self.push(Action::LockChanged(LockChange::Acquired));
+                }
+            }
+            Input::Stolen { .. } => {
+                if let State::Up { .. } = self.state {
+                    // Wait in the lock's queue again, as a standby.
+                    self.push(Action::LockChanged(LockChange::Lost { stolen: true }));
+                    self.push(Action::RequestLock { conn });
+                }
+            }
+            Input::Activity { .. } => {}
+            Input::Failed { error, .. } => self.failed(now, error),
+        }
+    }
+
+    fn push(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+
+    fn emit(&mut self, event: ReplicaEvent) {
+        self.push(Action::Emit(event));
+    }
+
+    fn remote_name(&self, remote: usize) -> String {
+        self.config.remotes.get(remote).cloned().unwrap_or_default()
+    }
+
+    fn begin_round(&mut self, now: Instant) {
+        self.round = self.rotation.round().into_iter().map(|(i, _)| i).collect();
+        self.watch_candidate = None;
+        self.next_attempt(now);
+    }
+
+    fn connect(&mut self, now: Instant, remote: usize, watch_until: Option<Instant>) {
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        self.state = State::Checking {
+            conn,
+            remote,
+            since: now,
+            watch_until,
+        };
+        self.push(Action::Connect { conn, remote });
+    }
+
+    fn next_attempt(&mut self, now: Instant) {
+        match self.round.pop_front() {
+            Some(remote) => self.connect(now, remote, None),
+            None => self.round_failed(now),
+        }
+    }
+
+    /// Every remote of the round was refused: give up, or wait the backoff, watching a
+    /// member refused for the cluster's state meanwhile (connected to again for that).
+    fn round_failed(&mut self, now: Instant) {
+        self.failed_rounds += 1;
+        let last = self
+            .last_error
+            .clone()
+            .unwrap_or_else(|| Arc::new(LinkError::DriverStopped));
+        if self
+            .config
+            .max_rounds
+            .is_some_and(|m| self.failed_rounds >= m)
+        {
+            self.state = State::GaveUp;
+            let rounds = self.failed_rounds;
+            self.emit(ReplicaEvent::GaveUp {
+                rounds,
+                last: last.clone(),
+            });
+            self.push(Action::GiveUp { rounds, last });
+            return;
+        }
+        let until = now + self.config.backoff.delay(self.failed_rounds);
+        match self.watch_candidate.take() {
+            Some(remote) => self.connect(now, remote, Some(until)),
+            None => self.state = State::Waiting { until },
+        }
+    }
+
+    /// The attempt on `conn` is refused: close it and try the next remote. `watchable`: the
+    /// member is alive and refused only for the cluster's state. A connection made to watch
+    /// such a member that fails instead waits out the backoff.
+    fn refuse(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        remote: usize,
+        error: Arc<LinkError>,
+        watchable: bool,
+    ) {
+        if let State::Checking {
+            watch_until: Some(until),
+            ..
+        } = self.state
+        {
+            self.push(Action::Close { conn, error });
+            if now >= until {
+                self.begin_round(now);
+            } else {
+                self.state = State::Waiting { until };
+            }
+            return;
+        }
+        self.emit(ReplicaEvent::Refused {
+            remote: self.remote_name(remote),
+            reason: error.clone(),
+        });
+        self.last_error = Some(error.clone());
+        if watchable {
+            self.watch_candidate = Some(remote);
+        }
+        self.push(Action::Close { conn, error });
+        self.next_attempt(now);
+    }
+
+    /// Judges a status; raises the index seen when it is accepted.
+    fn judge(&mut self, status: Option<&DatabaseStatus>) -> Result<(), Rejection> {
+        raft::judge(
+            &self.config.db,
+            status,
+            self.config.leader_only,
+            self.seen_index,
+        )?;
+        if let Some(i) = status.and_then(|s| s.index) {
+            self.seen_index = Some(self.seen_index.map_or(i, |s| s.max(i)));
+        }
+        Ok(())
+    }
+
+    /// Whether a member refused for `rejection` is worth watching: it is alive and only the
+    /// cluster's state (an election) stands in the way.
+    fn watchable(rejection: &Rejection) -> bool {
+        matches!(rejection, Rejection::NotLeader | Rejection::NotConnected)
+    }
+
+    fn checked(&mut self, now: Instant, server_db: bool, status: Option<DatabaseStatus>) {
+        let State::Checking {
+            conn,
+            remote,
+            since,
+            watch_until,
+        } = self.state
+        else {
+            return;
+        };
+        let verdict = if server_db {
+            self.judge(status.as_ref())
+        } else {
+            Ok(())
+        };
+        let clustered = status.as_ref().is_some_and(|s| s.model == "clustered");
+        match verdict {
+            Ok(()) => self.subscribe(conn, remote, since, clustered),
+            Err(rejection) => {
+                let watchable = Self::watchable(&rejection);
+                if let (Some(until), true) = (watch_until, watchable) {
+                    self.state = State::Watching {
+                        conn,
+                        remote,
+                        until,
+                        status,
+                    };
+                    return;
+                }
+                let error = Arc::new(LinkError::Rejected(rejection));
+                self.refuse(now, conn, remote, error, watchable);
+            }
+        }
+    }
+
+    fn subscribe(&mut self, conn: ConnId, remote: usize, since: Instant, clustered: bool) {
+        self.state = State::Setup {
+            conn,
+            remote,
+            since,
+            clustered,
+            phase: Phase::Subscribing,
+        };
+        self.push(Action::Subscribe { conn });
+    }
+
+    fn status(&mut self, now: Instant, status: Option<DatabaseStatus>) {
+        match self.state {
+            State::Checking { .. } => {}
+            State::Setup { conn, remote, .. } => {
+                if let Err(rejection) = self.judge(status.as_ref()) {
+                    let watchable = Self::watchable(&rejection);
+                    let error = Arc::new(LinkError::Rejected(rejection));
+                    self.refuse(now, conn, remote, error, watchable);
+                }
+            }
+            State::Up { .. } => {
+                if let Err(rejection) = self.judge(status.as_ref()) {
+                    self.end(now, Arc::new(LinkError::Rejected(rejection)));
+                }
+            }
+            State::Watching {
+                conn,
+                remote,
+                status: ref before,
+                ..
+            } => {
+                let moved = status != *before;
+                if self.judge(status.as_ref()).is_ok() {
+                    // The watched member won the election: set up on this connection.
+                    self.subscribe(conn, remote, now, true);
+                } else if moved {
+                    // The cluster moved (a leader elsewhere, the member rejoined): try the
+                    // round again now rather than at the end of the backoff.
+                    let error = self
+                        .last_error
+                        .clone()
+                        .unwrap_or_else(|| Arc::new(LinkError::Rejected(Rejection::NotLeader)));
+                    self.push(Action::Close { conn, error });
+                    self.begin_round(now);
+                }
+            }
+            State::Idle | State::Waiting { .. } | State::GaveUp => {}
+        }
+    }
+
+    fn subscribed(&mut self, now: Instant, resumed: bool, applied: ApplyStats) {
+        match &mut self.state {
+            State::Setup {
+                conn,
+                phase: phase @ Phase::Subscribing,
+                ..
+            } => {
+                let conn = *conn;
+                if self.config.lock.is_some() {
+                    *phase = Phase::Locking { resumed, applied };
+                    self.push(Action::RequestLock { conn });
+                } else {
+                    self.up(now, resumed, applied);
+                }
+            }
+            State::Up {
+                resubscribing: r @ true,
+                remote,
+                ..
+            } => {
+                *r = false;
+                let remote = *remote;
+                let remote = self.remote_name(remote);
+                self.emit(ReplicaEvent::Resubscribed { remote });
+            }
+            _ => {}
+        }
+    }
+
+    fn lock_reply(&mut self, now: Instant, held: bool) {
+        match self.state {
+            State::Setup {
+                phase: Phase::Locking { resumed, applied },
+                ..
+            } => {
+                if held {
+                    self.push(Action::LockChanged(LockChange::Acquired));
+                }
+                self.up(now, resumed, applied);
+            }
+            State::Up { .. } if held => self.push(Action::LockChanged(LockChange::Acquired)),
+            _ => {}
+        }
+    }
+
+    /// The connection is synced: it is up, the failed rounds are forgotten, and the next
+    /// round will start after this remote.
+    fn up(&mut self, now: Instant, resumed: bool, applied: ApplyStats) {
+        let State::Setup {
+            conn,
+            remote,
+            clustered,
+            ..
+        } = self.state
+        else {
+            return;
+        };
+        self.state = State::Up {
+            conn,
+            remote,
+            clustered,
+            resubscribing: false,
+            last_input: now,
+            probe_sent: None,
+        };
+        self.failed_rounds = 0;
+        self.rotation.used(remote);
+        self.push(Action::Up { conn });
+        self.emit(ReplicaEvent::Synced {
+            remote: self.remote_name(remote),
+            resumed,
+            applied,
+        });
+    }
+
+    fn failed(&mut self, now: Instant, error: Arc<LinkError>) {
+        match self.state {
+            State::Checking { conn, remote, .. } | State::Setup { conn, remote, .. } => {
+                self.refuse(now, conn, remote, error, false);
+            }
+            State::Up { .. } => self.end(now, error),
+            State::Watching { conn, until, .. } => {
+                self.push(Action::Close { conn, error });
+                self.state = State::Waiting { until };
+            }
+            State::Idle | State::Waiting { .. } | State::GaveUp => {}
+        }
+    }
+
+    /// The established connection ends for `error`: tell, lose the lock, and start the next
+    /// round at once (the server was healthy until now; no backoff).
+    fn end(&mut self, now: Instant, error: Arc<LinkError>) {
+        let State::Up { conn, remote, .. } = self.state else {
+            return;
+        };
+        self.push(Action::Close {
+            conn,
+            error: error.clone(),
+        });
+        self.push(Action::Down);
+        if self.config.lock.is_some() {
+            self.push(Action::LockChanged(LockChange::Lost { stolen: false }));
+        }
+        self.emit(ReplicaEvent::Disconnected {
+            remote: self.remote_name(remote),
+            reason: error.clone(),
+        });
+        self.last_error = Some(error);
+        self.failed_rounds = 0;
+        self.begin_round(now);
+    }
+}
+
+#[cfg(test)]
+#[path = "replica_machine_tests.rs"]
+mod tests;
