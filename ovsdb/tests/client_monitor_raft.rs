@@ -1,7 +1,9 @@
 //! The replica client on a 3-member Raft NB: a leadership transfer during a steady monitor
 //! (the replica converges within 5 s and the change stream reports every row written
-//! meanwhile), and SIGSTOP of the connected member (detected within twice the inactivity
-//! probe, then the client moves to another member).
+//! meanwhile), SIGSTOP of the connected member (detected within twice the inactivity
+//! probe, then the client moves to another member), and a transaction in flight when the
+//! leader leaves (it fails as "may or may not have committed" with the Raft rejection as its
+//! typed cause, not as a stopped driver).
 #![cfg(feature = "client")]
 
 mod client_monitor_common;
@@ -185,4 +187,69 @@ async fn sigstop_of_the_connected_member_is_detected_within_two_probes() {
     .await;
     assert!(seen.is_some());
     cluster.resume(frozen).expect("SIGCONT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_in_flight_when_the_leader_leaves_fails_with_the_typed_raft_rejection() {
+    let Some(lab) = Lab::for_test() else { return };
+    let cluster = lab.start_nb_cluster(3).expect("cluster");
+    cluster
+        .wait_leader(Duration::from_secs(10))
+        .expect("leader");
+    let (writer, _events) = started(config(&cluster.unix_remotes())).await;
+    let old = member_of(&cluster, &writer.remote().expect("connected"));
+    // A wait that blocks on the leader until it is no longer the leader.
+    let mut txn = ovsdb::Transaction::new(NB);
+    txn.push(
+        ovsdb::Wait::new(
+            "Logical_Switch",
+            ["name"],
+            ovsdb::WaitUntil::Equal,
+            vec![ovsdb::Row::new().with("name", "never")],
+        )
+        .timeout_ms(60_000),
+    );
+    let blocked = tokio::spawn({
+        let writer = writer.clone();
+        async move { writer.transact(&txn).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ctl = cluster.member(old).expect("member").server().ctl_path();
+    let out = std::process::Command::new("ovs-appctl")
+        .arg("-t")
+        .arg(&ctl)
+        .args(["cluster/leave", "OVN_Northbound"])
+        .output()
+        .expect("ovs-appctl");
+    assert!(out.status.success(), "cluster/leave: {out:?}");
+    let e = tokio::time::timeout(Duration::from_secs(20), blocked)
+        .await
+        .expect("the blocked transaction ends")
+        .expect("task")
+        .unwrap_err();
+    let mut text = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    assert!(
+        matches!(e, ovsdb::client::ReplicaClientError::MaybeCommitted { .. }),
+        "{e:?}"
+    );
+    // The member leaving the cluster says it is cut off from it (a member that stays, as a
+    // follower, says it is not the leader: the machine's tests cover both).
+    use ovsdb::client::raft::Rejection;
+    let rejection = e.rejection().cloned();
+    assert!(
+        matches!(
+            rejection,
+            Some(Rejection::NotLeader | Rejection::NotConnected)
+        ),
+        "{text}"
+    );
+    let said = rejection.map(|r| r.to_string()).unwrap_or_default();
+    assert!(text.ends_with(&said), "{text}");
+    assert!(!text.contains("driver"), "{text}");
 }

@@ -90,14 +90,28 @@ impl ReplicaClientError {
     /// change).
     #[must_use]
     pub fn rejection(&self) -> Option<&Rejection> {
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
-        while let Some(e) = cause {
-            if let Some(r) = e.downcast_ref::<Rejection>() {
-                return Some(r);
+        match self {
+            ReplicaClientError::MaybeCommitted { source, .. } => client_rejection(source),
+            ReplicaClientError::Request(source) => client_rejection(source),
+            ReplicaClientError::GaveUp { last, .. } => last.rejection(),
+            ReplicaClientError::StartTimedOut { last, .. } => {
+                last.as_deref().and_then(LinkError::rejection)
             }
-            cause = e.source();
+            _ => None,
         }
-        None
+    }
+}
+
+/// The Raft rejection for which the connection of a request was given up, if any.
+fn client_rejection(e: &ClientError) -> Option<&Rejection> {
+    match e {
+        ClientError::Disconnected { source } => match &**source {
+            DriverError::Abandoned { reason, .. } => reason
+                .downcast_ref::<LinkError>()
+                .and_then(LinkError::rejection),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -153,6 +167,16 @@ pub enum LinkError {
 }
 
 impl LinkError {
+    /// The Raft rejection behind this failure, if any.
+    #[must_use]
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            LinkError::Rejected(r) => Some(r),
+            LinkError::Request { source, .. } => client_rejection(source),
+            _ => None,
+        }
+    }
+
     /// A request of `step` failed; a connection that ended during it is told as such.
     pub(crate) fn request(step: &'static str, source: ClientError) -> LinkError {
         match source {

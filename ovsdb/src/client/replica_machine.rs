@@ -25,13 +25,14 @@
 //!
 //! **Failover of clustered databases.** Two decisions bound the time writes stall:
 //!
-//! - When a round fails and one of its members was alive but refused only for the cluster's
-//!   state (not the leader, or not connected to its cluster: an election is under way), that
-//!   member is connected to again and its `_Server` row watched during the backoff. When the
-//!   election ends the row changes at once: if that member won, setup continues on the same
-//!   connection; if another did, a new round starts at once. The backoff is then only an
-//!   upper bound, and a leader kill costs about the election time. Nothing is polled: one
-//!   connection waits for one notification.
+//! - A member that is alive but refused only for the cluster's state (not the leader, or
+//!   not connected to its cluster: an election is under way) is not closed: its connection is
+//!   parked and its `_Server` row watched for the rest of the round and during the backoff
+//!   after it. The row of the member that wins the election changes at once (`leader`
+//!   becomes true), and setup goes on on that very connection; if the round has failed and a
+//!   parked row changes otherwise, a new round starts at once. The backoff is then only an
+//!   upper bound, and a leader kill costs about the election time. Nothing is polled: the
+//!   parked connections wait for one notification each.
 //! - A frozen leader (SIGSTOP, a hung host) keeps its socket open and sends nothing; the
 //!   session's inactivity probe (5 s, twice, on TCP; none on unix sockets) would take 10 s or
 //!   forever. A Raft member is instead probed after `raft_probe` (1 s by default, the default
@@ -43,10 +44,10 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::raft::{self, DatabaseStatus, Rejection};
-use super::reconnect::{Backoff, Rotation};
+use super::reconnect::Rotation;
 use super::replica_client::ReplicaEvent;
 use super::replica_error::LinkError;
 use crate::replica::ApplyStats;
@@ -54,95 +55,22 @@ use crate::replica::ApplyStats;
 /// Names one connection of the machine.
 pub(crate) type ConnId = u64;
 
-/// The settings the machine decides with.
-#[derive(Debug, Clone)]
-pub(crate) struct MachineConfig {
-    /// The monitored database.
-    pub(crate) db: String,
-    /// The remotes, as shown in events, in the order to try them.
-    pub(crate) remotes: Vec<String>,
-    pub(crate) backoff: Backoff,
-    pub(crate) max_rounds: Option<u32>,
-    pub(crate) leader_only: bool,
-    pub(crate) lock: Option<String>,
-    pub(crate) check_timeout: Duration,
-    pub(crate) setup_timeout: Duration,
-    /// The liveness probe of Raft members; `None` leaves it to the session's probe.
-    pub(crate) raft_probe: Option<Duration>,
-}
-
-/// What the pump reports.
-#[derive(Debug)]
-pub(crate) enum Input {
-    /// `conn` is open; `_Server` says `status` about the database (`None` inside: no row).
-    /// `server_db` is false when the server has no `_Server` database (accepted as is).
-    Checked {
-        conn: ConnId,
-        server_db: bool,
-        status: Option<DatabaseStatus>,
-    },
-    /// A later `_Server` update on `conn`.
-    Status {
-        conn: ConnId,
-        status: Option<DatabaseStatus>,
-    },
-    /// The monitor of the database is set up (or set up again) on `conn`.
-    Subscribed {
-        conn: ConnId,
-        resumed: bool,
-        applied: ApplyStats,
-    },
-    /// The server canceled the monitor of the database on `conn`.
-    MonitorCanceled { conn: ConnId },
-    /// The reply to `lock` on `conn`.
-    LockReply { conn: ConnId, held: bool },
-    /// `locked` arrived on `conn`.
-    Locked { conn: ConnId },
-    /// `stolen` arrived on `conn`.
-    Stolen { conn: ConnId },
-    /// Something arrived on `conn` (a notification, a reply, an echo's answer).
-    Activity { conn: ConnId },
-    /// `conn` failed: it could not be opened, a request failed, or it ended.
-    Failed { conn: ConnId, error: Arc<LinkError> },
-}
-
-/// A change of the lock, for the pump to apply to the shared flag (and to report if it
-/// changed the flag).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LockChange {
-    Acquired,
-    Lost { stolen: bool },
-}
-
-/// What the pump must do.
-#[derive(Debug)]
-pub(crate) enum Action {
-    /// Open `conn` to remote number `remote`, read `_Server`, report [`Input::Checked`].
-    Connect { conn: ConnId, remote: usize },
-    /// Subscribe (again) on `conn`; report [`Input::Subscribed`].
-    Subscribe { conn: ConnId },
-    /// Ask for the lock on `conn`; report [`Input::LockReply`].
-    RequestLock { conn: ConnId },
-    /// Send an `echo` on `conn`; report its answer as [`Input::Activity`].
-    Probe { conn: ConnId },
-    /// `conn` is synced: hand it to the callers.
-    Up { conn: ConnId },
-    /// The established connection is gone: the replica is no longer synced.
-    Down,
-    /// Close `conn`; what waits on it fails with `error`.
-    Close { conn: ConnId, error: Arc<LinkError> },
-    /// Apply a change of the lock.
-    LockChanged(LockChange),
-    /// Report an event.
-    Emit(ReplicaEvent),
-    /// Stop: the rounds are exhausted (a [`ReplicaEvent::GaveUp`] precedes this).
-    GiveUp { rounds: u32, last: Arc<LinkError> },
-}
+#[path = "replica_machine_io.rs"]
+mod io;
+pub(crate) use io::{Action, Input, LockChange, MachineConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Subscribing,
     Locking { resumed: bool, applied: ApplyStats },
+}
+
+/// A member refused for the cluster's state, its connection kept open.
+#[derive(Debug)]
+struct Parked {
+    conn: ConnId,
+    remote: usize,
+    status: Option<DatabaseStatus>,
 }
 
 #[derive(Debug)]
@@ -153,14 +81,11 @@ enum State {
     Waiting {
         until: Instant,
     },
-    /// Connecting and reading `_Server`; `watch_until` when this is a member refused for the
-    /// cluster's state in the failed round just ended, connected again to be watched until
-    /// then.
+    /// Connecting and reading `_Server`.
     Checking {
         conn: ConnId,
         remote: usize,
         since: Instant,
-        watch_until: Option<Instant>,
     },
     Setup {
         conn: ConnId,
@@ -177,12 +102,9 @@ enum State {
         last_input: Instant,
         probe_sent: Option<Instant>,
     },
-    /// A member refused for the cluster's state, watched during the backoff.
+    /// Between rounds, with parked members watched.
     Watching {
-        conn: ConnId,
-        remote: usize,
         until: Instant,
-        status: Option<DatabaseStatus>,
     },
     GaveUp,
 }
@@ -196,9 +118,8 @@ pub(crate) struct Machine {
     round: VecDeque<usize>,
     failed_rounds: u32,
     last_error: Option<Arc<LinkError>>,
-    /// The last remote of this round refused only for the cluster's state: watched during
-    /// the backoff if the round fails.
-    watch_candidate: Option<usize>,
+    /// Members of this round refused only for the cluster's state, kept open and watched.
+    parked: Vec<Parked>,
     /// The highest Raft log index seen on any server.
     seen_index: Option<i64>,
     next_conn: ConnId,
@@ -215,7 +136,7 @@ impl Machine {
             round: VecDeque::new(),
             failed_rounds: 0,
             last_error: None,
-            watch_candidate: None,
+            parked: Vec::new(),
             seen_index: None,
             next_conn: 0,
             state: State::Idle,
@@ -240,15 +161,20 @@ impl Machine {
         matches!(self.state, State::GaveUp)
     }
 
-    /// The connection in use (checked, set up, up or watched), if any.
+    /// The connection in use (checked, set up or up), if any.
     pub(crate) fn current(&self) -> Option<ConnId> {
         match self.state {
-            State::Checking { conn, .. }
-            | State::Setup { conn, .. }
-            | State::Up { conn, .. }
-            | State::Watching { conn, .. } => Some(conn),
-            State::Idle | State::Waiting { .. } | State::GaveUp => None,
+            State::Checking { conn, .. } | State::Setup { conn, .. } | State::Up { conn, .. } => {
+                Some(conn)
+            }
+            State::Idle | State::Waiting { .. } | State::Watching { .. } | State::GaveUp => None,
         }
+    }
+
+    /// The parked connections.
+    #[cfg(test)]
+    pub(crate) fn parked(&self) -> Vec<ConnId> {
+        self.parked.iter().map(|p| p.conn).collect()
     }
 
     /// When [`Machine::handle_timeout`] must be called next.
@@ -256,11 +182,8 @@ impl Machine {
         match &self.state {
             State::Idle | State::GaveUp => None,
             State::Waiting { until } | State::Watching { until, .. } => Some(*until),
-            State::Checking {
-                since, watch_until, ..
-            } => {
-                let check = *since + self.config.check_timeout.min(self.config.setup_timeout);
-                Some(watch_until.map_or(check, |until| until.min(check)))
+            State::Checking { since, .. } => {
+                Some(*since + self.config.check_timeout.min(self.config.setup_timeout))
             }
             State::Setup { since, .. } => Some(*since + self.config.setup_timeout),
             State::Up {
@@ -288,23 +211,15 @@ impl Machine {
             return;
         }
         match self.state {
-            State::Waiting { .. } => self.begin_round(now),
-            State::Watching { conn, .. } => {
-                let error = self
-                    .last_error
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(LinkError::Rejected(Rejection::NotConnected)));
-                self.push(Action::Close { conn, error });
-                self.begin_round(now);
-            }
+            State::Waiting { .. } | State::Watching { .. } => self.begin_round(now),
             State::Checking { conn, remote, .. } => {
                 let t = self.config.check_timeout.min(self.config.setup_timeout);
                 let error = Arc::new(LinkError::CheckTimedOut(t));
-                self.refuse(now, conn, remote, error, false);
+                self.refuse(now, conn, remote, error, None);
             }
             State::Setup { conn, remote, .. } => {
                 let error = Arc::new(LinkError::SetupTimedOut(self.config.setup_timeout));
-                self.refuse(now, conn, remote, error, false);
+                self.refuse(now, conn, remote, error, None);
             }
             State::Up {
                 conn,
@@ -338,6 +253,10 @@ impl Machine {
             | Input::Activity { conn }
             | Input::Failed { conn, .. } => *conn,
         };
+        if let Some(i) = self.parked.iter().position(|p| p.conn == conn) {
+            self.parked_input(now, i, input);
+            return;
+        }
         if self.current() != Some(conn) {
             return;
         }
@@ -395,32 +314,42 @@ impl Machine {
     }
 
     fn begin_round(&mut self, now: Instant) {
+        self.close_parked();
         self.round = self.rotation.round().into_iter().map(|(i, _)| i).collect();
-        self.watch_candidate = None;
         self.next_attempt(now);
     }
 
-    fn connect(&mut self, now: Instant, remote: usize, watch_until: Option<Instant>) {
+    fn next_attempt(&mut self, now: Instant) {
+        let Some(remote) = self.round.pop_front() else {
+            self.round_failed(now);
+            return;
+        };
         let conn = self.next_conn;
         self.next_conn += 1;
         self.state = State::Checking {
             conn,
             remote,
             since: now,
-            watch_until,
         };
         self.push(Action::Connect { conn, remote });
     }
 
-    fn next_attempt(&mut self, now: Instant) {
-        match self.round.pop_front() {
-            Some(remote) => self.connect(now, remote, None),
-            None => self.round_failed(now),
+    /// Closes every parked connection.
+    fn close_parked(&mut self) {
+        for p in std::mem::take(&mut self.parked) {
+            let error = self
+                .last_error
+                .clone()
+                .unwrap_or_else(|| Arc::new(LinkError::Rejected(Rejection::NotLeader)));
+            self.push(Action::Close {
+                conn: p.conn,
+                error,
+            });
         }
     }
 
-    /// Every remote of the round was refused: give up, or wait the backoff, watching a
-    /// member refused for the cluster's state meanwhile (connected to again for that).
+    /// Every remote of the round was refused: give up, or wait the backoff (watching the
+    /// parked members meanwhile).
     fn round_failed(&mut self, now: Instant) {
         self.failed_rounds += 1;
         let last = self
@@ -432,6 +361,7 @@ impl Machine {
             .max_rounds
             .is_some_and(|m| self.failed_rounds >= m)
         {
+            self.close_parked();
             self.state = State::GaveUp;
             let rounds = self.failed_rounds;
             self.emit(ReplicaEvent::GaveUp {
@@ -442,46 +372,80 @@ impl Machine {
             return;
         }
         let until = now + self.config.backoff.delay(self.failed_rounds);
-        match self.watch_candidate.take() {
-            Some(remote) => self.connect(now, remote, Some(until)),
-            None => self.state = State::Waiting { until },
-        }
+        self.state = if self.parked.is_empty() {
+            State::Waiting { until }
+        } else {
+            State::Watching { until }
+        };
     }
 
-    /// The attempt on `conn` is refused: close it and try the next remote. `watchable`: the
-    /// member is alive and refused only for the cluster's state. A connection made to watch
-    /// such a member that fails instead waits out the backoff.
+    /// The attempt on `conn` is refused: close it, or park it when `parked` holds the status
+    /// it was refused for (alive, refused only for the cluster's state); then try the next
+    /// remote.
     fn refuse(
         &mut self,
         now: Instant,
         conn: ConnId,
         remote: usize,
         error: Arc<LinkError>,
-        watchable: bool,
+        parked: Option<Option<DatabaseStatus>>,
     ) {
-        if let State::Checking {
-            watch_until: Some(until),
-            ..
-        } = self.state
-        {
-            self.push(Action::Close { conn, error });
-            if now >= until {
-                self.begin_round(now);
-            } else {
-                self.state = State::Waiting { until };
-            }
-            return;
-        }
         self.emit(ReplicaEvent::Refused {
             remote: self.remote_name(remote),
             reason: error.clone(),
         });
         self.last_error = Some(error.clone());
-        if watchable {
-            self.watch_candidate = Some(remote);
+        match parked {
+            Some(status) => {
+                self.parked.push(Parked {
+                    conn,
+                    remote,
+                    status,
+                });
+                self.push(Action::Park { conn });
+            }
+            None => self.push(Action::Close { conn, error }),
         }
-        self.push(Action::Close { conn, error });
         self.next_attempt(now);
+    }
+
+    /// What a parked member reports.
+    fn parked_input(&mut self, now: Instant, i: usize, input: Input) {
+        match input {
+            Input::Status { status, .. } => {
+                if self.judge(status.as_ref()).is_ok() {
+                    // It won the election: set up on it, whatever else was under way.
+                    let p = self.parked.remove(i);
+                    self.close_parked();
+                    if let Some(conn) = self.current() {
+                        let error = self
+                            .last_error
+                            .clone()
+                            .unwrap_or_else(|| Arc::new(LinkError::Rejected(Rejection::NotLeader)));
+                        self.push(Action::Close { conn, error });
+                    }
+                    self.subscribe(p.conn, p.remote, now, true);
+                } else if status != self.parked[i].status {
+                    self.parked[i].status = status;
+                    // The cluster moved (a leader elsewhere): after a failed round, try again
+                    // now rather than at the end of the backoff.
+                    if let State::Watching { .. } = self.state {
+                        self.begin_round(now);
+                    }
+                }
+            }
+            Input::Failed { error, .. } => {
+                let p = self.parked.remove(i);
+                self.push(Action::Close {
+                    conn: p.conn,
+                    error,
+                });
+                if let (State::Watching { until }, true) = (&self.state, self.parked.is_empty()) {
+                    self.state = State::Waiting { until: *until };
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Judges a status; raises the index seen when it is accepted.
@@ -509,7 +473,6 @@ impl Machine {
             conn,
             remote,
             since,
-            watch_until,
         } = self.state
         else {
             return;
@@ -523,23 +486,15 @@ impl Machine {
         match verdict {
             Ok(()) => self.subscribe(conn, remote, since, clustered),
             Err(rejection) => {
-                let watchable = Self::watchable(&rejection);
-                if let (Some(until), true) = (watch_until, watchable) {
-                    self.state = State::Watching {
-                        conn,
-                        remote,
-                        until,
-                        status,
-                    };
-                    return;
-                }
+                let parked = Self::watchable(&rejection).then_some(status);
                 let error = Arc::new(LinkError::Rejected(rejection));
-                self.refuse(now, conn, remote, error, watchable);
+                self.refuse(now, conn, remote, error, parked);
             }
         }
     }
 
     fn subscribe(&mut self, conn: ConnId, remote: usize, since: Instant, clustered: bool) {
+        self.close_parked();
         self.state = State::Setup {
             conn,
             remote,
@@ -555,9 +510,9 @@ impl Machine {
             State::Checking { .. } => {}
             State::Setup { conn, remote, .. } => {
                 if let Err(rejection) = self.judge(status.as_ref()) {
-                    let watchable = Self::watchable(&rejection);
+                    let parked = Self::watchable(&rejection).then_some(status);
                     let error = Arc::new(LinkError::Rejected(rejection));
-                    self.refuse(now, conn, remote, error, watchable);
+                    self.refuse(now, conn, remote, error, parked);
                 }
             }
             State::Up { .. } => {
@@ -565,28 +520,7 @@ impl Machine {
                     self.end(now, Arc::new(LinkError::Rejected(rejection)));
                 }
             }
-            State::Watching {
-                conn,
-                remote,
-                status: ref before,
-                ..
-            } => {
-                let moved = status != *before;
-                if self.judge(status.as_ref()).is_ok() {
-                    // The watched member won the election: set up on this connection.
-                    self.subscribe(conn, remote, now, true);
-                } else if moved {
-                    // The cluster moved (a leader elsewhere, the member rejoined): try the
-                    // round again now rather than at the end of the backoff.
-                    let error = self
-                        .last_error
-                        .clone()
-                        .unwrap_or_else(|| Arc::new(LinkError::Rejected(Rejection::NotLeader)));
-                    self.push(Action::Close { conn, error });
-                    self.begin_round(now);
-                }
-            }
-            State::Idle | State::Waiting { .. } | State::GaveUp => {}
+            State::Idle | State::Waiting { .. } | State::Watching { .. } | State::GaveUp => {}
         }
     }
 
@@ -657,6 +591,7 @@ impl Machine {
         };
         self.failed_rounds = 0;
         self.rotation.used(remote);
+        self.close_parked();
         self.push(Action::Up { conn });
         self.emit(ReplicaEvent::Synced {
             remote: self.remote_name(remote),
@@ -668,14 +603,10 @@ impl Machine {
     fn failed(&mut self, now: Instant, error: Arc<LinkError>) {
         match self.state {
             State::Checking { conn, remote, .. } | State::Setup { conn, remote, .. } => {
-                self.refuse(now, conn, remote, error, false);
+                self.refuse(now, conn, remote, error, None);
             }
             State::Up { .. } => self.end(now, error),
-            State::Watching { conn, until, .. } => {
-                self.push(Action::Close { conn, error });
-                self.state = State::Waiting { until };
-            }
-            State::Idle | State::Waiting { .. } | State::GaveUp => {}
+            State::Idle | State::Waiting { .. } | State::Watching { .. } | State::GaveUp => {}
         }
     }
 

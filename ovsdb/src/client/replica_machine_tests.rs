@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::client::reconnect::Backoff;
 
 const DB: &str = "OVN_Northbound";
 
@@ -116,9 +117,11 @@ impl Sim {
             server_db: true,
             status: leader(index),
         });
+        // Members parked during the round are let go.
+        let actions = self.actions();
         assert!(
-            matches!(self.actions()[..], [Action::Subscribe { .. }]),
-            "subscribe"
+            matches!(actions.last(), Some(Action::Subscribe { conn: c }) if *c == conn),
+            "{actions:?}"
         );
         self.input(Input::Subscribed {
             conn,
@@ -291,98 +294,138 @@ fn any_member_serves_when_not_leader_only_but_never_a_disconnected_one() {
     );
     let (_, actions) = s.check(follower(3));
     assert!(
-        matches!(actions[..], [Action::Subscribe { .. }]),
+        matches!(actions.last(), Some(Action::Subscribe { .. })),
         "{actions:?}"
     );
 }
 
+fn parked(actions: &[Action]) -> Vec<ConnId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Park { conn } => Some(*conn),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn a_refused_member_is_watched_through_an_election_and_used_when_it_wins() {
+fn members_refused_during_an_election_are_watched_and_the_winner_used_at_once() {
     let mut s = Sim::new(config(3));
     let (conn, _) = s.bring_up(5);
     s.actions();
     s.input(failed(conn)); // the leader, m0, died
-    // m1 and m2 are alive but in an election; m0 cannot be reached.
-    let (remote, actions) = s.check(clustered(false, false, 5));
-    assert_eq!((remote, refused(&actions).len()), (1, 1));
-    let (remote, _) = s.check(clustered(false, false, 5));
-    assert_eq!(remote, 2);
-    let (conn, remote) = s.connecting();
-    assert_eq!(remote, 0);
-    s.input(failed(conn));
-    // The round failed: m2, refused for the election, is connected to again to be watched.
-    let (conn, remote) = s.connecting();
-    assert_eq!(remote, 2);
+    // m1 and m2 are alive, still following the dead leader: refused but parked, not closed.
+    let (c1, remote) = s.connecting();
+    assert_eq!(remote, 1);
     s.input(Input::Checked {
-        conn,
+        conn: c1,
+        server_db: true,
+        status: follower(5),
+    });
+    let actions = s.actions();
+    assert_eq!(refused(&actions).len(), 1);
+    assert_eq!(parked(&actions), vec![c1]);
+    let (c2, _) = s.connecting();
+    s.input(Input::Checked {
+        conn: c2,
+        server_db: true,
+        status: follower(5),
+    });
+    assert_eq!(parked(&s.actions()), vec![c2]);
+    let (c0, remote) = s.connecting();
+    assert_eq!(remote, 0);
+    s.input(failed(c0));
+    s.actions();
+    assert_eq!(s.m.parked(), vec![c1, c2]);
+    assert_eq!(s.m.current(), None, "between rounds");
+    // 40 ms into the 100 ms backoff m2 wins the election: set up on its connection, m1 closed.
+    s.advance(Duration::from_millis(40));
+    s.input(Input::Status {
+        conn: c2,
+        status: leader(6),
+    });
+    let actions = s.actions();
+    assert!(
+        matches!(actions[..], [Action::Close { conn, .. }, Action::Subscribe { conn: sub }] if conn == c1 && sub == c2),
+        "{actions:?}"
+    );
+    assert_eq!(s.m.current(), Some(c2));
+    assert!(s.m.parked().is_empty());
+}
+
+#[test]
+fn a_parked_member_that_wins_during_the_round_replaces_the_attempt_under_way() {
+    let mut s = Sim::new(config(2));
+    let (c0, _) = s.connecting();
+    s.input(Input::Checked {
+        conn: c0,
         server_db: true,
         status: clustered(false, false, 5),
     });
-    assert!(s.actions().is_empty(), "watched, not refused again");
-    assert_eq!(s.m.current(), Some(conn));
-    // 40 ms into the 100 ms backoff m2 wins the election: set up on the same connection.
-    s.advance(Duration::from_millis(40));
+    let (c1, _) = s.connecting();
+    // m0 wins while m1 is still being checked.
     s.input(Input::Status {
-        conn,
+        conn: c0,
         status: leader(6),
     });
+    let actions = s.actions();
     assert!(
-        matches!(s.actions()[..], [Action::Subscribe { conn: c }] if c == conn),
-        "setup goes on on the watched connection"
+        matches!(actions[..], [Action::Close { conn, .. }, Action::Subscribe { conn: sub }] if conn == c1 && sub == c0),
+        "{actions:?}"
     );
 }
 
 #[test]
-fn a_watched_member_that_loses_the_election_starts_a_round_at_once() {
+fn a_parked_row_that_moves_after_a_failed_round_starts_a_round_at_once() {
     let mut s = Sim::new(config(2));
     for _ in 0..2 {
         let _ = s.check(clustered(false, false, 5));
     }
-    // Watching m1, the round's last member refused for the election.
-    let (watched, remote) = s.connecting();
-    assert_eq!(remote, 1);
-    s.input(Input::Checked {
-        conn: watched,
-        server_db: true,
+    let watched = s.m.parked();
+    assert_eq!(watched.len(), 2);
+    s.advance(Duration::from_millis(10));
+    // The same status again changes nothing.
+    s.input(Input::Status {
+        conn: watched[0],
         status: clustered(false, false, 5),
     });
-    s.advance(Duration::from_millis(10));
-    // Another member won: this one is connected again, as a follower.
+    assert!(s.actions().is_empty());
+    // A leader elsewhere: this member is connected to its cluster again.
     s.input(Input::Status {
-        conn: watched,
+        conn: watched[0],
         status: follower(6),
     });
     let actions = s.actions();
-    assert!(matches!(actions.first(), Some(Action::Close { conn, .. }) if *conn == watched));
+    let closed: Vec<ConnId> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Close { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed, watched, "the parked members are let go");
     assert!(
         matches!(actions.last(), Some(Action::Connect { remote: 0, .. })),
         "{actions:?}"
     );
+}
 
-    // A status that did not change keeps it watched until the end of the backoff.
+#[test]
+fn parked_members_are_closed_when_the_backoff_ends_and_dead_ones_are_not_parked() {
     let mut s = Sim::new(config(1));
     let _ = s.check(clustered(false, false, 5));
-    let (watched, _) = s.connecting();
-    s.input(Input::Checked {
-        conn: watched,
-        server_db: true,
-        status: clustered(false, false, 5),
-    });
-    s.input(Input::Status {
-        conn: watched,
-        status: clustered(false, false, 5),
-    });
-    assert!(s.actions().is_empty());
+    let watched = s.m.parked();
     assert_eq!(s.fire(), Duration::from_millis(100));
     let actions = s.actions();
-    assert!(matches!(actions.first(), Some(Action::Close { .. })));
+    assert!(matches!(actions.first(), Some(Action::Close { conn, .. }) if [*conn] == watched[..]));
     assert!(matches!(actions.last(), Some(Action::Connect { .. })));
 
-    // A dead member is not watched: the round just waits.
     let mut s = Sim::new(config(1));
     let (conn, _) = s.connecting();
     s.input(failed(conn));
-    s.actions();
+    assert!(parked(&s.actions()).is_empty());
+    assert!(s.m.parked().is_empty());
     assert_eq!(s.fire(), Duration::from_millis(100));
 }
 

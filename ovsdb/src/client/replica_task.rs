@@ -136,6 +136,8 @@ pub(crate) struct Runner {
     /// `_Server`'s schema, once fetched; `Some(None)` for servers without `_Server`.
     server_schema: Option<Option<DatabaseSchema>>,
     conn: Option<Conn>,
+    /// Members refused for the cluster's state, kept open to watch their `_Server` row.
+    parked: Vec<Conn>,
     step: Option<Step>,
     probe: Option<Probe>,
 }
@@ -167,6 +169,7 @@ impl Runner {
             machine,
             server_schema: None,
             conn: None,
+            parked: Vec::new(),
             step: None,
             probe: None,
         }
@@ -197,6 +200,9 @@ impl Runner {
                     Some((id, n)) => self.notification(id, &n),
                     None => self.closed(),
                 },
+                (id, n) = next_parked(&mut self.parked), if !self.parked.is_empty() => {
+                    self.parked_update(id, n);
+                }
                 (id, answered) = poll_opt(&mut self.probe) => {
                     self.probe = None;
                     if answered {
@@ -236,6 +242,10 @@ impl Runner {
                 )));
             }
             Action::Subscribe { conn } => {
+                if let Some(i) = self.parked.iter().position(|c| c.id == conn) {
+                    // A parked member won the election: it becomes the connection in use.
+                    self.conn = Some(self.parked.remove(i));
+                }
                 if let Some(client) = self.client(conn) {
                     self.step = Some(Box::pin(subscribe(
                         conn,
@@ -277,16 +287,26 @@ impl Runner {
                 self.shared.replica().mark_unsynced();
                 self.shared.bump();
             }
+            Action::Park { conn } => {
+                if let Some(c) = self.conn.take_if(|c| c.id == conn) {
+                    self.parked.push(c);
+                }
+            }
             Action::Close { conn, error } => {
-                if let Some(mut c) = self.conn.take_if(|c| c.id == conn) {
+                let c = match self.parked.iter().position(|c| c.id == conn) {
+                    Some(i) => Some(self.parked.remove(i)),
+                    None => {
+                        // What was under way on it goes with it.
+                        self.step = None;
+                        self.probe = None;
+                        self.conn.take_if(|c| c.id == conn)
+                    }
+                };
+                if let Some(mut c) = c {
                     // The driver fails what waits with this reason, then stops by itself.
                     c.client.abandon(error);
                     c.driver.0 = None;
                 }
-                if self.step.is_some() {
-                    self.step = None;
-                }
-                self.probe = None;
             }
             Action::LockChanged(change) => self.lock_changed(change),
             Action::Emit(event) => self.emit(event),
@@ -364,6 +384,35 @@ impl Runner {
         );
     }
 
+    /// A notification of a parked member (only its `_Server` monitor counts), or the end of
+    /// its stream.
+    fn parked_update(&mut self, id: ConnId, n: Option<Notification>) {
+        let Some(c) = self.parked.iter_mut().find(|c| c.id == id) else {
+            return;
+        };
+        let input = match n {
+            None => Some(Input::Failed {
+                conn: id,
+                error: Arc::new(
+                    c.client
+                        .ended()
+                        .map_or(LinkError::DriverStopped, LinkError::Closed),
+                ),
+            }),
+            Some(n) => match monitor_notice(&n) {
+                Some(MonitorNotice::Update { monitor_id, method })
+                    if monitor_id == SERVER_MONITOR_ID =>
+                {
+                    server_status(c, &self.config.monitor.db, method, &n)
+                }
+                _ => None,
+            },
+        };
+        if let Some(input) = input {
+            self.machine.handle(Instant::now(), input);
+        }
+    }
+
     fn notification(&mut self, conn: ConnId, n: &Notification) {
         let now = Instant::now();
         self.machine.handle(now, Input::Activity { conn });
@@ -413,15 +462,7 @@ impl Runner {
                 })
             }
             MonitorNotice::Update { monitor_id, method } if monitor_id == server_id => {
-                let server = self.conn.as_mut()?.server.as_mut()?;
-                if let Err(source) = server.apply_notification(method, n.params.get()) {
-                    return Some(failed(LinkError::Apply {
-                        what: format!("_Server {method}"),
-                        source,
-                    }));
-                }
-                let status = raft::database_status(&server.snapshot(), &self.config.monitor.db);
-                Some(Input::Status { conn, status })
+                server_status(self.conn.as_mut()?, &self.config.monitor.db, method, n)
             }
             MonitorNotice::Canceled { monitor_id } if monitor_id == *our_id => {
                 self.shared.replica().forget_txn_id();
@@ -433,6 +474,22 @@ impl Runner {
             _ => None,
         }
     }
+}
+
+/// Applies a `_Server` update to the connection's replica of it; the database's status.
+fn server_status(c: &mut Conn, db: &str, method: &str, n: &Notification) -> Option<Input> {
+    let server = c.server.as_mut()?;
+    if let Err(source) = server.apply_notification(method, n.params.get()) {
+        return Some(Input::Failed {
+            conn: c.id,
+            error: Arc::new(LinkError::Apply {
+                what: format!("_Server {method}"),
+                source,
+            }),
+        });
+    }
+    let status = raft::database_status(&server.snapshot(), db);
+    Some(Input::Status { conn: c.id, status })
 }
 
 /// Connects to `remote`, reads `_Server` (fetching its schema the first time) and reports
@@ -548,6 +605,19 @@ async fn poll_opt<T>(f: &mut Option<Pin<Box<dyn Future<Output = T> + Send>>>) ->
         Some(f) => f.await,
         None => std::future::pending().await,
     }
+}
+
+/// The next notification of any parked connection (`None`: that one's stream ended).
+async fn next_parked(parked: &mut [Conn]) -> (ConnId, Option<Notification>) {
+    std::future::poll_fn(|cx| {
+        for c in parked.iter_mut() {
+            if let std::task::Poll::Ready(n) = c.updates.poll_next_unpin(cx) {
+                return std::task::Poll::Ready((c.id, n));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 async fn next_update(conn: &mut Option<Conn>) -> Option<(ConnId, Notification)> {
