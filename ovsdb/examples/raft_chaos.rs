@@ -1,8 +1,10 @@
 //! Unavailability of writes on a 3-member Raft NB per chaos event, with the replica client's
-//! defaults (what users get): one writer commits one switch at a time while the leader is
-//! killed, the leader is frozen (SIGSTOP), and a follower is killed, `ROUNDS` times each. For
-//! each event it prints the stall: the longest time without a completed write from the event
-//! on. At the end every write is checked to be on the server exactly once.
+//! defaults (what users get): one writer commits one switch at a time (at most one every
+//! 10 ms) while the leader is killed, the leader is frozen (SIGSTOP), and a follower is
+//! killed, `ROUNDS` times each. For each event it prints the stall: the longest time without
+//! a completed write from the event on. At the end every write is checked to be on the server
+//! exactly once. `CHAOS_SETTLE` sets the seconds between events (3); `CHAOS_EVENTS=1` prints
+//! the client's events.
 //!
 //! Needs root and OVN (the testbed). Run from the workspace root:
 //!
@@ -58,8 +60,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let stop = Arc::new(AtomicBool::new(false));
-    let task = tokio::spawn(writer(client.clone(), "c".to_owned(), stop.clone()));
+    // One write every 10 ms at most: the stall is resolved to about that, and the database
+    // stays small enough (tens of thousands of rows) that snapshots do not stall the cluster.
+    let pace = Duration::from_millis(10);
+    let task = tokio::spawn(writer(client.clone(), "c".to_owned(), stop.clone(), pace));
 
+    // CHAOS_SETTLE seconds between events (3 by default).
+    let settle = std::env::var("CHAOS_SETTLE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(3), Duration::from_secs);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut events = Vec::new();
     for round in 1..=rounds {
@@ -77,7 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
             events.push((round, chaos, at));
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            tokio::time::sleep(settle).await;
         }
     }
     stop.store(true, Ordering::SeqCst);

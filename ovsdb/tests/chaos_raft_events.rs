@@ -46,7 +46,12 @@ async fn leader_kill_leader_freeze_and_follower_kill_lose_and_duplicate_no_write
             .expect("synced within 30 s")
             .expect("synced");
         reader.get_or_insert_with(|| client.clone());
-        writers.push(tokio::spawn(writer(client, format!("w{w}-"), stop.clone())));
+        writers.push(tokio::spawn(writer(
+            client,
+            format!("w{w}-"),
+            stop.clone(),
+            Duration::ZERO,
+        )));
     }
     let reader = reader.expect("a client");
 

@@ -114,11 +114,20 @@ pub struct WriterLog {
     pub guard_found: usize,
 }
 
-/// Writes `{prefix}{i}` for i = 0, 1, ... one at a time until `stop` is set.
-pub async fn writer(client: ReplicaClient, prefix: String, stop: Arc<AtomicBool>) -> WriterLog {
+/// Writes `{prefix}{i}` for i = 0, 1, ... one at a time until `stop` is set, waiting `pace`
+/// between writes.
+pub async fn writer(
+    client: ReplicaClient,
+    prefix: String,
+    stop: Arc<AtomicBool>,
+    pace: Duration,
+) -> WriterLog {
     let mut log = WriterLog::default();
     let mut i = 0;
     while !stop.load(Ordering::SeqCst) {
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
         let id = format!("{prefix}{i}");
         write_one(&client, &id, &mut log).await;
         log.ids.push(id);
