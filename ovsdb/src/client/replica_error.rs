@@ -5,6 +5,10 @@
 //! Causes stay typed: a [`LinkError`] keeps the [`ConnectError`], [`ClientError`],
 //! [`Rejection`] or [`DriverError`] it comes from as its source, shared in an `Arc` because one
 //! failure is reported to the event stream and to every waiting call.
+//!
+//! Their texts are checked against real servers: `tests/client_errors.rs` (what a failed
+//! transaction and a start on a missing socket say) and `tests/client_monitor_raft.rs` (the
+//! Raft rejection behind a transaction in flight when the leader leaves).
 
 use std::sync::Arc;
 use std::time::Duration;
