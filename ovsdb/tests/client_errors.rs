@@ -141,13 +141,25 @@ async fn a_dangling_strong_reference_shows_the_integrity_violation_once() {
     assert_eq!(chain(&e), vec![text(3)], "ReplicaClient::transact");
 }
 
-/// A socket path of this test's own.
-fn socket(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ovsdb-client-errors-{}", std::process::id()));
+/// A socket path of this test's own, removed (with its directory) when dropped.
+struct Socket(PathBuf);
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+fn socket(name: &str) -> Socket {
+    let dir =
+        std::env::temp_dir().join(format!("ovsdb-client-errors-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
-    path
+    Socket(path)
 }
 
 /// A server that answers `echo` and nothing else; `reply_prefix`, if given, is sent as the
@@ -186,8 +198,9 @@ async fn fake_server(path: &PathBuf, reply_prefix: Option<&'static str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_the_server_never_answers_fails_at_its_deadline_naming_the_method() {
-    let path = socket("silent.sock");
-    fake_server(&path, None).await;
+    let sock = socket("silent.sock");
+    let path = &sock.0;
+    fake_server(path, None).await;
     // The probe gets answers, so only the deadline can end the wait.
     let config = ConnectConfig::new(format!("unix:{}", path.display()))
         .with_inactivity_probe(Some(Duration::from_millis(50)))
@@ -212,8 +225,9 @@ async fn a_request_the_server_never_answers_fails_at_its_deadline_naming_the_met
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_on_a_driver_never_spawned_fails_instead_of_hanging() {
-    let path = socket("unspawned.sock");
-    fake_server(&path, None).await;
+    let sock = socket("unspawned.sock");
+    let path = &sock.0;
+    fake_server(path, None).await;
     let config = ConnectConfig::new(format!("unix:{}", path.display())).with_request_timeout(None);
     let (driver, client, _updates) = connect(&config).await.expect("connect");
     let e = client.list_dbs().await.unwrap_err();
@@ -227,8 +241,9 @@ async fn a_request_on_a_driver_never_spawned_fails_instead_of_hanging() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_dying_mid_message_is_told_as_such_to_every_request() {
-    let path = socket("dying.sock");
-    fake_server(&path, Some(r#"{"id":0,"result":["OVN_Nor"#)).await;
+    let sock = socket("dying.sock");
+    let path = &sock.0;
+    fake_server(path, Some(r#"{"id":0,"result":["OVN_Nor"#)).await;
     let remote = format!("unix:{}", path.display());
     let (driver, client, _updates) = connect(&ConnectConfig::new(&remote))
         .await
@@ -265,7 +280,8 @@ async fn a_replica_client_started_on_a_missing_socket_fails_naming_it() {
         replica_config("unix:/x").start_timeout.is_some(),
         "start is bounded by default"
     );
-    let path = socket("nobody.sock");
+    let sock = socket("nobody.sock");
+    let path = &sock.0;
     let remote = format!("unix:{}", path.display());
     let config = replica_config(&remote).with_start_timeout(Some(Duration::from_millis(500)));
     let e = ReplicaClient::start(config).await.unwrap_err();
