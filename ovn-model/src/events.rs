@@ -2,7 +2,7 @@
 //! to the rows of a model table between two snapshots of a replica, with the rows themselves,
 //! including a deleted row's last contents.
 //!
-//! A replica reports changes as UUID lists per table ([`ChangeSet`], from
+//! A replica reports changes as UUID lists per table ([`Changes`], from
 //! [`Replica::take_changes`](ovsdb::replica::Replica::take_changes) or a replica client's
 //! change stream) with a snapshot at the new point; keep the snapshot of the previous pull and
 //! hand both to a [`Batch`], which decodes the rows of the tables you ask for, and only those.
@@ -35,7 +35,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use ovsdb::replica::{ChangeSet, Snapshot, TableChanges};
+use ovsdb::replica::{Changes, Snapshot, TableChanges};
 use ovsdb::{Table, Uuid};
 
 use crate::snapshot::Typed;
@@ -80,7 +80,7 @@ impl<T: Table> Event<T> {
 #[derive(Debug, Clone)]
 pub struct Batch {
     old: Snapshot,
-    changes: ChangeSet,
+    changes: Changes,
     new: Snapshot,
 }
 
@@ -88,13 +88,13 @@ impl Batch {
     /// The changes between `old` (the snapshot of the previous pull, or the one a
     /// subscription started from) and `new` (the snapshot handed out with `changes`).
     #[must_use]
-    pub fn new(old: Snapshot, changes: ChangeSet, new: Snapshot) -> Self {
+    pub fn new(old: Snapshot, changes: Changes, new: Snapshot) -> Self {
         Batch { old, changes, new }
     }
 
     /// The untyped changes.
     #[must_use]
-    pub fn changes(&self) -> &ChangeSet {
+    pub fn changes(&self) -> &Changes {
         &self.changes
     }
 

@@ -71,7 +71,7 @@ pub use lock::{LockNotice, lock_notice};
 pub use monitor::{MonitorNotice, MonitorStarted, is_unknown_method, monitor_notice};
 pub use reconnect::{Backoff, RemoteOrder};
 pub use remote::{DEFAULT_PORT, Remote, parse_remotes};
-pub use replica_client::{Changes, ReplicaClient, ReplicaConfig, ReplicaEvent, ReplicaEvents};
+pub use replica_client::{ChangeStream, ReplicaClient, ReplicaConfig, ReplicaEvent, ReplicaEvents};
 pub use replica_error::{LinkError, ReplicaClientError};
 pub use tls::{CaOnlyVerifier, TlsConfig};
 

@@ -495,14 +495,15 @@ impl ReplicaClient {
         }
     }
 
-    /// A consumer of the replica's changes; see [`Changes::next`].
+    /// A consumer of the replica's changes from now on; see [`ChangeStream::next`].
     #[must_use]
-    pub fn changes(&self) -> Changes {
-        let (id, _) = self.shared().replica().subscribe();
-        Changes {
+    pub fn changes(&self) -> ChangeStream {
+        let (id, snapshot) = self.shared().replica().subscribe();
+        ChangeStream {
             client: self.clone(),
             id,
             epoch: self.shared().epoch.subscribe(),
+            last: snapshot,
         }
     }
 
@@ -601,16 +602,27 @@ fn maybe_committed(e: ClientError, remote: &str) -> ReplicaClientError {
 }
 
 /// One consumer of a [`ReplicaClient`]'s changes: every row that changed since the previous
-/// [`Changes::next`], coalesced per row, with a snapshot that shows them. Dropping it
+/// [`ChangeStream::next`], coalesced per row, with a snapshot that shows them. Dropping it
 /// unsubscribes.
+///
+/// [`ChangeStream::last_snapshot`] is the snapshot of the previous pull (or of the
+/// subscription): with the next pull's changes and snapshot, it is what typed change events
+/// (old and new rows, a deleted row's contents) are made from.
 #[derive(Debug)]
-pub struct Changes {
+pub struct ChangeStream {
     client: ReplicaClient,
     id: ConsumerId,
     epoch: watch::Receiver<u64>,
+    last: Snapshot,
 }
 
-impl Changes {
+impl ChangeStream {
+    /// The snapshot of the previous pull, or the one the subscription started from.
+    #[must_use]
+    pub fn last_snapshot(&self) -> &Snapshot {
+        &self.last
+    }
+
     /// Waits until some row changed, then returns the changes and a snapshot at the same
     /// point; `None` once the loop has stopped.
     pub async fn next(&mut self) -> Option<(replica::Changes, Snapshot)> {
@@ -626,11 +638,15 @@ impl Changes {
     pub fn try_next(&mut self) -> Option<(replica::Changes, Snapshot)> {
         self.epoch.borrow_and_update();
         let (set, snap) = self.client.shared().replica().take_changes(self.id).ok()?;
-        (!set.is_empty()).then_some((set, snap))
+        if set.is_empty() {
+            return None;
+        }
+        self.last = snap.clone();
+        Some((set, snap))
     }
 }
 
-impl Drop for Changes {
+impl Drop for ChangeStream {
     fn drop(&mut self) {
         self.client.shared().replica().unsubscribe(self.id);
     }
