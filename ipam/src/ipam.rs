@@ -282,10 +282,10 @@ impl Ipam {
             let Some(fs) = subnet.fams[family.index()].as_mut() else {
                 continue;
             };
-            if let Class::Pool(p) = fs.classify(a) {
-                if fs.pools[p].fresh.remove_one(a) {
-                    fs.pools[p].released.push(a, seq);
-                }
+            if let Class::Pool(p) = fs.classify(a)
+                && fs.pools[p].fresh.remove_one(a)
+            {
+                fs.pools[p].released.push(a, seq);
             }
         }
         issues

@@ -328,10 +328,10 @@ impl Leases {
         if let Ok(e) = self.by_owner.find_entry(owner_hash, |&i| i == id) {
             e.remove();
         }
-        if self.slots[id as usize].mac_flags & MAC_INDEXED != 0 {
-            if let Ok(e) = self.by_mac.find_entry(hasher.hash_one(mac), |&i| i == id) {
-                e.remove();
-            }
+        if self.slots[id as usize].mac_flags & MAC_INDEXED != 0
+            && let Ok(e) = self.by_mac.find_entry(hasher.hash_one(mac), |&i| i == id)
+        {
+            e.remove();
         }
         for (addr, tag) in [(v4, 0), (v6, V6_TAG)] {
             if let Some(a) = addr {

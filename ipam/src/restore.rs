@@ -494,10 +494,11 @@ impl CidrIndex {
         let mut overlapping = false;
         let mut reach: Option<(Family, u128)> = None;
         for (&(fam, first, _), &last) in &map {
-            if let Some((f, end)) = reach {
-                if f == fam && first <= end {
-                    overlapping = true;
-                }
+            if let Some((f, end)) = reach
+                && f == fam
+                && first <= end
+            {
+                overlapping = true;
             }
             if reach.is_none_or(|(f, end)| f != fam || last > end) {
                 reach = Some((fam, last));

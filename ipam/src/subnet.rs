@@ -175,16 +175,16 @@ impl Subnet {
             // Overlap check: compare each entry with the furthest-reaching one before it.
             let mut reach: Option<(u128, usize, &str)> = None;
             for &(s, e, pool, text) in fam_spans.iter() {
-                if let Some((end, p, t)) = reach {
-                    if s <= end {
-                        return Err(IpamError::PoolOverlap {
-                            subnet: name.clone(),
-                            first: pool_names[p].clone(),
-                            first_entry: t.to_string(),
-                            second: pool_names[pool].clone(),
-                            second_entry: text.to_string(),
-                        });
-                    }
+                if let Some((end, p, t)) = reach
+                    && s <= end
+                {
+                    return Err(IpamError::PoolOverlap {
+                        subnet: name.clone(),
+                        first: pool_names[p].clone(),
+                        first_entry: t.to_string(),
+                        second: pool_names[pool].clone(),
+                        second_entry: text.to_string(),
+                    });
                 }
                 if reach.is_none_or(|(end, _, _)| e > end) {
                     reach = Some((e, pool, text));

@@ -202,18 +202,18 @@ pub(crate) fn transaction(
     }
     let mut names: Names<'_> = HashMap::new();
     for (index, op) in txn.operations().iter().enumerate() {
-        if let Operation::Insert(ins) = op {
-            if let Some(n) = &ins.uuid_name {
-                if let Some(&(_, first)) = names.get(n.as_str()) {
-                    return Err(ValidationError::DuplicateUuidName {
-                        index,
-                        table: ins.table.clone(),
-                        name: n.to_string(),
-                        first,
-                    });
-                }
-                names.insert(n.as_str(), (ins.table.as_str(), index));
+        if let Operation::Insert(ins) = op
+            && let Some(n) = &ins.uuid_name
+        {
+            if let Some(&(_, first)) = names.get(n.as_str()) {
+                return Err(ValidationError::DuplicateUuidName {
+                    index,
+                    table: ins.table.clone(),
+                    name: n.to_string(),
+                    first,
+                });
             }
+            names.insert(n.as_str(), (ins.table.as_str(), index));
         }
     }
     for (index, op) in txn.operations().iter().enumerate() {

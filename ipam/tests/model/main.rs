@@ -351,12 +351,11 @@ impl Harness {
                     assert_eq!(g.mac, w.mac);
                     let s = self.model.subnets[w.subnet].as_ref().unwrap();
                     for fam in 0..2 {
-                        if let Some(a) = w.addrs[fam] {
-                            if let Some(f) = s.fams[fam].as_ref() {
-                                if matches!(f.class(a), Class::Pool(_)) {
-                                    self.model.released[w.subnet].push((fam, a));
-                                }
-                            }
+                        if let Some(a) = w.addrs[fam]
+                            && let Some(f) = s.fams[fam].as_ref()
+                            && matches!(f.class(a), Class::Pool(_))
+                        {
+                            self.model.released[w.subnet].push((fam, a));
                         }
                     }
                 }

@@ -187,10 +187,10 @@ impl EgressLab {
         let plan = self.plan(intents);
         // Make before break: nodes gain what they will carry before OVN steers traffic to them.
         for (i, node) in self.nodes.iter().enumerate() {
-            if let Some(p) = plan.node_plans_before().get(&node.name()) {
-                if node.data_plane_running() {
-                    self.apply_node(i, p).expect("node plan applies");
-                }
+            if let Some(p) = plan.node_plans_before().get(&node.name())
+                && node.data_plane_running()
+            {
+                self.apply_node(i, p).expect("node plan applies");
             }
         }
         if !plan.is_empty() {

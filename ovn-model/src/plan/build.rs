@@ -258,12 +258,11 @@ impl<'a> Builder<'a> {
                 parent: Some(p),
                 ..
             } = &step.change
+                && !is_named(&p.target)
             {
-                if !is_named(&p.target) {
-                    out.entry((p.table, p.column, p.target.clone()))
-                        .or_default()
-                        .push(name.clone());
-                }
+                out.entry((p.table, p.column, p.target.clone()))
+                    .or_default()
+                    .push(name.clone());
             }
         }
         out
@@ -342,13 +341,14 @@ impl<'a> Builder<'a> {
             }
         }
         for step in &self.plan.steps {
-            if let Change::Insert { table, name, .. } = &step.change {
-                if !is_root(self.plan.db, table) && !referenced.contains(name) {
-                    return Err(PlanError::Orphan {
-                        table,
-                        name: name.to_string(),
-                    });
-                }
+            if let Change::Insert { table, name, .. } = &step.change
+                && !is_root(self.plan.db, table)
+                && !referenced.contains(name)
+            {
+                return Err(PlanError::Orphan {
+                    table,
+                    name: name.to_string(),
+                });
             }
         }
         Ok(())

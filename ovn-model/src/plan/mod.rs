@@ -204,10 +204,10 @@ impl Change {
     /// Every row target and named reference the change holds, for renaming.
     fn rename(&mut self, names: &HashMap<NamedUuid, NamedUuid>) {
         let target = |t: &mut RowTarget| {
-            if let RowTarget::Named(n) = t {
-                if let Some(new) = names.get(n) {
-                    *n = new.clone();
-                }
+            if let RowTarget::Named(n) = t
+                && let Some(new) = names.get(n)
+            {
+                *n = new.clone();
             }
         };
         match self {

@@ -191,10 +191,10 @@ impl State {
         let mut handles_open = true;
         loop {
             self.drain_events()?;
-            if out.is_empty() {
-                if let Some(b) = self.session.poll_transmit() {
-                    out = b;
-                }
+            if out.is_empty()
+                && let Some(b) = self.session.poll_transmit()
+            {
+                out = b;
             }
             if !handles_open && self.waiting.is_empty() && out.is_empty() && !needs_flush {
                 return Ok(());

@@ -107,12 +107,12 @@ pub(super) fn database(v: &Value) -> Result<DatabaseSchema, SchemaError> {
         for c in t.columns.values() {
             let bases = std::iter::once(&c.type_.key).chain(c.type_.value.as_ref());
             for b in bases {
-                if let Some(r) = &b.ref_table {
-                    if !tables.contains_key(r) {
-                        return Err(at(&t.name, Some(&c.name))(invalid(format!(
-                            "refTable {r} is not a table of this schema"
-                        ))));
-                    }
+                if let Some(r) = &b.ref_table
+                    && !tables.contains_key(r)
+                {
+                    return Err(at(&t.name, Some(&c.name))(invalid(format!(
+                        "refTable {r} is not a table of this schema"
+                    ))));
                 }
             }
         }

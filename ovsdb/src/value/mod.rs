@@ -340,10 +340,10 @@ impl Set {
             v.sort_unstable();
             v.dedup();
         }
-        if v.len() == 1 {
-            if let Some(a) = v.pop() {
-                return Set(Atoms::One(a));
-            }
+        if v.len() == 1
+            && let Some(a) = v.pop()
+        {
+            return Set(Atoms::One(a));
         }
         Set(Atoms::Many(v))
     }
