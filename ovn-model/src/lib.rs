@@ -71,8 +71,9 @@
 //! step.insert(&LogicalSwitch::new("ls1"))?;
 //! step.merge(routes)?;
 //! let prepared = step.validated(ovn_model::nb::schema())?;
-//! // A wait that the router exists, the switch, and each route with its router's mutate.
-//! assert_eq!(prepared.transaction().len(), 6);
+//! // A wait that the router exists, the switch, the two routes and one mutate of the router
+//! // that adds both.
+//! assert_eq!(prepared.transaction().len(), 5);
 //! # let _ = Scope::component(Component::GATEWAY);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
