@@ -206,7 +206,7 @@ async fn a_request_the_server_never_answers_fails_at_its_deadline_naming_the_met
         .with_inactivity_probe(Some(Duration::from_millis(50)))
         .with_request_timeout(Some(Duration::from_millis(400)));
     assert_eq!(
-        ConnectConfig::default().request_timeout,
+        ConnectConfig::default().request_timeout(),
         Some(ovsdb::client::DEFAULT_REQUEST_TIMEOUT),
         "bounded by default"
     );
@@ -277,7 +277,7 @@ async fn a_server_dying_mid_message_is_told_as_such_to_every_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_client_started_on_a_missing_socket_fails_naming_it() {
     assert!(
-        replica_config("unix:/x").start_timeout.is_some(),
+        replica_config("unix:/x").start_timeout().is_some(),
         "start is bounded by default"
     );
     let sock = socket("nobody.sock");

@@ -181,13 +181,16 @@ async fn restart_of_a_server_holding_100k_ports_resyncs() {
     );
     // Unoptimised test builds take seconds to decode 100k rows on a busy machine.
     // Only the columns compared below (column selection also keeps the test quick).
-    let mut cfg = config(&remote).with_setup_timeout(Duration::from_secs(120));
-    cfg.monitor = MonitorRequest::new(NB, MonitorMethod::MonitorCondSince)
-        .with_id("restart")
-        .with_table("Logical_Switch", TableMonitor::all().with_columns(["name"]))
-        .with_table(
-            "Logical_Switch_Port",
-            TableMonitor::all().with_columns(["name", "external_ids"]),
+    let cfg = config(&remote)
+        .with_setup_timeout(Duration::from_secs(120))
+        .with_monitor(
+            MonitorRequest::new(NB, MonitorMethod::MonitorCondSince)
+                .with_id("restart")
+                .with_table("Logical_Switch", TableMonitor::all().with_columns(["name"]))
+                .with_table(
+                    "Logical_Switch_Port",
+                    TableMonitor::all().with_columns(["name", "external_ids"]),
+                ),
         );
     let t = std::time::Instant::now();
     let (replica, mut events) = ReplicaClient::start(cfg).await.expect("start");

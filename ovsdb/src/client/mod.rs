@@ -86,19 +86,18 @@ use driver::{Command, DriverStatus};
 pub struct ConnectConfig {
     /// One remote or a comma separated list (`tcp:127.0.0.1:6641,unix:/run/nb.sock`), tried in
     /// order until one connects.
-    pub remote: String,
+    pub(crate) remote: String,
     /// Key, certificate and CA for `ssl:` remotes.
-    pub tls: Option<TlsConfig>,
-    /// The inactivity probe ([`SessionConfig::inactivity_probe`]). `None` here picks what Open
-    /// vSwitch does: 5 s on TCP and TLS, off on unix sockets.
-    pub inactivity_probe: Option<Option<Duration>>,
+    pub(crate) tls: Option<TlsConfig>,
+    /// The inactivity probe ([`SessionConfig::inactivity_probe`]).
+    pub(crate) inactivity_probe: InactivityProbe,
     /// The largest message accepted from the server.
-    pub max_message_len: usize,
+    pub(crate) max_message_len: usize,
     /// How long any request waits for its reply before it is canceled and fails with
     /// [`ClientError::TimedOut`] ([`DEFAULT_REQUEST_TIMEOUT`] by default); `None` waits as
     /// long as the connection lives. The inactivity probe only notices a server that sends
     /// nothing at all; this bounds one that answers `echo` but never a given request.
-    pub request_timeout: Option<Duration>,
+    pub(crate) request_timeout: Option<Duration>,
 }
 
 /// The default [`ConnectConfig::request_timeout`]: long enough for a `wait` operation or the
@@ -115,7 +114,7 @@ impl Default for ConnectConfig {
         Self {
             remote: String::new(),
             tls: None,
-            inactivity_probe: None,
+            inactivity_probe: InactivityProbe::Default,
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
         }
@@ -139,7 +138,7 @@ impl ConnectConfig {
 
     /// Sets the inactivity probe; `None` disables it.
     pub fn with_inactivity_probe(mut self, probe: Option<Duration>) -> Self {
-        self.inactivity_probe = Some(probe);
+        self.inactivity_probe = InactivityProbe::from(probe);
         self
     }
 
@@ -153,6 +152,63 @@ impl ConnectConfig {
     pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.request_timeout = timeout;
         self
+    }
+
+    /// The remote (or comma separated list).
+    #[must_use]
+    pub fn remote(&self) -> &str {
+        &self.remote
+    }
+
+    /// The inactivity probe.
+    #[must_use]
+    pub fn inactivity_probe(&self) -> InactivityProbe {
+        self.inactivity_probe
+    }
+
+    /// The largest message accepted from the server.
+    #[must_use]
+    pub fn max_message_len(&self) -> usize {
+        self.max_message_len
+    }
+
+    /// The request deadline, if any.
+    #[must_use]
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.request_timeout
+    }
+}
+
+/// The inactivity probe of a connection: a server silent for the interval gets an `echo`, and
+/// one silent for another interval is given up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InactivityProbe {
+    /// What Open vSwitch does: 5 s on TCP and TLS, off on unix sockets (a single-threaded
+    /// server computing a huge initial reply is silent for a long time, and a local socket
+    /// breaks visibly when the server dies).
+    #[default]
+    Default,
+    /// Every this long, on every remote.
+    Every(Duration),
+    /// Never.
+    Off,
+}
+
+impl InactivityProbe {
+    /// The interval on `remote`.
+    pub(crate) fn on(self, remote: &Remote) -> Option<Duration> {
+        match (self, remote) {
+            (InactivityProbe::Default, Remote::Unix(_)) | (InactivityProbe::Off, _) => None,
+            (InactivityProbe::Default, _) => Some(Duration::from_secs(5)),
+            (InactivityProbe::Every(d), _) => Some(d),
+        }
+    }
+}
+
+impl From<Option<Duration>> for InactivityProbe {
+    /// `Some(d)`: every `d`; `None`: off.
+    fn from(probe: Option<Duration>) -> Self {
+        probe.map_or(InactivityProbe::Off, InactivityProbe::Every)
     }
 }
 
@@ -186,10 +242,7 @@ fn start(
     remote: &Remote,
     config: &ConnectConfig,
 ) -> (Driver, Client, Updates) {
-    let probe = config.inactivity_probe.unwrap_or(match remote {
-        Remote::Unix(_) => None,
-        Remote::Tcp(_) | Remote::Ssl(_) => Some(Duration::from_secs(5)),
-    });
+    let probe = config.inactivity_probe.on(remote);
     let session_config = SessionConfig::default()
         .with_inactivity_probe(probe)
         .with_max_message_len(config.max_message_len);

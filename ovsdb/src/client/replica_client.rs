@@ -62,7 +62,9 @@ use tokio::sync::{mpsc, watch};
 use super::reconnect::{Backoff, RemoteOrder, ordered};
 use super::replica_error::{LinkError, ReplicaClientError};
 use super::replica_task::Runner;
-use super::{Client, ClientError, ConnectConfig, Remote, TlsConfig, parse_remotes};
+use super::{
+    Client, ClientError, ConnectConfig, InactivityProbe, Remote, TlsConfig, parse_remotes,
+};
 use crate::framing::DEFAULT_MAX_MESSAGE_LEN;
 use crate::monitor::MonitorRequest;
 use crate::replica::{self, ApplyStats, ConsumerId, Replica, Snapshot};
@@ -72,53 +74,49 @@ use crate::{TransactOutcome, Transaction};
 #[derive(Debug, Clone)]
 pub struct ReplicaConfig {
     /// One remote or a comma separated list.
-    pub remotes: String,
+    pub(crate) remotes: String,
     /// Key, certificate and CA for `ssl:` remotes.
-    pub tls: Option<TlsConfig>,
+    pub(crate) tls: Option<TlsConfig>,
     /// What to monitor: the database, the monitor id, the newest method to try, and the
     /// columns and conditions per table.
-    pub monitor: MonitorRequest,
-    /// The inactivity probe: a server silent for this long gets an `echo`, and one silent for
-    /// twice this long is given up. `None`
-    /// picks what Open vSwitch does: 5 s on TCP and TLS, off on unix sockets (a single-threaded
-    /// server computing a huge initial reply is silent for a long time, and a local socket
-    /// breaks visibly when the server dies).
-    pub inactivity_probe: Option<Option<Duration>>,
+    pub(crate) monitor: MonitorRequest,
+    /// The inactivity probe on every remote.
+    pub(crate) inactivity_probe: InactivityProbe,
     /// The delays between rounds of failed attempts.
-    pub backoff: Backoff,
+    pub(crate) backoff: Backoff,
     /// Give up after this many failed rounds in a row (every remote refused); `None`, the
     /// default, never gives up.
-    pub max_rounds: Option<u32>,
+    pub(crate) max_rounds: Option<u32>,
     /// How the remote list is tried.
-    pub order: RemoteOrder,
+    pub(crate) order: RemoteOrder,
     /// Use only the Raft leader (the default, as `ovn-nbctl` does); `false` reads from
     /// followers too.
-    pub leader_only: bool,
+    pub(crate) leader_only: bool,
     /// A lock to take on every connection (for leader election among controllers).
-    pub lock: Option<String>,
+    pub(crate) lock: Option<String>,
     /// The longest a connection may take from connect to synced before it is given up.
-    pub setup_timeout: Duration,
+    pub(crate) setup_timeout: Duration,
     /// The longest connecting and reading `_Server` may take (5 s by default): a frozen
     /// member, whose socket still accepts, is skipped after this instead of `setup_timeout`.
-    pub check_timeout: Duration,
+    pub(crate) check_timeout: Duration,
     /// The liveness probe of Raft members (1 s by default; `None` disables it): a member that
     /// sends nothing for this long gets an `echo`, and one that answers nothing for another
     /// interval is given up, so that a frozen leader is left within about two intervals
     /// while the rest of the cluster elects a new one. Match it to the cluster's election
     /// timer when that was raised. Standalone servers keep `inactivity_probe` only.
-    pub raft_probe: Option<Duration>,
+    pub(crate) raft_probe: Option<Duration>,
     /// The longest [`ReplicaClient::start`] tries to fetch the schema before failing with
     /// [`ReplicaClientError::StartTimedOut`] (30 s by default; `None` tries for as long as
     /// `max_rounds` allows). Each failed attempt is logged and sent as
     /// [`ReplicaEvent::Refused`].
-    pub start_timeout: Option<Duration>,
+    pub(crate) start_timeout: Option<Duration>,
     /// The deadline of each request on the replica client's connections
     /// ([`ConnectConfig::request_timeout`]).
-    pub request_timeout: Option<Duration>,
+    pub(crate) request_timeout: Option<Duration>,
     /// How long [`ReplicaClient::transact`] waits for a connection before failing.
-    pub request_wait: Duration,
+    pub(crate) request_wait: Duration,
     /// The largest message accepted from a server.
-    pub max_message_len: usize,
+    pub(crate) max_message_len: usize,
 }
 
 impl ReplicaConfig {
@@ -128,7 +126,7 @@ impl ReplicaConfig {
             remotes: remotes.into(),
             tls: None,
             monitor,
-            inactivity_probe: None,
+            inactivity_probe: InactivityProbe::Default,
             backoff: Backoff::default(),
             max_rounds: None,
             order: RemoteOrder::InOrder,
@@ -154,8 +152,45 @@ impl ReplicaConfig {
     /// Sets the inactivity probe on every remote, unix sockets included (`None` disables it).
     #[must_use]
     pub fn with_inactivity_probe(mut self, probe: Option<Duration>) -> Self {
-        self.inactivity_probe = Some(probe);
+        self.inactivity_probe = InactivityProbe::from(probe);
         self
+    }
+
+    /// Replaces what is monitored.
+    #[must_use]
+    pub fn with_monitor(mut self, monitor: MonitorRequest) -> Self {
+        self.monitor = monitor;
+        self
+    }
+
+    /// The remotes.
+    #[must_use]
+    pub fn remotes(&self) -> &str {
+        &self.remotes
+    }
+
+    /// What is monitored.
+    #[must_use]
+    pub fn monitor(&self) -> &MonitorRequest {
+        &self.monitor
+    }
+
+    /// The lock taken on every connection, if any.
+    #[must_use]
+    pub fn lock(&self) -> Option<&str> {
+        self.lock.as_deref()
+    }
+
+    /// Whether only the Raft leader is used.
+    #[must_use]
+    pub fn leader_only(&self) -> bool {
+        self.leader_only
+    }
+
+    /// The longest [`ReplicaClient::start`] tries to fetch the schema, if bounded.
+    #[must_use]
+    pub fn start_timeout(&self) -> Option<Duration> {
+        self.start_timeout
     }
 
     /// Sets the backoff.
@@ -244,10 +279,7 @@ impl ReplicaConfig {
     }
 
     pub(crate) fn connect_config(&self, remote: &Remote) -> ConnectConfig {
-        let probe = self.inactivity_probe.unwrap_or(match remote {
-            Remote::Unix(_) => None,
-            Remote::Tcp(_) | Remote::Ssl(_) => Some(Duration::from_secs(5)),
-        });
+        let probe = self.inactivity_probe.on(remote);
         let mut c = ConnectConfig::new(remote.to_string())
             .with_inactivity_probe(probe)
             .with_max_message_len(self.max_message_len)
