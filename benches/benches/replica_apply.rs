@@ -1,5 +1,5 @@
 //! The ovsdb replica: decoding and applying the `monitor_cond_since` reply that syncs 100,000
-//! `Logical_Switch_Port` rows (built like the peer harness fixture), and then 10,000 `update3`
+//! `Logical_Switch_Port` rows (built like the `benches/peers` fixture), and then 10,000 `update3`
 //! notifications that each modify one port's `external_ids` (the W4 writer's change).
 //!
 //! Run with `cargo bench -p benches --bench replica_apply`. Before criterion runs, it prints

@@ -105,6 +105,21 @@ impl RestoreIssue {
     pub fn restored(&self) -> bool {
         matches!(self, RestoreIssue::Reserved { .. })
     }
+
+    /// The owner of the record the issue is about.
+    #[must_use]
+    pub fn owner(&self) -> &str {
+        match self {
+            RestoreIssue::DuplicateOwner { owner }
+            | RestoreIssue::BadRecord { owner, .. }
+            | RestoreIssue::UnknownSubnet { owner, .. }
+            | RestoreIssue::OutsideSubnets { owner, .. }
+            | RestoreIssue::Ambiguous { owner, .. }
+            | RestoreIssue::AddressConflict { owner, .. }
+            | RestoreIssue::MacConflict { owner, .. }
+            | RestoreIssue::Reserved { owner, .. } => owner,
+        }
+    }
 }
 
 impl fmt::Display for RestoreIssue {

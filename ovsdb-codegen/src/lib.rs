@@ -39,6 +39,7 @@ pub use overrides::{Override, Overrides};
 
 /// Why a model could not be generated.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CodegenError {
     /// The schema could not be parsed.
     #[error("invalid schema")]

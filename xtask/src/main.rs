@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask tour`: installs OVN/OVS when missing, then runs the lab tour example.
 //! - `cargo xtask test`: installs OVN/OVS when missing, then runs `cargo fmt --check`, clippy with
-//!   `-D warnings` (`incompatible_msrv` included), the release checks of [`release`], every test
-//!   (the real-OVN ones included) and the doc build with warnings denied.
+//!   `-D warnings` (`incompatible_msrv` included), the release checks of [`release`], the doc
+//!   build with warnings denied, the README's library example (`sdk_quickstart`) and every test
+//!   (the real-OVN ones included).
 //!
 //! `cargo xtask install` only does the install step; `cargo xtask package` only the release
 //! checks that `test` also runs (dependencies' `rust-version`s, `cargo package`).
@@ -157,6 +158,14 @@ fn test() -> Result<(), String> {
     run(Command::new(&cargo)
         .env("RUSTDOCFLAGS", "-D warnings")
         .args(["doc", "--workspace", "--all-features", "--no-deps"]))?;
+    // The README's library program, as a user runs it.
+    run(Command::new(&cargo).args([
+        "run",
+        "--package",
+        "examples",
+        "--example",
+        "sdk_quickstart",
+    ]))?;
     // The test runs come last, so that their summary closes the output.
     if nextest_available(&cargo) {
         run(Command::new(&cargo).args([
