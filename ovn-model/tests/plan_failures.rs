@@ -1,7 +1,8 @@
 //! The by-name writes of a plan fail loudly against a real OVN_Northbound, with the exact
 //! error text, and nothing else changes: a child inserted into a parent that does not exist,
 //! into a name two rows share, "insert if absent" racing another client, a row changed by UUID
-//! that is gone, and the server's own refusals in the plan's words.
+//! that is gone, a write asserting a lock the client does not hold, and the server's own
+//! refusals in the plan's words.
 
 mod common;
 
@@ -178,4 +179,36 @@ fn a_port_is_deleted_by_name_in_one_call() {
     nb.try_send(&plan.validated(&nb.schema).unwrap()).unwrap();
     assert_eq!(nb.nbctl(&["lsp-list", "ls1"]).lines().count(), 1);
     assert!(nb.nbctl(&["lsp-list", "ls1"]).ends_with("(p2)"));
+}
+
+#[test]
+fn only_the_holder_of_the_lock_writes() {
+    let Some(nb) = Nb::start() else { return };
+    let mut plan = Plan::nb();
+    let sw = plan.insert(&LogicalSwitch::new("ls1")).unwrap();
+    plan.insert_child(&sw, &LogicalSwitchPort::new("p1"))
+        .unwrap();
+    let err = nb
+        .try_send(&plan.transaction_holding("writer").unwrap())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"this client does not hold the lock "writer": nothing was written"#
+    );
+    assert!(switches(&nb).is_empty());
+
+    assert!(nb.lock("writer"), "the lock is free");
+    let prepared = plan.transaction_holding("writer").unwrap();
+    let outcome = nb.try_send(&prepared).unwrap();
+    let mut rows = prepared.inserted_rows(&outcome);
+    rows.sort();
+    let mut expected = vec![
+        ("Logical_Switch".to_owned(), switches(&nb)[0].uuid),
+        (
+            "Logical_Switch_Port".to_owned(),
+            nb.rows::<LogicalSwitchPort>()[0].uuid,
+        ),
+    ];
+    expected.sort();
+    assert_eq!(rows, expected);
 }

@@ -17,6 +17,8 @@ use crate::topology::{CHILD_LINKS, ROOT_TABLES};
 /// What an operation of the transaction is for.
 #[derive(Debug, Clone, PartialEq)]
 enum Origin {
+    /// The `assert` that this client holds the lock.
+    Lock { lock: String },
     /// A `wait` that the target exists (or not) when the transaction runs.
     Guard {
         table: &'static str,
@@ -54,7 +56,17 @@ impl Plan {
     /// [`PlanError::Orphan`] for a row of a non-root table nothing refers to;
     /// [`PlanError::ChildByName`] for a delete of such a row by name.
     pub fn transaction(&self) -> Result<Prepared, PlanError> {
-        Builder::new(self).build()
+        Builder::new(self).build(None)
+    }
+
+    /// The plan as one transaction that first asserts that this client holds the OVSDB lock
+    /// `lock` (RFC 7047 `assert`): a client that lost the lock commits nothing. How several
+    /// writers (controllers) make sure only one of them writes.
+    ///
+    /// # Errors
+    /// What [`Plan::transaction`] returns.
+    pub fn transaction_holding(&self, lock: &str) -> Result<Prepared, PlanError> {
+        Builder::new(self).build(Some(lock))
     }
 
     /// The plan as one transaction, checked against `schema` (the server's, from
@@ -120,11 +132,19 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn build(mut self) -> Result<Prepared, PlanError> {
+    fn build(mut self, lock: Option<&str>) -> Result<Prepared, PlanError> {
         self.merge_into_inserts();
         self.check_orphans()?;
-        let mut txn = Transaction::with_capacity(self.plan.db, self.plan.steps.len() + 4);
+        let mut txn = Transaction::with_capacity(self.plan.db, self.plan.steps.len() + 5);
         let mut origins = Vec::new();
+        if let Some(lock) = lock {
+            txn.push(Operation::Assert {
+                lock: lock.to_owned(),
+            });
+            origins.push(Origin::Lock {
+                lock: lock.to_owned(),
+            });
+        }
         let mut guards = self.guards().into_iter().peekable();
         let mut inserted = HashMap::new();
         let mut siblings = self.siblings();
@@ -443,6 +463,20 @@ impl Prepared {
         Ok(outcome)
     }
 
+    /// Every row the transaction inserted, as `(table, UUID)`, from its committed outcome.
+    #[must_use]
+    pub fn inserted_rows(&self, outcome: &TransactOutcome) -> Vec<(String, Uuid)> {
+        self.inserted
+            .values()
+            .filter_map(|h| {
+                let Some(Operation::Insert(insert)) = self.txn.operations().get(h.index) else {
+                    return None;
+                };
+                Some((insert.table.clone(), outcome.uuid(h)?))
+            })
+            .collect()
+    }
+
     /// The UUID the server gave a row the plan inserted (or the UUID of a row read from it).
     #[must_use]
     pub fn uuid<T>(&self, outcome: &TransactOutcome, r: &Ref<T>) -> Option<Uuid> {
@@ -460,6 +494,9 @@ impl Prepared {
     pub fn failure(&self, err: TransactError) -> PlanError {
         match err {
             TransactError::Operation { index, error, .. } => match self.origins.get(index) {
+                Some(Origin::Lock { lock }) if error.kind() == ErrorKind::NotOwner => {
+                    PlanError::NotLockOwner { lock: lock.clone() }
+                }
                 Some(Origin::Guard {
                     table,
                     target,

@@ -115,6 +115,13 @@ pub enum PlanError {
         /// The step, in words.
         what: String,
     },
+    /// The transaction asserted a lock this client does not hold (another client writes):
+    /// nothing changed.
+    #[error("this client does not hold the lock {lock:?}: nothing was written")]
+    NotLockOwner {
+        /// The lock.
+        lock: String,
+    },
     /// The server refused an operation or the commit: nothing changed.
     #[error("the server refused {what}: {error}")]
     Refused {

@@ -66,6 +66,13 @@ impl Nb {
         self.rt.block_on(prepared.send(&self.client))
     }
 
+    /// Takes OVSDB lock `name` on this client's connection; whether it was granted at once.
+    pub fn lock(&self, name: &str) -> bool {
+        self.rt
+            .block_on(self.client.lock(name))
+            .expect("lock request")
+    }
+
     /// Sends `plan`; the created rows' UUIDs are not needed.
     pub fn run(&self, plan: Plan) {
         let _ = self.apply(plan);
