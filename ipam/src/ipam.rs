@@ -33,6 +33,10 @@ use crate::{Lease, SubnetConfig};
 /// assert_eq!(b.v4, Some("10.16.0.11".parse()?));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// `Clone` copies every lease: a way to try a change (a subnet update, say) and keep the
+/// result only when it is acceptable.
+#[derive(Clone)]
 pub struct Ipam {
     pub(crate) subnets: Vec<Option<Subnet>>,
     pub(crate) names: HashMap<String, u32, FixedState>,

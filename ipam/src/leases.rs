@@ -48,7 +48,7 @@ fn expand(h32: u32) -> u64 {
 
 /// Owner names, back to back. Removed names leave garbage that is squeezed out once it
 /// outweighs the live text.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Arena {
     text: String,
     garbage: usize,
@@ -92,7 +92,7 @@ pub(crate) struct OwnerKey<'a> {
 }
 
 /// All live leases.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Leases {
     slots: Vec<Slot>,
     arena: Arena,

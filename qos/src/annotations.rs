@@ -60,6 +60,19 @@ pub const LIMIT: &str = "ovn.kubernetes.io/limit";
 /// DSCP code point for the pod's outgoing packets (an ovnkit key).
 pub const DSCP: &str = "ovnkit.io/dscp";
 
+/// Every key the parser reads.
+pub const KEYS: [&str; 9] = [
+    INGRESS_RATE,
+    EGRESS_RATE,
+    INGRESS_BURST,
+    EGRESS_BURST,
+    LATENCY,
+    JITTER,
+    LOSS,
+    LIMIT,
+    DSCP,
+];
+
 /// The largest rate accepted: 100 Gbit/s (in Mbit/s).
 pub const MAX_RATE_MBIT: u64 = 100_000;
 /// The largest burst accepted: 100 Gbit (in Mbit).

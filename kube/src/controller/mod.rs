@@ -3,6 +3,14 @@
 //! Objects come from a Kubernetes API server or a directory of manifests ([`source`]); results
 //! go back as annotations and events on the objects, or into a state directory.
 
+pub mod annotations;
+pub mod config;
 pub mod kubeapi;
 pub mod manifests;
+pub mod nodes;
+pub mod pods;
+pub mod run;
 pub mod source;
+pub mod state;
+pub mod subnets;
+mod topology;

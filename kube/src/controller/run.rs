@@ -1,0 +1,248 @@
+//! The controller's loop: object events in, one transaction per step out, results written back.
+//!
+//! - The NB is followed by a [`ReplicaClient`] (the Raft leader where the NB is clustered) that
+//!   holds the OVSDB lock [`ControllerConfig::lock`]; only the holder writes, and every
+//!   transaction starts with an `assert` of the lock, so two controllers never both write. A
+//!   standby keeps following objects and takes over when the lock comes to it (the holder died
+//!   or stepped down), rebuilding its IPAM from OVN first.
+//! - Events of every kind are applied to the [`ControllerState`] as they come; a step runs when
+//!   something is dirty, at most every [`STEP_INTERVAL`], so a burst of objects becomes a few
+//!   large transactions, not one per object.
+//! - A step's plan goes out as one transaction; only once it committed are the annotations
+//!   written back and the events reported. A refused transaction puts everything back to be
+//!   planned again after a backoff, from a fresh snapshot.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use ovn_model::owner;
+use ovn_model::snapshot::{self, Typed};
+use ovsdb::client::{ReplicaClient, ReplicaClientError, ReplicaConfig};
+use tokio::time::Instant;
+
+use super::config::ControllerConfig;
+use super::source::{ObjectSource, StatusSink};
+use super::state::{ControllerState, StepOutput};
+
+/// The shortest time between two steps (events arriving in between are planned together).
+pub const STEP_INTERVAL: Duration = Duration::from_millis(50);
+/// How long objects that could not be handled wait before they are tried again.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The NB tables the controller reads and writes.
+pub const NB_TABLES: [&str; 11] = [
+    "Logical_Router",
+    "Logical_Router_Port",
+    "Logical_Router_Policy",
+    "Logical_Router_Static_Route",
+    "NAT",
+    "Gateway_Chassis",
+    "Logical_Switch",
+    "Logical_Switch_Port",
+    "ACL",
+    "QoS",
+    "NB_Global",
+];
+
+/// Why the controller stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The settings are unusable.
+    #[error("controller configuration: {0}")]
+    Config(String),
+    /// The NB could not be followed.
+    #[error("following the OVN northbound database")]
+    Nb(#[source] ReplicaClientError),
+    /// An object source ended (it never should).
+    #[error("the {0} stream ended")]
+    SourceEnded(&'static str),
+}
+
+/// What the loop did, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Steps that sent a transaction.
+    pub transactions: u64,
+    /// Transactions refused (planned again).
+    pub refused: u64,
+    /// Times this controller took the lock.
+    pub takeovers: u64,
+}
+
+/// Runs the controller on `nb_remotes` until `shutdown` completes.
+///
+/// # Errors
+/// [`RunError`] when it cannot go on.
+pub async fn run(
+    config: ControllerConfig,
+    nb_remotes: &str,
+    source: &dyn ObjectSource,
+    sink: Arc<dyn StatusSink>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Progress, RunError> {
+    let mut state = ControllerState::new(config.clone()).map_err(RunError::Config)?;
+    let monitor = snapshot::monitor(ovn_model::nb::DATABASE, &NB_TABLES);
+    let (nb, _nb_events) = ReplicaClient::start(
+        ReplicaConfig::new(nb_remotes, monitor).with_lock(config.lock().to_owned()),
+    )
+    .await
+    .map_err(RunError::Nb)?;
+    nb.with_replica(|r| owner::index(r).ok());
+    let mut namespaces = source.namespaces();
+    let mut pods = source.pods();
+    let mut nodes = source.nodes();
+    let mut progress = Progress::default();
+    let mut leader = false;
+    let mut retry_at: Option<Instant> = None;
+    let mut tick = tokio::time::interval(STEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return Ok(progress),
+            e = namespaces.next() => match e {
+                Some(Ok(e)) => state.namespace_event(e),
+                Some(Err(e)) => tracing::warn!(error = %chain(&e), "namespaces"),
+                None => return Err(RunError::SourceEnded("namespace")),
+            },
+            e = pods.next() => match e {
+                Some(Ok(e)) => state.pod_event(e),
+                Some(Err(e)) => tracing::warn!(error = %chain(&e), "pods"),
+                None => return Err(RunError::SourceEnded("pod")),
+            },
+            e = nodes.next() => match e {
+                Some(Ok(e)) => state.node_event(e),
+                Some(Err(e)) => tracing::warn!(error = %chain(&e), "nodes"),
+                None => return Err(RunError::SourceEnded("node")),
+            },
+            _ = tick.tick() => {
+                let holder = nb.is_synced() && nb.has_lock();
+                if !holder {
+                    if leader {
+                        tracing::warn!(lock = config.lock(), "lost the lock: standing by");
+                        leader = false;
+                    }
+                    continue;
+                }
+                if !state.listed() {
+                    continue;
+                }
+                if !leader {
+                    leader = true;
+                    progress.takeovers += 1;
+                    let snap = nb.snapshot();
+                    let events = state.restore(&Typed::new(&snap));
+                    tracing::info!(lock = config.lock(), leases = state.ipam().len(), "holding the lock: writing");
+                    report(sink.as_ref(), StepOutput::events_only(events)).await;
+                }
+                if retry_at.is_some_and(|t| Instant::now() >= t) {
+                    retry_at = None;
+                    state.retry_failed();
+                }
+                while state.is_dirty() {
+                    let snap = nb.snapshot();
+                    let out = state.step(&Typed::new(&snap));
+                    if out.retry {
+                        retry_at.get_or_insert(Instant::now() + RETRY_INTERVAL);
+                    }
+                    let more = out.more;
+                    if !send(&nb, &config, &mut state, &mut progress, out, sink.as_ref()).await {
+                        retry_at = Some(Instant::now() + RETRY_INTERVAL);
+                        break;
+                    }
+                    if !more {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends a step's plan and writes its results; `false` when the transaction was refused.
+async fn send(
+    nb: &ReplicaClient,
+    config: &ControllerConfig,
+    state: &mut ControllerState,
+    progress: &mut Progress,
+    out: StepOutput,
+    sink: &dyn StatusSink,
+) -> bool {
+    if !out.plan.is_empty() {
+        let seq = nb.with_replica(|r| r.seq());
+        let result = match out.plan.transaction_holding(config.lock()) {
+            Ok(prepared) => prepared
+                .send_via(nb)
+                .await
+                .map(|outcome| prepared.inserted_rows(&outcome)),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(rows) => {
+                progress.transactions += 1;
+                wait_seen(nb, seq, &rows).await;
+            }
+            Err(e) => {
+                progress.refused += 1;
+                tracing::warn!(error = %chain(&e), steps = out.plan.steps().len(), "transaction refused; planning again");
+                state.requeue_all();
+                return false;
+            }
+        }
+    }
+    report(sink, out).await;
+    true
+}
+
+/// Waits (briefly) until the replica shows a committed transaction: a change after `seq` and
+/// every inserted row, so that the next step plans from a snapshot that includes it.
+async fn wait_seen(nb: &ReplicaClient, seq: u64, rows: &[(String, ovsdb::Uuid)]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = nb.with_replica(|r| {
+            let snap = r.snapshot();
+            r.seq() > seq
+                && rows
+                    .iter()
+                    .all(|(t, u)| snap.table(t).is_some_and(|t| t.get(*u).is_some()))
+        });
+        if seen || Instant::now() >= deadline {
+            if !seen {
+                tracing::warn!("the replica did not show the committed transaction within 5 s");
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Writes back annotations and reports events; failures are logged (the next step writes
+/// again what differs).
+async fn report(sink: &dyn StatusSink, out: StepOutput) {
+    for (object, annotations) in &out.annotations {
+        if let Err(e) = sink.annotate(object, annotations).await {
+            tracing::warn!(%object, error = %chain(&e), "writing back");
+        }
+    }
+    for event in &out.events {
+        tracing::warn!(object = %event.object, reason = %event.reason, "{}", event.message);
+        if let Err(e) = sink.event(event).await {
+            tracing::warn!(object = %event.object, error = %chain(&e), "reporting an event");
+        }
+    }
+}
+
+/// `e` and its sources, joined by `: `.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
