@@ -9,7 +9,7 @@ use ipnet::IpNet;
 ///
 /// `Default` is Kube-OVN's: router `ovn-cluster`, default subnet `ovn-default` on
 /// `10.16.0.0/16`, join subnet `join` on `100.64.0.0/16` with the router at `100.64.0.1`, pod MTU
-/// 1400 (Geneve), distributed egress, the OVSDB lock `ovnkit-controller`.
+/// 1400 (Geneve), distributed egress, the OVSDB lock `ovnkit_controller`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControllerConfig {
     pub(crate) router: String,
@@ -35,7 +35,7 @@ impl Default for ControllerConfig {
             join_cidr: "100.64.0.0/16".parse().expect("a CIDR"),
             router_join_ip: IpAddr::V4(Ipv4Addr::new(100, 64, 0, 1)),
             mtu: 1400,
-            lock: "ovnkit-controller".into(),
+            lock: "ovnkit_controller".into(),
             qos: qos::Config::default(),
             native_gateway: None,
             batch: 5000,
@@ -140,6 +140,17 @@ impl ControllerConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.router.is_empty() || self.default_subnet.is_empty() || self.join_subnet.is_empty() {
             return Err("the router, default subnet and join subnet need names".into());
+        }
+        let id = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        if !self
+            .lock
+            .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            || !self.lock.chars().all(id)
+        {
+            return Err(format!(
+                "the lock name {:?} is not an OVSDB id (letters, digits and _, not starting with a digit)",
+                self.lock
+            ));
         }
         if self.default_subnet == self.join_subnet {
             return Err("the default subnet and the join subnet need different names".into());

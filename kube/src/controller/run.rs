@@ -19,17 +19,23 @@ use std::time::Duration;
 use futures::StreamExt;
 use ovn_model::owner;
 use ovn_model::snapshot::{self, Typed};
-use ovsdb::client::{ReplicaClient, ReplicaClientError, ReplicaConfig};
+use ovsdb::client::{
+    ReplicaClient, ReplicaClientError, ReplicaConfig, ReplicaEvent, ReplicaEvents,
+};
 use tokio::time::Instant;
 
 use super::config::ControllerConfig;
-use super::source::{ObjectSource, StatusSink};
+use super::source::{EventType, ObjectSource, StatusSink};
 use super::state::{ControllerState, StepOutput};
 
 /// The shortest time between two steps (events arriving in between are planned together).
 pub const STEP_INTERVAL: Duration = Duration::from_millis(50);
-/// How long objects that could not be handled wait before they are tried again.
-pub const RETRY_INTERVAL: Duration = Duration::from_secs(2);
+/// How long objects that could not be handled (or a refused transaction) wait before they are
+/// tried again the first time; the wait doubles while they keep failing, up to
+/// [`MAX_RETRY_INTERVAL`].
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest wait between two tries.
+pub const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The NB tables the controller reads and writes.
 pub const NB_TABLES: [&str; 11] = [
@@ -85,18 +91,25 @@ pub async fn run(
 ) -> Result<Progress, RunError> {
     let mut state = ControllerState::new(config.clone()).map_err(RunError::Config)?;
     let monitor = snapshot::monitor(ovn_model::nb::DATABASE, &NB_TABLES);
-    let (nb, _nb_events) = ReplicaClient::start(
+    tracing::info!(nb = nb_remotes, "following the OVN northbound database");
+    let (nb, nb_events) = ReplicaClient::start(
         ReplicaConfig::new(nb_remotes, monitor).with_lock(config.lock().to_owned()),
     )
     .await
     .map_err(RunError::Nb)?;
     nb.with_replica(|r| owner::index(r).ok());
+    let _log_nb = AbortOnDrop(tokio::spawn(log_nb_events(nb_events)));
     let mut namespaces = source.namespaces();
     let mut pods = source.pods();
     let mut nodes = source.nodes();
     let mut progress = Progress::default();
     let mut leader = false;
+    let mut waiting_logged = false;
+    // Objects that could not be handled are tried again at `retry_at`; after a refused
+    // transaction nothing is planned before `hold_until`. Both waits grow while failures go on.
     let mut retry_at: Option<Instant> = None;
+    let mut hold_until: Option<Instant> = None;
+    let mut retry_wait = RETRY_INTERVAL;
     let mut tick = tokio::time::interval(STEP_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -128,6 +141,10 @@ pub async fn run(
                     continue;
                 }
                 if !state.listed() {
+                    if !waiting_logged {
+                        tracing::info!("waiting for the first listing of namespaces, pods and nodes");
+                        waiting_logged = true;
+                    }
                     continue;
                 }
                 if !leader {
@@ -138,26 +155,74 @@ pub async fn run(
                     tracing::info!(lock = config.lock(), leases = state.ipam().len(), "holding the lock: writing");
                     report(sink.as_ref(), StepOutput::events_only(events)).await;
                 }
-                if retry_at.is_some_and(|t| Instant::now() >= t) {
+                let now = Instant::now();
+                if hold_until.is_some_and(|t| now < t) {
+                    continue;
+                }
+                hold_until = None;
+                if retry_at.is_some_and(|t| now >= t) {
                     retry_at = None;
                     state.retry_failed();
                 }
+                let (mut refused, mut unresolved) = (false, false);
                 while state.is_dirty() {
                     let snap = nb.snapshot();
                     let out = state.step(&Typed::new(&snap));
-                    if out.retry {
-                        retry_at.get_or_insert(Instant::now() + RETRY_INTERVAL);
-                    }
+                    unresolved |= out.retry;
                     let more = out.more;
                     if !send(&nb, &config, &mut state, &mut progress, out, sink.as_ref()).await {
-                        retry_at = Some(Instant::now() + RETRY_INTERVAL);
+                        refused = true;
                         break;
                     }
                     if !more {
                         break;
                     }
                 }
+                if refused {
+                    hold_until = Some(Instant::now() + retry_wait);
+                } else if unresolved {
+                    retry_at.get_or_insert(Instant::now() + retry_wait);
+                }
+                if refused || unresolved {
+                    retry_wait = (retry_wait * 2).min(MAX_RETRY_INTERVAL);
+                } else if !state.has_failed() {
+                    retry_wait = RETRY_INTERVAL;
+                }
             }
+        }
+    }
+}
+
+/// Stops a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Logs what the NB connection does: syncs, refusals, disconnections, the lock.
+async fn log_nb_events(mut events: ReplicaEvents) {
+    while let Some(event) = events.next().await {
+        match event {
+            ReplicaEvent::Synced {
+                remote, resumed, ..
+            } => tracing::info!(%remote, resumed, "NB synced"),
+            ReplicaEvent::Refused { remote, reason } => {
+                tracing::warn!(%remote, reason = %chain(reason.as_ref()), "NB remote refused");
+            }
+            ReplicaEvent::Disconnected { remote, reason } => {
+                tracing::warn!(%remote, reason = %chain(reason.as_ref()), "NB connection lost");
+            }
+            ReplicaEvent::LockAcquired { name } => tracing::info!(lock = %name, "lock acquired"),
+            ReplicaEvent::LockLost { name, stolen } => {
+                tracing::warn!(lock = %name, stolen, "lock lost");
+            }
+            ReplicaEvent::GaveUp { rounds, last } => {
+                tracing::error!(rounds, last = %chain(last.as_ref()), "gave up on the NB");
+            }
+            other => tracing::debug!(?other, "NB"),
         }
     }
 }
@@ -172,6 +237,8 @@ async fn send(
     sink: &dyn StatusSink,
 ) -> bool {
     if !out.plan.is_empty() {
+        tracing::debug!(steps = out.plan.steps().len(), "sending one transaction");
+        tracing::trace!("{}", out.plan);
         let seq = nb.with_replica(|r| r.seq());
         let result = match out.plan.transaction_holding(config.lock()) {
             Ok(prepared) => prepared
@@ -219,16 +286,29 @@ async fn wait_seen(nb: &ReplicaClient, seq: u64, rows: &[(String, ovsdb::Uuid)])
     }
 }
 
-/// Writes back annotations and reports events; failures are logged (the next step writes
-/// again what differs).
+/// Writes back annotations, forgets deleted objects' results and reports events; failures
+/// are logged (the next step writes again what differs).
 async fn report(sink: &dyn StatusSink, out: StepOutput) {
-    for (object, annotations) in &out.annotations {
-        if let Err(e) = sink.annotate(object, annotations).await {
-            tracing::warn!(%object, error = %chain(&e), "writing back");
+    for problem in &out.problems {
+        tracing::error!("{problem}");
+    }
+    for (object, e) in sink.annotate_all(&out.annotations).await {
+        tracing::warn!(%object, error = %chain(&e), "writing back");
+    }
+    for object in &out.forget {
+        if let Err(e) = sink.forget(object).await {
+            tracing::warn!(%object, error = %chain(&e), "forgetting");
         }
     }
     for event in &out.events {
-        tracing::warn!(object = %event.object, reason = %event.reason, "{}", event.message);
+        match event.type_ {
+            EventType::Warning => {
+                tracing::warn!(object = %event.object, reason = %event.reason, "{}", event.message);
+            }
+            EventType::Normal => {
+                tracing::info!(object = %event.object, reason = %event.reason, "{}", event.message);
+            }
+        }
         if let Err(e) = sink.event(event).await {
             tracing::warn!(object = %event.object, error = %chain(&e), "reporting an event");
         }

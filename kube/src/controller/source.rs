@@ -188,6 +188,30 @@ pub trait StatusSink: Send + Sync {
         annotations: &BTreeMap<String, Option<String>>,
     ) -> Result<(), SinkError>;
 
+    /// Sets the annotations of many objects (what one reconcile step wrote back); the objects
+    /// that could not be annotated come back with why. One [`StatusSink::annotate`] each
+    /// unless the sink does better (a state directory writes each file once).
+    async fn annotate_all(
+        &self,
+        items: &[(ObjectRef, BTreeMap<String, Option<String>>)],
+    ) -> Vec<(ObjectRef, SinkError)> {
+        let mut failed = Vec::new();
+        for (object, annotations) in items {
+            if let Err(e) = self.annotate(object, annotations).await {
+                failed.push((object.clone(), e));
+            }
+        }
+        failed
+    }
+
+    /// Forgets what was written on an object that no longer exists. An API server drops a
+    /// deleted object's annotations with it, so this does nothing by default; a state
+    /// directory removes its entry.
+    async fn forget(&self, object: &ObjectRef) -> Result<(), SinkError> {
+        let _ = object;
+        Ok(())
+    }
+
     /// Reports `event`.
     async fn event(&self, event: &ObjectEvent) -> Result<(), SinkError>;
 }

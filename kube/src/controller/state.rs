@@ -36,6 +36,11 @@ pub struct StepOutput {
     pub plan: Plan,
     /// Annotations to write back once the plan committed.
     pub annotations: Vec<(ObjectRef, BTreeMap<String, Option<String>>)>,
+    /// Objects that no longer exist, whose written-back results can go.
+    pub forget: Vec<ObjectRef>,
+    /// Problems of no one object (the cluster topology or egress could not be planned): for
+    /// the log.
+    pub problems: Vec<String>,
     /// Events to report.
     pub events: Vec<ObjectEvent>,
     /// Objects that could not be handled (no address yet, say): step again later.
@@ -51,6 +56,8 @@ impl StepOutput {
         StepOutput {
             plan: Plan::nb(),
             annotations: Vec::new(),
+            forget: Vec::new(),
+            problems: Vec::new(),
             events,
             retry: false,
             more: false,
@@ -174,18 +181,24 @@ impl ControllerState {
             failed: Dirty::default(),
             reported: BTreeMap::new(),
         };
-        state.reset_ipam();
+        // No namespace yet: only the default subnet, which the configuration check covers.
+        let _ = state.reset_ipam();
         Ok(state)
     }
 
-    /// A fresh IPAM with the join subnet and the current subnets.
-    fn reset_ipam(&mut self) {
+    /// A fresh IPAM with the join subnet and the current subnets; the subnets it refused.
+    fn reset_ipam(&mut self) -> Vec<ObjectEvent> {
         self.ipam = Ipam::new(0x6f76_6e6b_6974);
         let cluster = self.config.cluster(std::iter::empty());
+        // The configuration was validated: the join subnet fits.
         let _ = gateway::join::add_join_subnet(&mut self.ipam, &cluster);
+        let mut events = Vec::new();
         for s in self.subnets.by_name.values() {
-            let _ = self.ipam.add_subnet(s.ipam_config());
+            if let Err(e) = self.ipam.add_subnet(s.ipam_config()) {
+                events.push(self.subnet_event(s, format!("subnet {}: {e}", s.name)));
+            }
         }
+        events
     }
 
     /// Whether every kind has delivered its first listing.
@@ -248,7 +261,7 @@ impl ControllerState {
     /// from another).
     pub fn restore(&mut self, nb: &Typed<'_>) -> Vec<ObjectEvent> {
         let mut events = self.recompute_subnets();
-        self.reset_ipam();
+        events.extend(self.reset_ipam());
         let scope = Scope::component(Component::TOPOLOGY);
         let ports = nb.owned::<nb::LogicalSwitchPort>(&scope);
         let mut records = Vec::new();
@@ -325,6 +338,8 @@ impl ControllerState {
         let mut out = StepOutput {
             plan: Plan::nb(),
             annotations: Vec::new(),
+            forget: Vec::new(),
+            problems: Vec::new(),
             events: Vec::new(),
             retry: false,
             more: false,
@@ -339,11 +354,9 @@ impl ControllerState {
             self.dirty.gateway = true;
             match self.plan_cluster(nb, &mut out.plan) {
                 Ok(r) => resolved = r,
-                Err(e) => out.events.push(warning(
-                    ObjectRef::cluster(Kind::Namespace, "-"),
-                    "PlanFailed",
-                    format!("the cluster topology could not be planned: {e}"),
-                )),
+                Err(e) => out
+                    .problems
+                    .push(format!("the cluster topology could not be planned: {e}")),
             }
         }
         let switches = SwitchTargets {
@@ -523,6 +536,7 @@ impl ControllerState {
         match self.nodes.objects.get(name).cloned() {
             None => {
                 gateway::join::release(&mut self.ipam, name);
+                out.forget.push(ObjectRef::cluster(Kind::Node, name));
             }
             Some(node) => match gateway::join::assign(&mut self.ipam, name) {
                 Err(e) => {
@@ -604,12 +618,22 @@ impl ControllerState {
             .filter(PodView::wants_network);
         let Some(pod) = pod else {
             let had = self.ipam.release(key).is_some();
-            let _ = reconcile::diff(&mut out.plan, Vec::new(), owned);
+            let gone = ObjectRef::namespaced(Kind::Pod, ns, name);
             let target =
                 qos::PodTarget::new(qos::PodId::new(ns, name), "", format!("{ns}.{name}"), "");
             let observed = qos::NbObserved::from_snapshot(nb, &target);
-            if let Ok(p) = qos_planner.plan_nb(&target, &qos::QosIntent::none(), &observed) {
-                let _ = out.plan.merge(p);
+            let removed = match reconcile::diff(&mut out.plan, Vec::new(), owned) {
+                Err(e) => Err(e.to_string()),
+                Ok(_) => qos_planner
+                    .plan_nb(&target, &qos::QosIntent::none(), &observed)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| out.plan.merge(p).map_err(|e| e.to_string())),
+            };
+            if let Err(e) = removed {
+                out.events.push(warning(gone.clone(), "PlanFailed", e));
+            }
+            if !self.pods.objects.contains_key(key) {
+                out.forget.push(gone);
             }
             return had;
         };
@@ -695,7 +719,10 @@ impl ControllerState {
         let observed = qos::NbObserved::from_snapshot(nb, &target);
         match qos_planner.plan_nb(&target, &request.qos, &observed) {
             Ok(p) => {
-                let _ = out.plan.merge(p);
+                if let Err(e) = out.plan.merge(p) {
+                    out.events
+                        .push(warning(pod.object(), "PlanFailed", e.to_string()));
+                }
             }
             Err(e) => out
                 .events
@@ -790,13 +817,14 @@ impl ControllerState {
                     out.events
                         .push(warning(object, "EgressRefused", e.to_string()));
                 }
-                let _ = out.plan.merge(plan.into_nb());
+                if let Err(e) = out.plan.merge(plan.into_nb()) {
+                    out.problems
+                        .push(format!("egress could not be planned: {e}"));
+                }
             }
-            Err(e) => out.events.push(warning(
-                ObjectRef::cluster(Kind::Namespace, "-"),
-                "PlanFailed",
-                e.to_string(),
-            )),
+            Err(e) => out
+                .problems
+                .push(format!("egress could not be planned: {e}")),
         }
     }
 

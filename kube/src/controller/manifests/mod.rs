@@ -48,8 +48,11 @@
 //! A file is replaced atomically (written to a temporary file in the same directory, synced,
 //! renamed over the old one), so a reader sees the old content or the new, never a part.
 //! The annotations are read when the directory is opened (so a restarted controller keeps
-//! them) and then kept in memory. Events are appended and also logged (`warn` for warnings,
-//! `info` otherwise).
+//! them) and then kept in memory; the entry of an object that no longer exists is removed
+//! ([`StatusSink::forget`](crate::controller::source::StatusSink::forget)). Events are appended
+//! (the controller also logs them). Writing many objects' annotations at once
+//! ([`StatusSink::annotate_all`](crate::controller::source::StatusSink::annotate_all)) writes
+//! each file once.
 //!
 //! # Tests
 //!

@@ -15,6 +15,34 @@ use crate::controller::source::{EventType, Kind, ObjectEvent, ObjectRef, SinkErr
 /// The annotations of one kind: object (`<namespace>/<name>` or `<name>`) -> key -> value.
 type Annotations = BTreeMap<String, BTreeMap<String, String>>;
 
+/// `<namespace>/<name>` or `<name>`: an object's entry in its kind's file.
+fn key_of(object: &ObjectRef) -> String {
+    match &object.namespace {
+        Some(ns) => format!("{ns}/{}", object.name),
+        None => object.name.clone(),
+    }
+}
+
+/// Sets `annotations` on `object`'s entry (a `None` value removes the key; an entry left
+/// empty goes).
+fn set(map: &mut Annotations, object: &ObjectRef, annotations: &BTreeMap<String, Option<String>>) {
+    let key = key_of(object);
+    let entry = map.entry(key.clone()).or_default();
+    for (k, v) in annotations {
+        match v {
+            Some(v) => {
+                entry.insert(k.clone(), v.clone());
+            }
+            None => {
+                entry.remove(k);
+            }
+        }
+    }
+    if entry.is_empty() {
+        map.remove(&key);
+    }
+}
+
 /// The file of events, one JSON object a line.
 pub const EVENTS_FILE: &str = "events.jsonl";
 
@@ -124,6 +152,37 @@ impl StateDir {
             .clone()
     }
 
+    /// Changes the annotations of `kind` with `f`, and writes the file once if they changed.
+    async fn change(&self, kind: Kind, f: impl FnOnce(&mut Annotations)) -> Result<(), SinkError> {
+        let file = self.kind(kind);
+        let _writing = file.write.lock().await;
+        let mut map = file
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        f(&mut map);
+        if *file.map.lock().unwrap_or_else(PoisonError::into_inner) == map {
+            return Ok(());
+        }
+        let mut bytes = serde_json::to_vec_pretty(&map).map_err(|e| SinkError::File {
+            path: file.path.clone(),
+            source: e.into(),
+        })?;
+        bytes.push(b'\n');
+        let path = file.path.clone();
+        let temp = self.temp_path(&path);
+        let dir = self.dir.clone();
+        blocking(move || write_atomically(&dir, &temp, &path, &bytes))
+            .await
+            .map_err(|source| SinkError::File {
+                path: file.path.clone(),
+                source,
+            })?;
+        *file.map.lock().unwrap_or_else(PoisonError::into_inner) = map;
+        Ok(())
+    }
+
     fn kind(&self, kind: Kind) -> &KindFile {
         match kind {
             Kind::Namespace => &self.kinds[0],
@@ -150,69 +209,54 @@ impl StatusSink for StateDir {
         object: &ObjectRef,
         annotations: &BTreeMap<String, Option<String>>,
     ) -> Result<(), SinkError> {
-        let file = self.kind(object.kind);
-        let _writing = file.write.lock().await;
-        let key = match &object.namespace {
-            Some(ns) => format!("{ns}/{}", object.name),
-            None => object.name.clone(),
-        };
-        let mut map = file
-            .map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let before = map.get(&key).cloned();
-        let entry = map.entry(key.clone()).or_default();
-        for (k, v) in annotations {
-            match v {
-                Some(v) => {
-                    entry.insert(k.clone(), v.clone());
-                }
-                None => {
-                    entry.remove(k);
+        self.change(object.kind, |map| {
+            set(map, object, annotations);
+        })
+        .await
+    }
+
+    async fn annotate_all(
+        &self,
+        items: &[(ObjectRef, BTreeMap<String, Option<String>>)],
+    ) -> Vec<(ObjectRef, SinkError)> {
+        let mut failed = Vec::new();
+        for kind in KINDS {
+            let of_kind: Vec<_> = items.iter().filter(|(o, _)| o.kind == kind).collect();
+            if of_kind.is_empty() {
+                continue;
+            }
+            let result = self
+                .change(kind, |map| {
+                    for (object, annotations) in &of_kind {
+                        set(map, object, annotations);
+                    }
+                })
+                .await;
+            if let Err(e) = result {
+                // One file failed: every object of the kind is reported, with the error once.
+                let mut e = Some(e);
+                for (object, _) in of_kind {
+                    let err = e.take().unwrap_or_else(|| SinkError::File {
+                        path: self.kind(kind).path.clone(),
+                        source: io::Error::other("the same write failed"),
+                    });
+                    failed.push((object.clone(), err));
                 }
             }
         }
-        if entry.is_empty() {
+        failed
+    }
+
+    async fn forget(&self, object: &ObjectRef) -> Result<(), SinkError> {
+        let key = key_of(object);
+        self.change(object.kind, |map| {
             map.remove(&key);
-        }
-        if map.get(&key) == before.as_ref() {
-            return Ok(());
-        }
-        let mut bytes = serde_json::to_vec_pretty(&map).map_err(|e| SinkError::File {
-            path: file.path.clone(),
-            source: e.into(),
-        })?;
-        bytes.push(b'\n');
-        let path = file.path.clone();
-        let temp = self.temp_path(&path);
-        let dir = self.dir.clone();
-        blocking(move || write_atomically(&dir, &temp, &path, &bytes))
-            .await
-            .map_err(|source| SinkError::File {
-                path: file.path.clone(),
-                source,
-            })?;
-        *file.map.lock().unwrap_or_else(PoisonError::into_inner) = map;
-        Ok(())
+        })
+        .await
     }
 
     async fn event(&self, event: &ObjectEvent) -> Result<(), SinkError> {
         let object = event.object.to_string();
-        match event.type_ {
-            EventType::Warning => tracing::warn!(
-                object = %object,
-                reason = %event.reason,
-                "{}",
-                event.message
-            ),
-            EventType::Normal => tracing::info!(
-                object = %object,
-                reason = %event.reason,
-                "{}",
-                event.message
-            ),
-        }
         let line = EventLine {
             time: now_rfc3339(),
             object: &object,

@@ -1,0 +1,187 @@
+//! `ovnkit`: the reference binary of the ovnkit networking plugin.
+//!
+//! ```text
+//! ovnkit controller --nb <remotes> [--kubeconfig PATH | --manifests DIR --state-dir DIR]
+//! ```
+//!
+//! `controller` turns Namespaces, Pods and Nodes into one OVN logical topology (see the
+//! `ovnkit_kube::controller` docs). Objects come from a Kubernetes API server (`--kubeconfig`,
+//! else the in-cluster or `KUBECONFIG` configuration) or from a directory of manifests, whose
+//! results go into `--state-dir`. Logs go to stderr; `RUST_LOG` filters them (`info` by default).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+use ovnkit_kube::controller::config::ControllerConfig;
+use ovnkit_kube::controller::kubeapi::{KubeSource, KubeStatus};
+use ovnkit_kube::controller::manifests::{ManifestSource, StateDir};
+use ovnkit_kube::controller::run;
+use ovnkit_kube::controller::source::{ObjectSource, StatusSink};
+
+#[derive(Parser)]
+#[command(name = "ovnkit", version, about = "The ovnkit OVN networking plugin")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller: Namespaces, Pods and Nodes into OVN.
+    Controller(ControllerArgs),
+}
+
+#[derive(Args)]
+struct ControllerArgs {
+    /// The OVN northbound database: one remote or a comma separated list
+    /// (`unix:/var/run/ovn/ovnnb_db.sock`, `tcp:10.0.0.1:6641,tcp:10.0.0.2:6641`).
+    #[arg(long, value_name = "REMOTES")]
+    nb: String,
+    /// Watch a Kubernetes API server through this kubeconfig file.
+    #[arg(long, value_name = "PATH", conflicts_with = "manifests")]
+    kubeconfig: Option<PathBuf>,
+    /// Read the objects from this directory of YAML manifests instead of an API server.
+    #[arg(long, value_name = "DIR", requires = "state_dir")]
+    manifests: Option<PathBuf>,
+    /// Where results go in manifest mode: namespaces.json, pods.json, nodes.json (the
+    /// annotations an API server would get) and events.jsonl.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// The cluster router's name.
+    #[arg(long, default_value = "ovn-cluster")]
+    router: String,
+    /// The default subnet (namespaces that name none): NAME=CIDR.
+    #[arg(
+        long,
+        value_name = "NAME=CIDR",
+        default_value = "ovn-default=10.16.0.0/16"
+    )]
+    default_subnet: String,
+    /// The join subnet of the nodes' management ports: NAME=CIDR, the router's address being
+    /// the CIDR's first.
+    #[arg(long, value_name = "NAME=CIDR", default_value = "join=100.64.0.0/16")]
+    join_subnet: String,
+    /// The pods' MTU.
+    #[arg(long, default_value_t = 1400)]
+    mtu: u16,
+    /// The OVSDB lock the writing controller holds (controllers sharing it elect one writer).
+    #[arg(long, default_value = "ovnkit_controller")]
+    lock: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ovnkit: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Controller(args) => controller(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ovnkit: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `NAME=CIDR`.
+fn named_cidr(flag: &str, value: &str) -> Result<(String, IpNet)> {
+    let Some((name, cidr)) = value.split_once('=') else {
+        bail!("--{flag} {value:?}: write NAME=CIDR, such as ovn-default=10.16.0.0/16");
+    };
+    let cidr: IpNet = cidr
+        .parse()
+        .with_context(|| format!("--{flag} {value:?}: {cidr:?} is not a CIDR"))?;
+    Ok((name.to_owned(), cidr.trunc()))
+}
+
+async fn controller(args: ControllerArgs) -> Result<()> {
+    let (default_name, default_cidr) = named_cidr("default-subnet", &args.default_subnet)?;
+    let (join_name, join_cidr) = named_cidr("join-subnet", &args.join_subnet)?;
+    let router_ip: IpAddr = join_cidr
+        .hosts()
+        .next()
+        .with_context(|| format!("--join-subnet {join_cidr} has no address for the router"))?;
+    let config = ControllerConfig::default()
+        .with_router(args.router)
+        .with_default_subnet(default_name, default_cidr)
+        .with_join(join_name, join_cidr, router_ip)
+        .with_mtu(args.mtu)
+        .with_lock(args.lock);
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("controller configuration: {e}"))?;
+
+    let (source, sink): (Box<dyn ObjectSource>, Arc<dyn StatusSink>) = match args.manifests {
+        Some(dir) => {
+            let state = args.state_dir.context("--manifests needs --state-dir")?;
+            let source = ManifestSource::open(&dir)?;
+            let sink = StateDir::open(&state)
+                .with_context(|| format!("opening the state directory {}", state.display()))?;
+            tracing::info!(manifests = %dir.display(), state = %state.display(), "objects from manifests");
+            (Box::new(source), Arc::new(sink))
+        }
+        None => {
+            if args.state_dir.is_some() {
+                bail!(
+                    "--state-dir is for manifest mode (--manifests); an API server keeps results on the objects"
+                );
+            }
+            let (source, sink) = match &args.kubeconfig {
+                Some(path) => (
+                    KubeSource::from_kubeconfig(path).await?,
+                    KubeStatus::from_kubeconfig(path).await?,
+                ),
+                None => (KubeSource::from_env().await?, KubeStatus::from_env().await?),
+            };
+            tracing::info!("objects from the Kubernetes API server");
+            (Box::new(source), Arc::new(sink))
+        }
+    };
+    let progress = run::run(config, &args.nb, source.as_ref(), sink, shutdown()).await?;
+    tracing::info!(
+        transactions = progress.transactions,
+        refused = progress.refused,
+        takeovers = progress.takeovers,
+        "stopped"
+    );
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping");
+}
