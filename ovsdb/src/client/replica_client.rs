@@ -18,7 +18,7 @@
 //! machine (`replica_machine`, unit-tested with simulated time); the task only performs its
 //! actions. Its module docs say how clustered databases fail over quickly: a member refused
 //! during an election is watched until the election ends, and a frozen leader is given up
-//! after two [`ReplicaConfig::raft_probe`] intervals.
+//! after two [`ReplicaConfig::with_raft_probe`] intervals.
 //!
 //! Transactions ([`ReplicaClient::transact`]) go to the current connection. One in flight when
 //! the connection drops (or whose deadline passes) fails with
@@ -26,7 +26,7 @@
 //! not the cluster leader"); it is never sent again by the client. Make writes idempotent (a
 //! `wait` or a guarded condition), or look for their effect, before retrying them.
 //!
-//! Giving up (after [`ReplicaConfig::max_rounds`] failed rounds) is an event and an error on
+//! Giving up (after [`ReplicaConfig::with_max_rounds`] failed rounds) is an event and an error on
 //! every later call, never a panic. Failures keep their causes typed ([`LinkError`]).
 //!
 //! ```no_run
@@ -336,7 +336,7 @@ pub enum ReplicaEvent {
         /// `true` when another client stole it.
         stolen: bool,
     },
-    /// The loop gave up ([`ReplicaConfig::max_rounds`]); the replica keeps its last contents.
+    /// The loop gave up ([`ReplicaConfig::with_max_rounds`]); the replica keeps its last contents.
     GaveUp {
         /// Failed rounds.
         rounds: u32,
@@ -426,7 +426,7 @@ impl std::fmt::Debug for ReplicaClient {
 
 impl ReplicaClient {
     /// Fetches the schema from the first remote that answers (within the backoff and
-    /// [`ReplicaConfig::max_rounds`]), checks the monitor request against it, and starts the
+    /// [`ReplicaConfig::with_max_rounds`]), checks the monitor request against it, and starts the
     /// connection loop. Returns at once after that; wait with [`ReplicaClient::wait_synced`].
     pub async fn start(
         config: ReplicaConfig,
@@ -539,7 +539,7 @@ impl ReplicaClient {
         }
     }
 
-    /// The current connection's handle, waiting up to [`ReplicaConfig::request_wait`] for
+    /// The current connection's handle, waiting up to [`ReplicaConfig::with_request_wait`] for
     /// one. Requests on it fail once that connection drops; they are not moved to the next.
     pub async fn client(&self) -> Result<(Client, String), ReplicaClientError> {
         let wait = self.inner.config.request_wait;

@@ -46,7 +46,7 @@ pub enum ReplicaClientError {
         #[source]
         last: Option<Arc<LinkError>>,
     },
-    /// No remote could be used for [`super::ReplicaConfig::max_rounds`] rounds in a row.
+    /// No remote could be used for [`super::ReplicaConfig::with_max_rounds`] rounds in a row.
     #[error("gave up after {rounds} rounds of connection attempts")]
     GaveUp {
         /// Failed rounds.
@@ -55,7 +55,7 @@ pub enum ReplicaClientError {
         #[source]
         last: Arc<LinkError>,
     },
-    /// No connection came up within [`super::ReplicaConfig::request_wait`].
+    /// No connection came up within [`super::ReplicaConfig::with_request_wait`].
     #[error("no connection to a usable server within {waited:?}")]
     NotConnected {
         /// How long the call waited.
@@ -139,15 +139,15 @@ pub enum LinkError {
     #[error(transparent)]
     Rejected(Rejection),
     /// Connecting and checking `_Server` took longer than
-    /// [`super::ReplicaConfig::check_timeout`].
+    /// [`super::ReplicaConfig::with_check_timeout`].
     #[error("connecting and checking _Server took longer than {0:?}")]
     CheckTimedOut(Duration),
     /// Connecting, checking and subscribing took longer than
-    /// [`super::ReplicaConfig::setup_timeout`].
+    /// [`super::ReplicaConfig::with_setup_timeout`].
     #[error("not synced within {0:?}")]
     SetupTimedOut(Duration),
     /// A Raft member sent nothing for this long, a liveness `echo` included
-    /// ([`super::ReplicaConfig::raft_probe`]): it is frozen or cut off.
+    /// ([`super::ReplicaConfig::with_raft_probe`]): it is frozen or cut off.
     #[error("the cluster member sent nothing for {0:?}, a liveness echo unanswered")]
     Unresponsive(Duration),
     /// The connection ended.
