@@ -237,8 +237,7 @@ async fn send(
     sink: &dyn StatusSink,
 ) -> bool {
     if !out.plan.is_empty() {
-        tracing::debug!(steps = out.plan.steps().len(), "sending one transaction");
-        tracing::trace!("{}", out.plan);
+        tracing::trace!("sending one transaction:\n{}", out.plan);
         let seq = nb.with_replica(|r| r.seq());
         let result = match out.plan.transaction_holding(config.lock()) {
             Ok(prepared) => prepared
@@ -250,6 +249,11 @@ async fn send(
         match result {
             Ok(rows) => {
                 progress.transactions += 1;
+                tracing::debug!(
+                    steps = out.plan.steps().len(),
+                    inserted = rows.len(),
+                    "committed"
+                );
                 wait_seen(nb, seq, &rows).await;
             }
             Err(e) => {

@@ -31,7 +31,7 @@ impl Controller {
             .arg("--state-dir")
             .arg(state)
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,ovnkit_kube=debug")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
