@@ -98,12 +98,11 @@ impl Observed {
         owned.extend(nb.owned::<nb::Nat>(&scope));
         owned.extend(nb.owned::<nb::GatewayChassis>(&scope));
         Observed {
-            router: nb.by_name::<LogicalRouter>(&cluster.router).map(|r| r.uuid),
+            router: nb.uuid_by_name::<LogicalRouter>(&cluster.router),
             gateway_port: cluster
                 .native
                 .as_ref()
-                .and_then(|n| nb.by_name::<LogicalRouterPort>(&n.port))
-                .map(|p| p.uuid),
+                .and_then(|n| nb.uuid_by_name::<LogicalRouterPort>(&n.port)),
             owned,
             nb_global: nb.rows::<NbGlobal>().next().map(|g| GlobalOptions::of(&g)),
         }

@@ -212,6 +212,22 @@ impl<'a> Typed<'a> {
             .map(Self::decode)
     }
 
+    /// The UUID of the first row whose `name` is `name`, as [`Typed::by_name`] finds it but
+    /// without decoding the row (a switch with thousands of ports is not copied to learn its
+    /// UUID).
+    #[must_use]
+    pub fn uuid_by_name<T: Table>(&self, name: &str) -> Option<Uuid> {
+        let table = self.table::<T>()?;
+        let key = [Datum::from(name)];
+        if let Ok(found) = table.find_one(&["name"], &key) {
+            return found.map(|r| r.uuid());
+        }
+        table
+            .rows()
+            .find(|r| r.get("name") == Some(&key[0]))
+            .map(|r| r.uuid())
+    }
+
     /// Every row whose `name` is `name` (several where the table has no unique index on it).
     #[must_use]
     pub fn all_by_name<T: Table>(&self, name: &str) -> Vec<T> {

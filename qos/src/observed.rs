@@ -41,7 +41,7 @@ impl NbObserved {
     #[must_use]
     pub fn from_snapshot(nb: &Typed<'_>, target: &PodTarget) -> Self {
         NbObserved {
-            switch: nb.by_name::<LogicalSwitch>(&target.switch).map(|s| s.uuid),
+            switch: nb.uuid_by_name::<LogicalSwitch>(&target.switch),
             owned: nb.owned::<nb::QoS>(&scope(target)),
         }
     }

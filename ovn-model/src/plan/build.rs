@@ -7,7 +7,7 @@ use ovsdb::replica::Replica;
 use ovsdb::table::Ref;
 use ovsdb::{
     Atom, Condition, DatabaseSchema, Datum, Delete, ErrorKind, Function, Insert, InsertHandle,
-    Mutate, Mutation, Mutator, NamedUuid, Operation, OperationResult, Row, TransactError,
+    Mutate, Mutation, Mutator, NamedUuid, Operation, OperationResult, Row, Set, TransactError,
     TransactOutcome, Transaction, Update, Uuid, Wait, WaitUntil,
 };
 
@@ -296,17 +296,31 @@ impl<'a> Builder<'a> {
                 self.rows.insert(i, row.clone());
             }
         }
+        // The children of each new parent are added in one go: a switch inserted with
+        // thousands of ports is one sort, not one per port.
+        let mut children: BTreeMap<(usize, &'static str), Vec<Atom>> = BTreeMap::new();
+        for step in &self.plan.steps {
+            if let Change::Insert {
+                name,
+                parent: Some(p),
+                ..
+            } = &step.change
+                && let RowTarget::Named(n) = &p.target
+                && let Some(i) = self.plan.insert_index(n)
+            {
+                children
+                    .entry((i, p.column))
+                    .or_default()
+                    .push(Atom::NamedUuid(name.clone()));
+            }
+        }
+        for ((i, column), atoms) in children {
+            if let Some(row) = self.rows.get_mut(&i) {
+                add_atoms(row, column, &Datum::Set(Set::from_atoms(atoms)));
+            }
+        }
         for (i, step) in self.plan.steps.iter().enumerate() {
             match &step.change {
-                Change::Insert {
-                    name,
-                    parent: Some(p),
-                    ..
-                } => {
-                    if let Some(row) = self.named_row(&p.target) {
-                        add_atoms(row, p.column, &Datum::set([Atom::NamedUuid(name.clone())]));
-                    }
-                }
                 Change::Update { target, row, .. } => {
                     if let Some(new) = self.named_row(target) {
                         for (c, d) in row.iter() {
