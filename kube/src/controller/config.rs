@@ -96,7 +96,9 @@ impl ControllerConfig {
         self
     }
 
-    /// Sets the most objects planned into one transaction (more wait for the next step).
+    /// Sets the most objects whose rows change in one transaction (more wait for the next
+    /// step); objects whose rows already match do not count, though a step looks at no more
+    /// than twenty times this many.
     #[must_use]
     pub fn with_batch(mut self, objects: usize) -> Self {
         self.batch = objects.max(1);

@@ -22,6 +22,7 @@ use ovn_model::snapshot::{self, Typed};
 use ovsdb::client::{
     ReplicaClient, ReplicaClientError, ReplicaConfig, ReplicaEvent, ReplicaEvents,
 };
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::config::ControllerConfig;
@@ -67,8 +68,9 @@ pub enum RunError {
     SourceEnded(&'static str),
 }
 
-/// What the loop did, for logs and tests.
+/// What the loop did, for logs, tests and benchmarks ([`run_observed`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Progress {
     /// Steps that sent a transaction.
     pub transactions: u64,
@@ -76,6 +78,9 @@ pub struct Progress {
     pub refused: u64,
     /// Times this controller took the lock.
     pub takeovers: u64,
+    /// Whether this controller writes and has nothing left to plan: OVN holds what the
+    /// objects ask for, as far as it can be had.
+    pub settled: bool,
 }
 
 /// Runs the controller on `nb_remotes` until `shutdown` completes.
@@ -88,6 +93,22 @@ pub async fn run(
     source: &dyn ObjectSource,
     sink: Arc<dyn StatusSink>,
     shutdown: impl Future<Output = ()>,
+) -> Result<Progress, RunError> {
+    let (progress, _) = watch::channel(Progress::default());
+    run_observed(config, nb_remotes, source, sink, shutdown, &progress).await
+}
+
+/// [`run`], publishing its [`Progress`] on `observer` after every tick that changed it.
+///
+/// # Errors
+/// [`RunError`] when it cannot go on.
+pub async fn run_observed(
+    config: ControllerConfig,
+    nb_remotes: &str,
+    source: &dyn ObjectSource,
+    sink: Arc<dyn StatusSink>,
+    shutdown: impl Future<Output = ()>,
+    observer: &watch::Sender<Progress>,
 ) -> Result<Progress, RunError> {
     let mut state = ControllerState::new(config.clone()).map_err(RunError::Config)?;
     let monitor = snapshot::monitor(ovn_model::nb::DATABASE, &NB_TABLES);
@@ -133,60 +154,68 @@ pub async fn run(
             },
             _ = tick.tick() => {
                 let holder = nb.is_synced() && nb.has_lock();
-                if !holder {
-                    if leader {
-                        tracing::warn!(lock = config.lock(), "lost the lock: standing by");
-                        leader = false;
+                let was = progress;
+                progress.settled = false;
+                'tick: {
+                    if !holder {
+                        if leader {
+                            tracing::warn!(lock = config.lock(), "lost the lock: standing by");
+                            leader = false;
+                        }
+                        break 'tick;
                     }
-                    continue;
-                }
-                if !state.listed() {
-                    if !waiting_logged {
-                        tracing::info!("waiting for the first listing of namespaces, pods and nodes");
-                        waiting_logged = true;
+                    if !state.listed() {
+                        if !waiting_logged {
+                            tracing::info!("waiting for the first listing of namespaces, pods and nodes");
+                            waiting_logged = true;
+                        }
+                        break 'tick;
                     }
-                    continue;
-                }
-                if !leader {
-                    leader = true;
-                    progress.takeovers += 1;
-                    let snap = nb.snapshot();
-                    let events = state.restore(&Typed::new(&snap));
-                    tracing::info!(lock = config.lock(), leases = state.ipam().len(), "holding the lock: writing");
-                    report(sink.as_ref(), StepOutput::events_only(events)).await;
-                }
-                let now = Instant::now();
-                if hold_until.is_some_and(|t| now < t) {
-                    continue;
-                }
-                hold_until = None;
-                if retry_at.is_some_and(|t| now >= t) {
-                    retry_at = None;
-                    state.retry_failed();
-                }
-                let (mut refused, mut unresolved) = (false, false);
-                while state.is_dirty() {
-                    let snap = nb.snapshot();
-                    let out = state.step(&Typed::new(&snap));
-                    unresolved |= out.retry;
-                    let more = out.more;
-                    if !send(&nb, &config, &mut state, &mut progress, out, sink.as_ref()).await {
-                        refused = true;
-                        break;
+                    if !leader {
+                        leader = true;
+                        progress.takeovers += 1;
+                        let snap = nb.snapshot();
+                        let events = state.restore(&Typed::new(&snap));
+                        tracing::info!(lock = config.lock(), leases = state.ipam().len(), "holding the lock: writing");
+                        report(sink.as_ref(), StepOutput::events_only(events)).await;
                     }
-                    if !more {
-                        break;
+                    let now = Instant::now();
+                    if hold_until.is_some_and(|t| now < t) {
+                        break 'tick;
                     }
+                    hold_until = None;
+                    if retry_at.is_some_and(|t| now >= t) {
+                        retry_at = None;
+                        state.retry_failed();
+                    }
+                    let (mut refused, mut unresolved) = (false, false);
+                    while state.is_dirty() {
+                        let snap = nb.snapshot();
+                        let out = state.step(&Typed::new(&snap));
+                        unresolved |= out.retry;
+                        let more = out.more;
+                        if !send(&nb, &config, &mut state, &mut progress, out, sink.as_ref()).await {
+                            refused = true;
+                            break;
+                        }
+                        if !more {
+                            break;
+                        }
+                    }
+                    if refused {
+                        hold_until = Some(Instant::now() + retry_wait);
+                    } else if unresolved {
+                        retry_at.get_or_insert(Instant::now() + retry_wait);
+                    }
+                    if refused || unresolved {
+                        retry_wait = (retry_wait * 2).min(MAX_RETRY_INTERVAL);
+                    } else if !state.has_failed() {
+                        retry_wait = RETRY_INTERVAL;
+                    }
+                    progress.settled = !state.is_dirty() && !refused;
                 }
-                if refused {
-                    hold_until = Some(Instant::now() + retry_wait);
-                } else if unresolved {
-                    retry_at.get_or_insert(Instant::now() + retry_wait);
-                }
-                if refused || unresolved {
-                    retry_wait = (retry_wait * 2).min(MAX_RETRY_INTERVAL);
-                } else if !state.has_failed() {
-                    retry_wait = RETRY_INTERVAL;
+                if progress != was {
+                    observer.send_replace(progress);
                 }
             }
         }

@@ -366,17 +366,21 @@ impl ControllerState {
         for name in std::mem::take(&mut self.dirty.nodes) {
             self.plan_node(&name, nb, &switches, &mut out);
         }
-        let batch: Vec<String> = self
-            .dirty
-            .pods
-            .iter()
-            .take(self.config.batch)
-            .cloned()
-            .collect();
-        for key in &batch {
-            self.dirty.pods.remove(key);
-            if self.plan_pod(key, nb, &switches, &mut out) {
+        // A batch counts the pods whose rows change: after a restart, pods that OVN already
+        // holds as asked cost a look each, not a place in the transaction. Looks are bounded
+        // too, so that one step never keeps the loop from the sources for long.
+        let (mut changed, mut examined) = (0, 0);
+        while changed < self.config.batch && examined < self.config.batch * EXAMINE_PER_CHANGE {
+            let Some(key) = self.dirty.pods.pop_first() else {
+                break;
+            };
+            let steps = out.plan.steps().len();
+            if self.plan_pod(&key, nb, &switches, &mut out) {
                 self.dirty.gateway = true;
+            }
+            examined += 1;
+            if out.plan.steps().len() > steps {
+                changed += 1;
             }
         }
         out.more = !self.dirty.pods.is_empty();
@@ -882,6 +886,9 @@ impl ControllerState {
     }
 }
 
+/// How many pods a step may look at per pod it may change (see [`ControllerState::step`]).
+const EXAMINE_PER_CHANGE: usize = 20;
+
 /// Where each switch is in this step: new in the plan, or in the snapshot, or by name.
 struct SwitchTargets<'a> {
     resolved: &'a Resolved,
@@ -897,8 +904,8 @@ impl SwitchTargets<'_> {
         {
             return Target::Ref(t);
         }
-        match self.nb.by_name::<LogicalSwitch>(name) {
-            Some(s) => s.uuid.into(),
+        match self.nb.uuid_by_name::<LogicalSwitch>(name) {
+            Some(uuid) => uuid.into(),
             None => name.into(),
         }
     }

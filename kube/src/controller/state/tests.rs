@@ -395,3 +395,55 @@ fn a_restarted_controller_rebuilds_its_leases_from_ovn_and_changes_nothing() {
     assert_eq!(after, expected, "every other port kept its addresses");
     assert!(restarted.state.ipam().lease("default/a").is_none());
 }
+
+#[test]
+fn a_batch_counts_the_pods_that_change_not_the_pods_looked_at() {
+    let pods_named = |names: &[String]| -> Vec<Pod> {
+        names
+            .iter()
+            .map(|n| pod("default", n, "node1", &[]))
+            .collect()
+    };
+    let names: Vec<String> = (0..12).map(|i| format!("p{i:02}")).collect();
+    let config = ControllerConfig::default().with_batch(4);
+    let mut h = Harness::new();
+    h.state = ControllerState::new(config.clone()).unwrap();
+    h.list(
+        vec![namespace("default", &[])],
+        pods_named(&names),
+        vec![node("node1")],
+    );
+    // 12 new pods, at most 4 changed per step: 3 transactions.
+    assert_eq!(h.settle(), 3);
+
+    // Restarted with 2 of the 12 deleted meanwhile: the 10 that OVN holds as asked cost no
+    // place in a batch, so both deletions go out in one transaction.
+    let mut restarted = Harness {
+        state: ControllerState::new(config).unwrap(),
+        nb: h.nb.clone(),
+        events: Vec::new(),
+        annotations: BTreeMap::new(),
+    };
+    let kept: Vec<String> = names
+        .iter()
+        .filter(|n| *n != "p03" && *n != "p09")
+        .cloned()
+        .collect();
+    restarted.list(
+        vec![namespace("default", &[])],
+        pods_named(&kept),
+        vec![node("node1")],
+    );
+    let snap = restarted.nb.snapshot();
+    assert!(restarted.state.restore(&Typed::new(&snap)).is_empty());
+    assert_eq!(restarted.settle(), 1);
+    assert!(restarted.port("default.p03").is_none());
+    assert!(restarted.port("default.p09").is_none());
+    assert_eq!(
+        restarted.typed::<LogicalSwitchPort, _>(|v| v
+            .iter()
+            .filter(|p| p.name.starts_with("default.p"))
+            .count()),
+        10
+    );
+}
