@@ -25,6 +25,14 @@
 //! | [`EGRESS_CIDR`] | `gateway` | egress policies | the subnet's CIDR (a node plan is derived from the row alone) |
 //! | [`EGRESS_NAT`] | `gateway` | egress policies | `true` when the nodes masquerade the subnet |
 //! | [`EGRESS_STANDBY`] | `gateway` | active-backup egress policies | join addresses of the healthy backups, comma-separated |
+//! | [`PORT_SUBNET`] | `topology` | pod and node ports | the port's subnet (its logical switch) |
+//! | [`PORT_CIDR`] | `topology` | pod and node ports | the subnet's CIDRs for the port's addresses, comma-separated |
+//! | [`PORT_GATEWAY`] | `topology` | pod and node ports | the gateways for the port's addresses, comma-separated |
+//! | [`PORT_MTU`] | `topology` | pod and node ports | the MTU of the pod's interface |
+//! | [`PORT_QOS`] | `topology` | pod ports with QoS | the pod's QoS annotations, as a JSON object |
+//! | [`SWITCH_CIDR`], [`SWITCH_CIDR6`] | `topology` | subnet switches | the subnet's IPv4 and IPv6 CIDR |
+//!
+//! The port keys are what a node agent needs to plumb the pod, so that it works from OVN alone.
 //!
 //! Objects are named by [`Object`]'s constructors so that every component spells them alike.
 //!
@@ -62,6 +70,21 @@ pub const EGRESS_NAT: &str = "ovnkit.io/nat-outgoing";
 /// Data key of the `gateway` component on active-backup egress policies: the join addresses
 /// of the healthy backup gateways, comma-separated.
 pub const EGRESS_STANDBY: &str = "ovnkit.io/standby";
+
+/// Data key of the `topology` component on ports: the port's subnet (its logical switch).
+pub const PORT_SUBNET: &str = "ovnkit.io/subnet";
+/// Data key of the `topology` component on ports: the CIDRs, comma-separated.
+pub const PORT_CIDR: &str = "ovnkit.io/cidr";
+/// Data key of the `topology` component on ports: the gateways, comma-separated.
+pub const PORT_GATEWAY: &str = "ovnkit.io/gateway";
+/// Data key of the `topology` component on ports: the MTU of the pod's interface.
+pub const PORT_MTU: &str = "ovnkit.io/mtu";
+/// Data key of the `topology` component on pod ports: the QoS annotations, a JSON object.
+pub const PORT_QOS: &str = "ovnkit.io/qos";
+/// Data key of the `topology` component on subnet switches: the IPv4 CIDR.
+pub const SWITCH_CIDR: &str = "ovnkit.io/cidr";
+/// Data key of the `topology` component on subnet switches: the IPv6 CIDR.
+pub const SWITCH_CIDR6: &str = "ovnkit.io/cidr6";
 
 /// A component of the stack that owns rows (the value of [`OWNER`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

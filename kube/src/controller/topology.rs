@@ -25,7 +25,7 @@ use ovn_model::nb::{
     Acl, AclAction, AclDirection, LogicalRouter, LogicalRouterPort, LogicalSwitch,
     LogicalSwitchPort,
 };
-use ovn_model::owner::{Component, Key, Object};
+use ovn_model::owner::{self, Component, Key, Object};
 use ovn_model::plan::{PlanError, Target};
 use ovn_model::reconcile::Want;
 
@@ -78,9 +78,9 @@ pub(crate) fn switch(subnet: &Subnet) -> Result<Want, PlanError> {
     let mut sw = LogicalSwitch::new(&subnet.name);
     for c in &subnet.cidrs {
         let k = if c.addr().is_ipv4() {
-            "ovnkit.io/cidr"
+            owner::SWITCH_CIDR
         } else {
-            "ovnkit.io/cidr6"
+            owner::SWITCH_CIDR6
         };
         sw.external_ids.insert(k.to_owned(), c.to_string());
     }
@@ -201,16 +201,10 @@ pub(crate) struct PortData {
 
 /// `external_ids` keys of the data a port carries for the node agent.
 pub(crate) mod data {
-    /// The subnet (logical switch) name.
-    pub(crate) const SUBNET: &str = "ovnkit.io/subnet";
-    /// The CIDRs, comma-separated.
-    pub(crate) const CIDR: &str = "ovnkit.io/cidr";
-    /// The gateways, comma-separated.
-    pub(crate) const GATEWAY: &str = "ovnkit.io/gateway";
-    /// The MTU.
-    pub(crate) const MTU: &str = "ovnkit.io/mtu";
-    /// The pod's QoS annotations, as a JSON object.
-    pub(crate) const QOS: &str = "ovnkit.io/qos";
+    pub(crate) use ovn_model::owner::{
+        PORT_CIDR as CIDR, PORT_GATEWAY as GATEWAY, PORT_MTU as MTU, PORT_QOS as QOS,
+        PORT_SUBNET as SUBNET,
+    };
 }
 
 /// A port on a switch: a pod's (`<namespace>.<pod>`) or a node's management port
