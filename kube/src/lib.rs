@@ -8,6 +8,8 @@
 //! `gateway::NodePlan` says, and the gateway health probe, [`health`], that the controller's
 //! health loop re-plans from.
 
+pub mod agent;
+pub mod cni;
 pub mod controller;
 pub mod health;
 pub mod node;
