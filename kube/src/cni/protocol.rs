@@ -173,7 +173,7 @@ pub enum Reply {
     /// `ADD` attached the pod.
     Added {
         /// What it made.
-        attachment: Attachment,
+        attachment: Box<Attachment>,
     },
     /// `DEL`, `CHECK`, `GC` or `STATUS` succeeded.
     Done,
