@@ -38,6 +38,17 @@ pub struct Fip {
     pub external_ip: IpAddr,
 }
 
+/// A pod's own SNAT address (Kube-OVN's `ovn.kubernetes.io/snat`): the pod's traffic leaving
+/// the cluster takes `external_ip` as its source instead of the subnet's; only on the
+/// OVN-native gateway. Unlike a [`Fip`], nothing outside can reach the pod through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PodSnat {
+    /// The pod's address.
+    pub logical_ip: IpAddr,
+    /// The source address its traffic leaves with.
+    pub external_ip: IpAddr,
+}
+
 /// A pod of the subnet and the node it runs on (distributed egress reroutes per node).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PodPlacement {
@@ -71,6 +82,8 @@ pub struct EgressIntent {
     pub pods: Vec<PodPlacement>,
     /// Floating IPs of the subnet's pods (OVN-native only).
     pub fips: Vec<Fip>,
+    /// Pods' own SNAT addresses (OVN-native only).
+    pub snats: Vec<PodSnat>,
 }
 
 impl EgressIntent {
@@ -84,6 +97,7 @@ impl EgressIntent {
             nat_outgoing: true,
             pods: Vec::new(),
             fips: Vec::new(),
+            snats: Vec::new(),
         }
     }
 
@@ -146,6 +160,16 @@ impl EgressIntent {
         self.pods.push(PodPlacement {
             node: node.into(),
             ip,
+        });
+        self
+    }
+
+    /// Gives the pod at `logical_ip` its own SNAT address `external_ip`.
+    #[must_use]
+    pub fn with_pod_snat(mut self, logical_ip: IpAddr, external_ip: IpAddr) -> Self {
+        self.snats.push(PodSnat {
+            logical_ip,
+            external_ip,
         });
         self
     }

@@ -42,7 +42,7 @@
 //! gateway is the router's join port). The planner does not create that topology (the
 //! topology layer of `ovn-model` does); it owns only the rows carrying its owner tags
 //! (`ovnkit.io/owner=gateway`, see [`ovn_model::owner`]): objects `subnet/<name>` and
-//! `cluster`, roles `internal`, `egress`, `default-route`, `snat`, `fip` and `chassis`.
+//! `cluster`, roles `internal`, `egress`, `default-route`, `snat`, `pod-snat`, `fip` and `chassis`.
 //!
 //! # Egress modes, per subnet
 //!
@@ -52,7 +52,7 @@
 //! | centralized active-backup | one `reroute` policy: `ip4.src == CIDR` -> the first healthy gateway node | every healthy gateway node routes and masquerades (the backups on standby, listed in the policy's `ovnkit.io/standby`), so a failover changes OVN only |
 //! | centralized ECMP | one `reroute` policy with every healthy gateway as a next hop | every healthy gateway node |
 //! | no SNAT (`nat_outgoing=false`) | as distributed or centralized | routes only; pod addresses leave unchanged |
-//! | OVN-native | `snat` to the gateway port's address, `dnat_and_snat` per floating IP; `Gateway_Chassis` priorities on the port (BFD moves it; optional BFD timers in `NB_Global` options, [`BfdTimers`]) | nothing |
+//! | OVN-native | `snat` to the gateway port's address, `snat` per pod with its own SNAT address ([`PodSnat`]), `dnat_and_snat` per floating IP; `Gateway_Chassis` priorities on the port (BFD moves it; optional BFD timers in `NB_Global` options, [`BfdTimers`]) | nothing |
 //!
 //! Besides: one `allow` policy at a higher priority keeps cluster-internal destinations
 //! (cluster CIDRs, the join subnet, every subnet) on the normal routing path, and a default
@@ -124,7 +124,7 @@ mod wanted;
 
 pub use config::{BfdTimers, Cluster, NativeGateway, NodeState};
 pub use error::{ConfigError, IntentError, PlanError};
-pub use intent::{EgressIntent, Fip, GatewayType, PodPlacement};
+pub use intent::{EgressIntent, Fip, GatewayType, PodPlacement, PodSnat};
 pub use node_plan::{Masquerade, NodePlan, NodeRoute};
 pub use observed::{GlobalOptions, Observed, ObservedRows};
 pub use plan::Plan;

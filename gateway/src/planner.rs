@@ -181,6 +181,28 @@ fn check_modes(intent: &EgressIntent) -> Result<(), IntentError> {
             ),
         ));
     }
+    if t != GatewayType::OvnNative && !intent.snats.is_empty() {
+        return Err(contradiction(
+            intent,
+            &format!(
+                "pod SNAT addresses need the OVN-native gateway, not {} egress",
+                t.as_str()
+            ),
+        ));
+    }
+    if let Some(s) = intent
+        .snats
+        .iter()
+        .find(|s| intent.fips.iter().any(|f| f.logical_ip == s.logical_ip))
+    {
+        return Err(contradiction(
+            intent,
+            &format!(
+                "pod {} has both a floating IP and a SNAT address {} (the floating IP already translates its traffic)",
+                s.logical_ip, s.external_ip
+            ),
+        ));
+    }
     let mut seen = BTreeSet::new();
     if let Some(g) = intent.gateway_nodes.iter().find(|g| !seen.insert(*g)) {
         return Err(contradiction(
@@ -353,6 +375,21 @@ fn subnet_wants(
                     format!(
                         "subnet {}: SNAT to {} on gateway port {}",
                         intent.subnet, native.address, native.port
+                    ),
+                ));
+            }
+            for p in &intent.snats {
+                out.push(want(
+                    subnet_key(&intent.subnet, role::POD_SNAT).with_id(p.logical_ip.to_string()),
+                    Wanted::Nat(nb::Nat {
+                        type_: NatType::Snat,
+                        external_ip: p.external_ip.to_string(),
+                        logical_ip: p.logical_ip.to_string(),
+                        ..Default::default()
+                    }),
+                    format!(
+                        "subnet {}: pod {} leaves as {}",
+                        intent.subnet, p.logical_ip, p.external_ip
                     ),
                 ));
             }

@@ -25,6 +25,7 @@ pub(crate) mod role {
     pub(crate) const SNAT: &str = "snat";
     /// `NAT` `dnat_and_snat` of a floating IP.
     pub(crate) const FIP: &str = "fip";
+    pub(crate) const POD_SNAT: &str = "pod-snat";
     /// `Gateway_Chassis` of the native gateway port.
     pub(crate) const CHASSIS: &str = "chassis";
 }

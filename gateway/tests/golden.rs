@@ -90,7 +90,14 @@ fn ovn_native_snat_and_fips() {
         &nodes,
         &mut o,
     );
-    let _ = step("native_fip_removed", &[n], &nodes, &mut o);
+    let _ = step("native_fip_removed", std::slice::from_ref(&n), &nodes, &mut o);
+    let _ = step(
+        "native_pod_snat",
+        &[n.clone().with_pod_snat(ip("10.16.4.13"), ip("10.18.0.201"))],
+        &nodes,
+        &mut o,
+    );
+    let _ = step("native_pod_snat_removed", &[n], &nodes, &mut o);
 }
 
 #[test]
@@ -144,6 +151,17 @@ fn bad_intents_are_typed_errors_naming_the_subnet() {
             EgressIntent::distributed("c", net("10.16.3.0/24"))
                 .with_fip(ip("10.16.3.2"), ip("10.18.0.9")),
             "subnet c: contradictory egress modes: floating IPs need the OVN-native gateway, not distributed egress",
+        ),
+        (
+            EgressIntent::centralized("c2", net("10.16.7.0/24"), ["node1"])
+                .with_pod_snat(ip("10.16.7.2"), ip("10.18.0.9")),
+            "subnet c2: contradictory egress modes: pod SNAT addresses need the OVN-native gateway, not centralized egress",
+        ),
+        (
+            EgressIntent::ovn_native("c3", net("10.16.8.0/24"))
+                .with_fip(ip("10.16.8.2"), ip("10.18.0.9"))
+                .with_pod_snat(ip("10.16.8.2"), ip("10.18.0.10")),
+            "subnet c3: contradictory egress modes: pod 10.16.8.2 has both a floating IP and a SNAT address 10.18.0.10 (the floating IP already translates its traffic)",
         ),
         (
             EgressIntent::centralized("d", net("10.16.4.0/24"), Vec::<String>::new()),

@@ -18,6 +18,7 @@
 //! | Pod | `logical_switch` | in/out | the subnet to use instead of the namespace's |
 //! | Pod | `ingress_rate`, `egress_rate`, `ingress_burst`, `egress_burst` | in | QoS (the `qos` crate's keys) |
 //! | Pod | `eip` | in | a floating IP for the pod (in a subnet with `gateway_type` `native`) |
+//! | Pod | `snat` | in | the source address the pod's traffic leaves the cluster with, instead of the subnet's (in a subnet with `gateway_type` `native`; not with an `eip`) |
 //! | Pod | `allocated`, `cidr`, `gateway` | out | `true`, the subnet's CIDR and gateway |
 //! | Node | `ip_address`, `mac_address`, `cidr`, `gateway`, `port_name`, `logical_switch` | out | the node's join port |
 //!
@@ -61,6 +62,8 @@ pub const MAC_ADDRESS: &str = "ovn.kubernetes.io/mac_address";
 pub const IP_POOL: &str = "ovn.kubernetes.io/ip_pool";
 /// Pod: a floating IP.
 pub const EIP: &str = "ovn.kubernetes.io/eip";
+/// Pod: its own SNAT address.
+pub const SNAT: &str = "ovn.kubernetes.io/snat";
 /// Pod (out): `true` once the pod has its lease and port.
 pub const ALLOCATED: &str = "ovn.kubernetes.io/allocated";
 /// Pod, Node (out): the subnet's CIDR.

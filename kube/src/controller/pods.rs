@@ -103,6 +103,8 @@ pub struct PodRequest {
     pub pool: Vec<IpAddr>,
     /// A floating IP.
     pub eip: Option<IpAddr>,
+    /// Its own SNAT address.
+    pub snat: Option<IpAddr>,
     /// QoS.
     pub qos: qos::QosIntent,
     /// The QoS annotations as given (recorded on the port for the node agent).
@@ -141,6 +143,13 @@ pub fn request(pod: &PodView) -> Result<PodRequest, AnnotationError> {
             .map(|v| {
                 v.parse()
                     .map_err(|_| r.error(ann::EIP, BadValue::NotAnAddress))
+            })
+            .transpose()?,
+        snat: r
+            .get(ann::SNAT)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| r.error(ann::SNAT, BadValue::NotAnAddress))
             })
             .transpose()?,
         qos,

@@ -785,20 +785,45 @@ impl ControllerState {
                 {
                     i = i.with_pod(node.clone(), ip);
                 }
-                if let Some(Ok(eip)) = p
-                    .annotations
-                    .get(ann::EIP)
-                    .map(|v| v.trim().parse::<IpAddr>())
-                {
-                    if s.gateway_type == GatewayType::OvnNative {
-                        i = i.with_fip(ip, eip);
-                    } else {
+                let address = |key: &str| {
+                    p.annotations
+                        .get(key)
+                        .and_then(|v| v.trim().parse::<IpAddr>().ok())
+                };
+                let (eip, snat) = (address(ann::EIP), address(ann::SNAT));
+                for (key, wanted) in [(ann::EIP, eip), (ann::SNAT, snat)] {
+                    if wanted.is_some() && s.gateway_type != GatewayType::OvnNative {
                         out.events.push(warning(
                             p.object(),
-                            "EipUnsupported",
-                            format!("{}: annotation {}: a floating IP needs a subnet with gateway_type native", p.object(), ann::EIP),
+                            "EgressAddressUnsupported",
+                            format!(
+                                "{}: annotation {key}: needs a subnet with gateway_type native, and {} is {}",
+                                p.object(),
+                                s.name,
+                                s.gateway_type.as_str()
+                            ),
                         ));
                     }
+                }
+                if s.gateway_type != GatewayType::OvnNative {
+                    continue;
+                }
+                if let Some(eip) = eip {
+                    i = i.with_fip(ip, eip);
+                }
+                match (eip, snat) {
+                    (Some(_), Some(_)) => out.events.push(warning(
+                        p.object(),
+                        "EgressAddressUnsupported",
+                        format!(
+                            "{}: annotation {}: ignored, the pod's {} already translates its traffic",
+                            p.object(),
+                            ann::SNAT,
+                            ann::EIP
+                        ),
+                    )),
+                    (None, Some(snat)) => i = i.with_pod_snat(ip, snat),
+                    _ => {}
                 }
             }
             intents.push(i);

@@ -447,3 +447,91 @@ fn a_batch_counts_the_pods_that_change_not_the_pods_looked_at() {
         10
     );
 }
+
+#[test]
+fn a_pods_snat_address_becomes_its_own_nat_rule_on_the_native_gateway_only() {
+    // The cluster router first, then its port on the external network (an operator's, as
+    // the native gateway's port is), then the controller with the native gateway.
+    let mut h = Harness::new();
+    h.list(
+        vec![namespace("default", &[])],
+        Vec::new(),
+        vec![node("node1")],
+    );
+    h.settle();
+    let router = h.typed::<ovn_model::nb::LogicalRouter, _>(|v| v[0].uuid);
+    let mut plan = Plan::nb();
+    plan.insert_child(
+        router,
+        &LogicalRouterPort::new(
+            "lrp-ext",
+            ovn_model::MacAddr::from([0x0a, 0, 0, 0, 0, 0xfe]),
+            ["172.20.0.2/24".parse().unwrap()],
+        ),
+    )
+    .unwrap();
+    plan.transaction().unwrap().apply(&mut h.nb).unwrap();
+    let native = gateway::NativeGateway::new("lrp-ext", "172.20.0.2".parse().unwrap(), ["node1"]);
+    h.state =
+        ControllerState::new(ControllerConfig::default().with_native_gateway(native)).unwrap();
+    let namespaces = vec![
+        namespace(
+            "out",
+            &[(ann::CIDR, "10.18.0.0/24"), (ann::GATEWAY_TYPE, "native")],
+        ),
+        namespace("default", &[]),
+    ];
+    let pods = vec![
+        pod(
+            "out",
+            "s",
+            "node1",
+            &[(ann::IP_ADDRESS, "10.18.0.20"), (ann::SNAT, "172.20.0.50")],
+        ),
+        pod(
+            "out",
+            "both",
+            "node1",
+            &[
+                (ann::IP_ADDRESS, "10.18.0.21"),
+                (ann::EIP, "172.20.0.60"),
+                (ann::SNAT, "172.20.0.61"),
+            ],
+        ),
+        pod("default", "d", "node1", &[(ann::SNAT, "172.20.0.70")]),
+    ];
+    h.list(namespaces, pods, vec![node("node1")]);
+    let snap = h.nb.snapshot();
+    assert!(h.state.restore(&Typed::new(&snap)).is_empty());
+    h.settle();
+    let mut nats: Vec<(String, String, String)> = h.typed::<ovn_model::nb::Nat, _>(|v| {
+        v.into_iter()
+            .map(|n| (n.type_.to_string(), n.logical_ip, n.external_ip))
+            .collect()
+    });
+    nats.sort();
+    assert_eq!(
+        nats,
+        [
+            (
+                "dnat_and_snat".into(),
+                "10.18.0.21".into(),
+                "172.20.0.60".into()
+            ),
+            ("snat".into(), "10.18.0.0/24".into(), "172.20.0.2".into()),
+            ("snat".into(), "10.18.0.20".into(), "172.20.0.50".into()),
+        ]
+    );
+    assert_eq!(
+        h.events_for("both"),
+        [
+            "EgressAddressUnsupported Pod out/both: annotation ovn.kubernetes.io/snat: ignored, the pod's ovn.kubernetes.io/eip already translates its traffic"
+        ]
+    );
+    assert_eq!(
+        h.events_for("d"),
+        [
+            "EgressAddressUnsupported Pod default/d: annotation ovn.kubernetes.io/snat: needs a subnet with gateway_type native, and ovn-default is distributed"
+        ]
+    );
+}
