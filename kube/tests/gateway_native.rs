@@ -1,5 +1,6 @@
 //! OVN-native egress in a real OVN lab: a distributed gateway port on the external network
-//! (localnet), SNAT to its address, a pod's floating IP reachable from the external host, and
+//! (localnet), SNAT to its address, a pod's own SNAT address, a pod's floating IP reachable
+//! from the external host, and
 //! the port moving to the next gateway chassis (BFD, 300 ms timers set by the planner) when
 //! the highest-priority one dies. The time the move takes is measured and printed (the goal
 //! is 3 s; not asserted).
@@ -14,6 +15,7 @@ use gateway::{BfdTimers, EgressIntent, Planner};
 use ovn_testbed::Pinger;
 
 const FIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 18, 0, 200));
+const POD_SNAT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 18, 0, 201));
 
 #[test]
 fn snat_fip_and_gateway_chassis_failover() {
@@ -27,7 +29,10 @@ fn snat_fip_and_gateway_chassis_failover() {
     let cidr = lab.add_subnet(4);
     let plain = lab.add_pod(2, 4, 1);
     let floating = lab.add_pod(2, 4, 2);
-    let intents = [EgressIntent::ovn_native("ls4", cidr).with_fip(floating.ip(), FIP)];
+    let snatted = lab.add_pod(2, 4, 3);
+    let intents = [EgressIntent::ovn_native("ls4", cidr)
+        .with_fip(floating.ip(), FIP)
+        .with_pod_snat(snatted.ip(), POD_SNAT)];
     let plan = lab.reconcile(&intents);
     for line in plan.explain() {
         println!("{line}");
@@ -54,6 +59,9 @@ fn snat_fip_and_gateway_chassis_failover() {
     let seen = lab.source_seen(&floating, Duration::from_secs(10));
     println!("pod with FIP seen as {seen:?}");
     assert_eq!(seen, Some(FIP));
+    let seen = lab.source_seen(&snatted, Duration::from_secs(10));
+    println!("pod with its own SNAT address seen as {seen:?}");
+    assert_eq!(seen, Some(POD_SNAT));
     let ping = ovn_testbed::ping(lab.external.netns(), FIP, 3).expect("ping the FIP");
     assert!(
         ping.loss_percent() < 100.0,
