@@ -72,6 +72,12 @@ struct ControllerArgs {
     /// The OVSDB lock the writing controller holds (controllers sharing it elect one writer).
     #[arg(long, default_value = "ovnkit_controller")]
     lock: String,
+    /// The cluster's OVN-native gateway, for subnets with `gateway_type: native`:
+    /// PORT=ADDRESS@NODE[,NODE...], the router port on the external network (created by the
+    /// operator), its external address, and the nodes that may host it, highest priority
+    /// first.
+    #[arg(long, value_name = "PORT=ADDRESS@NODE,...")]
+    native_gateway: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -105,6 +111,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// `PORT=ADDRESS@NODE[,NODE...]`.
+fn native_gateway(value: &str) -> Result<gateway::NativeGateway> {
+    let usage = "write PORT=ADDRESS@NODE[,NODE...], such as lrp-ext=172.20.0.2@node1,node2";
+    let Some((port, rest)) = value.split_once('=') else {
+        bail!("--native-gateway {value:?}: no '=': {usage}");
+    };
+    let Some((address, chassis)) = rest.split_once('@') else {
+        bail!("--native-gateway {value:?}: no '@': {usage}");
+    };
+    let address: IpAddr = address
+        .parse()
+        .with_context(|| format!("--native-gateway {value:?}: {address:?} is not an address"))?;
+    let nodes: Vec<&str> = chassis.split(',').map(str::trim).collect();
+    if port.is_empty() || nodes.iter().any(|n| n.is_empty()) {
+        bail!("--native-gateway {value:?}: empty port or node name: {usage}");
+    }
+    Ok(gateway::NativeGateway::new(port, address, nodes))
+}
+
 /// `NAME=CIDR`.
 fn named_cidr(flag: &str, value: &str) -> Result<(String, IpNet)> {
     let Some((name, cidr)) = value.split_once('=') else {
@@ -129,6 +154,10 @@ async fn controller(args: ControllerArgs) -> Result<()> {
         .with_join(join_name, join_cidr, router_ip)
         .with_mtu(args.mtu)
         .with_lock(args.lock);
+    let config = match &args.native_gateway {
+        Some(v) => config.with_native_gateway(native_gateway(v)?),
+        None => config,
+    };
     config
         .validate()
         .map_err(|e| anyhow::anyhow!("controller configuration: {e}"))?;
