@@ -45,10 +45,13 @@
 mod central;
 mod cluster;
 mod cmd;
+mod containerd;
+mod cri;
 mod daemon;
 mod error;
 mod external;
 pub mod golden;
+mod images;
 mod lab;
 mod mgmt;
 mod netns;
@@ -60,9 +63,14 @@ mod traffic;
 
 pub use central::{Central, CentralOptions};
 pub use cluster::{ClusterMember, NbCluster, RaftRole};
+pub use containerd::{CniConfig, Containerd, ContainerdTimings, CriPod, PodTimings, mounts_under};
+pub use cri::{
+    BUSYBOX_IMAGE, CRI_TIMEOUT, ContainerSpec, CriClient, PAUSE_IMAGE, PodSpec, RuntimeConditions,
+    RuntimeVersion, SandboxStatus, SandboxSummary,
+};
 pub use error::{Error, PACKAGES, Result};
 pub use external::ExternalNet;
-pub use lab::{Lab, check_install, namespaces_with_prefix, schemas};
+pub use lab::{CNI_PLUGIN_DIR, Lab, check_install, namespaces_with_prefix, schemas};
 pub use netns::{Netns, NsThread};
 pub use node::{Node, UNDERLAY_PREFIX};
 pub use ovsdb_server::{OvsdbServer, OvsdbServerOptions, Pki, TlsFiles};
