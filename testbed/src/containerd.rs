@@ -10,7 +10,6 @@
 //! [`CriPod`].
 
 use std::fs::{self, File};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,11 +23,12 @@ use nix::unistd::Pid;
 
 use crate::cmd;
 use crate::cri::{CriClient, PodSpec, SandboxSummary};
+use crate::cri_pod::{CriPod, PodTimings};
 use crate::error::{Error, Result};
 use crate::lab::{CNI_PLUGIN_DIR, CNI_PLUGINS, LabShared, find_program};
+use crate::leftovers::{mount_points, mounts_under, shims_for, walk_dirs};
 use crate::netns::Netns;
 use crate::node::Node;
-use crate::traffic::{self, PingStats};
 
 /// How long containerd gets to exit after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(10);
@@ -131,29 +131,19 @@ pub struct ContainerdTimings {
     pub import: Duration,
 }
 
-/// How long the CRI calls of one pod took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PodTimings {
-    /// `RunPodSandbox`: network namespace, CNI ADD, sandbox container.
-    pub run_sandbox: Duration,
-    /// `CreateContainer` of the app (zero without one).
-    pub create_container: Duration,
-    /// `StartContainer` of the app (zero without one).
-    pub start_container: Duration,
-}
-
+/// What a containerd shares with its pods.
 #[derive(Debug)]
-struct Shared {
-    cri: CriClient,
+pub(crate) struct Shared {
+    pub(crate) cri: CriClient,
     /// Live pods: sandbox id and `namespace/name`.
-    pods: Mutex<Vec<(String, String)>>,
+    pub(crate) pods: Mutex<Vec<(String, String)>>,
     /// Set once containerd's teardown began: pods no longer remove themselves.
-    stopped: AtomicBool,
-    timings: Mutex<Vec<PodTimings>>,
+    pub(crate) stopped: AtomicBool,
+    pub(crate) timings: Mutex<Vec<PodTimings>>,
 }
 
 impl Shared {
-    fn forget(&self, sandbox_id: &str) -> bool {
+    pub(crate) fn forget(&self, sandbox_id: &str) -> bool {
         let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
         let before = pods.len();
         pods.retain(|(id, _)| id != sandbox_id);
@@ -161,7 +151,7 @@ impl Shared {
     }
 
     /// StopPodSandbox then RemovePodSandbox (which also removes the pod's containers).
-    fn remove_sandbox(&self, sandbox_id: &str) -> Result<()> {
+    pub(crate) fn remove_sandbox(&self, sandbox_id: &str) -> Result<()> {
         self.cri.stop_pod_sandbox(sandbox_id)?;
         self.cri.remove_pod_sandbox(sandbox_id)
     }
@@ -654,91 +644,6 @@ impl Containerd {
     }
 }
 
-/// PIDs of `containerd-shim-runc-v2` processes started with `-address <address>`.
-fn shims_for(address: &[u8]) -> Vec<i32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
-                let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
-                args.first()
-                    .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
-                    && args
-                        .windows(2)
-                        .any(|w| w[0] == b"-address" && w[1] == address)
-            })
-        })
-        .collect()
-}
-
-/// Every directory under `root` (itself included), deepest first.
-fn walk_dirs(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        if let Ok(entries) = fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    stack.push(entry.path());
-                }
-            }
-        }
-        out.push(dir);
-    }
-    out.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-    out
-}
-
-/// Mount points and file-system types from `/proc/self/mountinfo`.
-fn mount_points() -> Vec<(PathBuf, String)> {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let point = unescape_mount(fields.get(4)?);
-            let sep = fields.iter().position(|f| *f == "-")?;
-            let fstype = fields.get(sep + 1)?.to_string();
-            Some((PathBuf::from(point), fstype))
-        })
-        .collect()
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape_mount(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && let Some(v) = bytes
-                .get(i + 1..i + 4)
-                .and_then(|o| std::str::from_utf8(o).ok())
-                .and_then(|o| u8::from_str_radix(o, 8).ok())
-        {
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Mount points at or under `dir`, deepest first.
-pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let mut mounts: Vec<PathBuf> = mount_points()
-        .into_iter()
-        .map(|(point, _)| point)
-        .filter(|point| point.starts_with(dir))
-        .collect();
-    mounts.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    mounts
-}
-
 impl Drop for Containerd {
     fn drop(&mut self) {
         self.remove_all_pods();
@@ -776,120 +681,9 @@ impl Drop for Containerd {
     }
 }
 
-/// A pod run through CRI: its sandbox (with its network namespace, set up by the CNI plugin)
-/// and, usually, one app container.
-///
-/// Dropping it stops and removes the pod through CRI (the CNI plugin sees DEL), unless its
-/// containerd has been dropped first, which removed it already.
-#[derive(Debug)]
-pub struct CriPod {
-    name: String,
-    full_name: String,
-    sandbox_id: String,
-    container_id: Option<String>,
-    ip: IpAddr,
-    netns: PathBuf,
-    app_pid: Option<i32>,
-    timings: PodTimings,
-    shared: Arc<Shared>,
-}
-
-impl CriPod {
-    /// The pod's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// `namespace/name`.
-    pub fn full_name(&self) -> &str {
-        &self.full_name
-    }
-
-    /// The sandbox id.
-    pub fn sandbox_id(&self) -> &str {
-        &self.sandbox_id
-    }
-
-    /// The app container's id.
-    pub fn container_id(&self) -> Option<&str> {
-        self.container_id.as_deref()
-    }
-
-    /// The pod's IP (the first IP of the CNI result).
-    pub fn ip(&self) -> IpAddr {
-        self.ip
-    }
-
-    /// The pod's network namespace file.
-    pub fn netns_path(&self) -> &Path {
-        &self.netns
-    }
-
-    /// The PID of the app container's first process.
-    pub fn app_pid(&self) -> Option<i32> {
-        self.app_pid
-    }
-
-    /// How long the pod's CRI calls took.
-    pub fn timings(&self) -> PodTimings {
-        self.timings
-    }
-
-    /// A command running `program` inside the pod's network namespace
-    /// (`nsenter --net=<netns>`; the host's file system and tools).
-    pub fn command_in_netns(&self, program: &str) -> Command {
-        let mut command = Command::new("nsenter");
-        command
-            .arg(format!("--net={}", self.netns.display()))
-            .arg("--")
-            .arg(program);
-        command
-    }
-
-    /// Runs `program args` inside the pod's network namespace; fails unless it exits 0;
-    /// returns its stdout.
-    pub fn exec_in_netns(&self, program: &str, args: &[&str]) -> Result<String> {
-        cmd::output(self.command_in_netns(program).args(args))
-    }
-
-    /// Pings `dst` from the pod `count` times (0.2 s apart, 1 s timeout each).
-    pub fn ping(&self, dst: IpAddr, count: u32) -> Result<PingStats> {
-        traffic::ping_with(
-            self.command_in_netns("ping"),
-            &format!("pod {}", self.full_name),
-            dst,
-            count,
-        )
-    }
-
-    /// Stops and removes the pod through CRI now, reporting errors that a drop would ignore.
-    pub fn remove(self) -> Result<()> {
-        self.remove_now()
-    }
-
-    fn remove_now(&self) -> Result<()> {
-        if self.shared.stopped.load(Ordering::SeqCst) || !self.shared.forget(&self.sandbox_id) {
-            return Ok(());
-        }
-        self.shared.remove_sandbox(&self.sandbox_id)
-    }
-}
-
-impl Drop for CriPod {
-    fn drop(&mut self) {
-        let _ = self.remove_now();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape_mount(r"/tmp/a\040b"), "/tmp/a b");
-        assert_eq!(unescape_mount("/plain"), "/plain");
-    }
 
     #[test]
     fn a_conflist_naming_an_unknown_plugin_is_refused() {

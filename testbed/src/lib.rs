@@ -88,12 +88,14 @@ mod cluster;
 mod cmd;
 mod containerd;
 mod cri;
+mod cri_pod;
 mod daemon;
 mod error;
 mod external;
 pub mod golden;
 mod images;
 mod lab;
+mod leftovers;
 mod mgmt;
 mod netns;
 mod node;
@@ -104,14 +106,16 @@ mod traffic;
 
 pub use central::{Central, CentralOptions};
 pub use cluster::{ClusterMember, NbCluster, RaftRole};
-pub use containerd::{CniConfig, Containerd, ContainerdTimings, CriPod, PodTimings, mounts_under};
+pub use containerd::{CniConfig, Containerd, ContainerdTimings};
 pub use cri::{
     BUSYBOX_IMAGE, CRI_TIMEOUT, ContainerSpec, CriClient, PAUSE_IMAGE, PodSpec, RuntimeConditions,
     RuntimeVersion, SandboxStatus, SandboxSummary,
 };
+pub use cri_pod::{CriPod, PodTimings};
 pub use error::{Error, PACKAGES, Result};
 pub use external::ExternalNet;
 pub use lab::{CNI_PLUGIN_DIR, Lab, check_install, namespaces_with_prefix, schemas};
+pub use leftovers::mounts_under;
 pub use netns::{Netns, NsThread};
 pub use node::{Node, UNDERLAY_PREFIX};
 pub use ovsdb_server::{OvsdbServer, OvsdbServerOptions, Pki, TlsFiles};
