@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The Debian packages the lab and the tests built on it need (see `docs/lab.md`), separated by spaces: OVN and
-/// Open vSwitch, `ping`, `ethtool`, `ip`, and `nft` for the node-side gateway (masquerade in a
-/// node's namespace). The one list: `cargo xtask install` installs exactly these.
-pub const PACKAGES: &str =
-    "openvswitch-switch ovn-central ovn-host iputils-ping ethtool iproute2 nftables";
+/// Open vSwitch, `ping`, `ethtool`, `ip`, `nft` for the node-side gateway (masquerade in a
+/// node's namespace), and for the CRI lab containerd, runc, the standard CNI plugins,
+/// busybox (the local images) and `protoc` (the CRI client's build). The one list:
+/// `cargo xtask install` installs exactly these.
+pub const PACKAGES: &str = "openvswitch-switch ovn-central ovn-host iputils-ping ethtool iproute2 \
+     nftables containerd runc containernetworking-plugins busybox-static protobuf-compiler";
 
 /// Everything that can go wrong while bringing up, using or tearing down a lab.
 #[derive(Debug, thiserror::Error)]
@@ -85,9 +87,29 @@ pub enum Error {
         /// The text that did not parse.
         output: String,
     },
+    /// A CRI call to containerd failed (or its connection did).
+    #[error("CRI {call}{} failed ({code}): {message}", for_pod(pod))]
+    Cri {
+        /// The CRI call, e.g. `RunPodSandbox`.
+        call: &'static str,
+        /// The pod it was for (`namespace/name`), empty for calls about no pod.
+        pod: String,
+        /// The gRPC status code (`Unavailable`, `NotFound`, ...), or `Transport`.
+        code: String,
+        /// What containerd (or the transport) said.
+        message: String,
+    },
     /// A request named something the lab does not have or cannot do.
     #[error("{0}")]
     Invalid(String),
+}
+
+fn for_pod(pod: &str) -> String {
+    if pod.is_empty() {
+        String::new()
+    } else {
+        format!(" for pod {pod}")
+    }
 }
 
 impl Error {

@@ -27,7 +27,20 @@ const PROGRAMS: &[&str] = &[
     "ip",
     "ethtool",
     "ping",
+    "nsenter",
+    // The CRI lab.
+    "containerd",
+    "containerd-shim-runc-v2",
+    "ctr",
+    "runc",
+    "busybox",
 ];
+
+/// Where Debian's `containernetworking-plugins` puts the standard CNI plugins.
+pub const CNI_PLUGIN_DIR: &str = "/usr/lib/cni";
+
+/// The standard CNI plugins the CRI lab links into every containerd's plugin directory.
+pub(crate) const CNI_PLUGINS: &[&str] = &["loopback", "ptp", "host-local", "bridge"];
 
 /// Paths of the schemas installed by the Debian packages.
 pub mod schemas {
@@ -66,6 +79,12 @@ pub(crate) fn check_install_with(find: impl Fn(&str) -> Option<PathBuf>) -> Resu
             missing.push(schema.to_string());
         }
     }
+    for plugin in CNI_PLUGINS {
+        let path = Path::new(CNI_PLUGIN_DIR).join(plugin);
+        if !path.is_file() {
+            missing.push(path.display().to_string());
+        }
+    }
     if missing.is_empty() {
         Ok(())
     } else {
@@ -86,6 +105,8 @@ pub(crate) struct LabShared {
     pub(crate) live_nodes: Mutex<Vec<UnderlayPeer>>,
     /// Nodes whose data plane was killed.
     stopped_nodes: Mutex<Vec<u8>>,
+    /// The CRI lab's image archives, once built.
+    pub(crate) cri_images: Mutex<Option<Vec<PathBuf>>>,
     _tempdir: Option<tempfile::TempDir>,
 }
 
@@ -195,6 +216,7 @@ impl Lab {
                 underlay: Mutex::new(None),
                 live_nodes: Mutex::new(Vec::new()),
                 stopped_nodes: Mutex::new(Vec::new()),
+                cri_images: Mutex::new(None),
                 _tempdir: tempdir,
             }),
         })

@@ -32,16 +32,25 @@ impl PingStats {
 
 /// Pings `dst` from inside `ns`.
 pub fn ping(ns: &Netns, dst: IpAddr, count: u32) -> Result<PingStats> {
+    ping_with(ns.command("ping"), ns.name(), dst, count)
+}
+
+/// Runs `command` (`ping`, or a command that runs it in some namespace) with the lab's ping
+/// arguments appended; `place` names where it runs, for errors.
+pub(crate) fn ping_with(
+    mut command: std::process::Command,
+    place: &str,
+    dst: IpAddr,
+    count: u32,
+) -> Result<PingStats> {
     let count = count.max(1).to_string();
     let dst = dst.to_string();
-    let out = ns.exec_raw(
-        "ping",
-        &["-n", "-q", "-c", &count, "-i", "0.2", "-W", "1", &dst],
-    )?;
+    command.args(["-n", "-q", "-c", &count, "-i", "0.2", "-W", "1", &dst]);
+    let out = crate::cmd::raw_output(&mut command)?;
     let text = String::from_utf8_lossy(&out.stdout);
     // Exit status 1 means "some replies missing", which is a result, not an error.
     parse_ping(&text).ok_or_else(|| Error::Parse {
-        what: format!("ping {dst} in {}", ns.name()),
+        what: format!("ping {dst} in {place}"),
         output: format!("{text}{}", String::from_utf8_lossy(&out.stderr)),
     })
 }

@@ -31,6 +31,11 @@ const PROBES: &[(&str, &str)] = &[
     ("ethtool", "ethtool"),
     ("iproute2", "ip"),
     ("nftables", "nft"),
+    ("containerd", "containerd"),
+    ("runc", "runc"),
+    ("containernetworking-plugins", "/usr/lib/cni/ptp"),
+    ("busybox-static", "busybox"),
+    ("protobuf-compiler", "protoc"),
 ];
 
 fn main() -> ExitCode {
@@ -59,6 +64,9 @@ fn main() -> ExitCode {
 }
 
 fn on_path(binary: &str) -> bool {
+    if binary.starts_with('/') {
+        return std::path::Path::new(binary).is_file();
+    }
     let path = env::var_os("PATH").unwrap_or_default();
     env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/sbin".into()])
