@@ -90,7 +90,12 @@ fn ovn_native_snat_and_fips() {
         &nodes,
         &mut o,
     );
-    let _ = step("native_fip_removed", std::slice::from_ref(&n), &nodes, &mut o);
+    let _ = step(
+        "native_fip_removed",
+        std::slice::from_ref(&n),
+        &nodes,
+        &mut o,
+    );
     let _ = step(
         "native_pod_snat",
         &[n.clone().with_pod_snat(ip("10.16.4.13"), ip("10.18.0.201"))],
