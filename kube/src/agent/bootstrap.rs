@@ -64,10 +64,15 @@ pub struct MgmtState {
     pub address: Option<IpNet>,
     /// The subnet routes it holds.
     pub routes: Vec<IpNet>,
+    /// The device's interface index when it was configured: a device re-created (by a
+    /// restarted `ovs-vswitchd`) has a new one and is configured again; otherwise only the
+    /// routes are synced.
+    pub index: Option<u32>,
 }
 
 /// The management port `device` of `node`: makes it and its routes match the NB now. Returns
-/// `None` while the controller has not made the node's port yet.
+/// `None` while the controller has not made the node's port yet. `previous` is what the last
+/// call returned: the link is configured again only when its device changed.
 ///
 /// # Errors
 /// [`BootstrapError`] naming the step.
@@ -77,6 +82,7 @@ pub async fn sync(
     node: &str,
     device: &str,
     mtu: u32,
+    previous: Option<&MgmtState>,
 ) -> Result<Option<MgmtState>, BootstrapError> {
     let lsp_name = format!("node-{node}");
     let Some(lsp) = nb.port(&lsp_name) else {
@@ -95,7 +101,8 @@ pub async fn sync(
     let (conn, handle, _) =
         rtnetlink::new_connection().map_err(|e| BootstrapError::Plumb(PlumbError::Socket(e)))?;
     let driver = tokio::spawn(conn);
-    let result = configure(&handle, device, &info, mtu, nb.subnet_cidrs()).await;
+    let done = previous.and_then(|p| p.index);
+    let result = configure(&handle, device, &info, mtu, nb.subnet_cidrs(), done).await;
     driver.abort();
     result.map(Some)
 }
@@ -115,6 +122,7 @@ async fn configure(
     info: &PortInfo,
     mtu: u32,
     cidrs: Vec<IpNet>,
+    configured: Option<u32>,
 ) -> Result<MgmtState, BootstrapError> {
     let started = Instant::now();
     let index = loop {
@@ -126,6 +134,37 @@ async fn configure(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    if configured != Some(index) {
+        configure_link(handle, device, index, info, mtu).await?;
+    }
+    let own: Vec<IpNet> = info.ips.iter().map(IpNet::trunc).collect();
+    let want: BTreeSet<(IpNet, IpAddr)> = cidrs
+        .into_iter()
+        .filter(|c| !own.contains(&c.trunc()))
+        .filter_map(|c| {
+            let gw = info
+                .gateways
+                .iter()
+                .find(|g| g.is_ipv4() == c.addr().is_ipv4())?;
+            Some((c.trunc(), *gw))
+        })
+        .collect();
+    sync_routes(handle, index, &want).await?;
+    Ok(MgmtState {
+        address: info.ips.first().copied(),
+        routes: want.into_iter().map(|(c, _)| c).collect(),
+        index: Some(index),
+    })
+}
+
+/// MAC, MTU, up, the join address, tx checksum offload off.
+async fn configure_link(
+    handle: &Handle,
+    device: &str,
+    index: u32,
+    info: &PortInfo,
+    mtu: u32,
+) -> Result<(), BootstrapError> {
     handle
         .link()
         .set(
@@ -148,23 +187,7 @@ async fn configure(
             .map_err(nl(format!("adding {ip} to {device}")))?;
     }
     plumb::tx_offload_off(device)?;
-    let own: Vec<IpNet> = info.ips.iter().map(IpNet::trunc).collect();
-    let want: BTreeSet<(IpNet, IpAddr)> = cidrs
-        .into_iter()
-        .filter(|c| !own.contains(&c.trunc()))
-        .filter_map(|c| {
-            let gw = info
-                .gateways
-                .iter()
-                .find(|g| g.is_ipv4() == c.addr().is_ipv4())?;
-            Some((c.trunc(), *gw))
-        })
-        .collect();
-    sync_routes(handle, index, &want).await?;
-    Ok(MgmtState {
-        address: info.ips.first().copied(),
-        routes: want.into_iter().map(|(c, _)| c).collect(),
-    })
+    Ok(())
 }
 
 fn route_key(m: &RouteMessage) -> Option<(IpNet, Option<IpAddr>, Option<u32>)> {
@@ -253,7 +276,7 @@ pub async fn keep(nb: NbView, ovs: NodeOvs, node: String, device: String, mtu: u
     let mut changes = nb.client().changes();
     let mut last = None;
     loop {
-        match sync(&nb, &ovs, &node, &device, mtu).await {
+        match sync(&nb, &ovs, &node, &device, mtu, last.as_ref()).await {
             Ok(state) => {
                 if state != last {
                     tracing::info!(device = %device, state = ?state, "management port in sync");

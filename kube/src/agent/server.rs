@@ -72,6 +72,9 @@ pub struct AddTiming {
     pub total: Duration,
 }
 
+/// How long a connection may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How many [`AddTiming`]s [`Agent::timings`] keeps.
 const TIMINGS_KEPT: usize = 4096;
 
@@ -573,9 +576,13 @@ async fn connection(agent: &Agent, stream: UnixStream) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = Vec::new();
     let limit = u64::try_from(MAX_MESSAGE).unwrap_or(u64::MAX) + 1;
-    BufReader::new(read.take(limit))
-        .read_until(b'\n', &mut line)
-        .await?;
+    // A client that connects and sends nothing does not hold its task forever.
+    tokio::time::timeout(
+        READ_TIMEOUT,
+        BufReader::new(read.take(limit)).read_until(b'\n', &mut line),
+    )
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no request within 60 s"))??;
     let reply = if line.len() > MAX_MESSAGE {
         Reply::Failed {
             failure: failure(
