@@ -350,6 +350,28 @@ fn four_pods_on_two_nodes_attach_ping_get_qos_check_and_delete_without_leftovers
     let stats = ping(node0.netns(), ips[1], 3).expect("ping over ovn0");
     assert_eq!(stats.loss_percent(), 0.0, "node0 -> pod p1 over ovn0");
 
+    // A new subnet: its route appears on the management port.
+    write_manifest(
+        &c.lab.dir().join("manifests"),
+        "namespaces.yaml",
+        &[
+            common::namespace("default", &[]),
+            common::namespace("web", &[("ovn.kubernetes.io/cidr", "10.17.0.0/24")]),
+        ],
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "the route to the new subnet on node0",
+        || {
+            let out = node0
+                .netns()
+                .exec("ip", &["route", "show", "proto", "142"])
+                .ok()?;
+            out.contains("10.17.0.0/24 via 100.64.0.1 dev ovn0")
+                .then_some(())
+        },
+    );
+
     // CHECK passes on a live pod, and fails clearly once its veth is removed by hand.
     let p1 = &pods[1];
     assert_eq!(
