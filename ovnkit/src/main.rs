@@ -3,6 +3,7 @@
 //! ```text
 //! ovnkit controller --nb <remotes> [--kubeconfig PATH | --manifests DIR --state-dir DIR]
 //! ovnkit agent --node NAME --nb REMOTES --ovs REMOTE --run-dir DIR [--chassis ID] [--mtu 1400]
+//!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port]
 //! ```
 //!
 //! `controller` turns Namespaces, Pods and Nodes into one OVN logical topology (see the
@@ -70,6 +71,10 @@ struct AgentArgs {
     /// Limit pods' egress with OVS interface policing instead of OVN QoS rows.
     #[arg(long)]
     policing_egress: bool,
+    /// How long ADD waits for the pod's port in the NB, and then for it to be up, in
+    /// seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    port_timeout: u64,
     /// Make no management port (ovn0).
     #[arg(long)]
     no_mgmt_port: bool,
@@ -223,6 +228,10 @@ async fn agent(args: AgentArgs) -> Result<()> {
         .with_ovs(args.ovs)
         .with_run_dir(args.run_dir)
         .with_mtu(args.mtu)
+        .with_waits(
+            std::time::Duration::from_secs(args.port_timeout),
+            std::time::Duration::from_secs(args.port_timeout),
+        )
         .with_qos(qos)
         .with_mgmt_port((!args.no_mgmt_port).then(|| "ovn0".to_owned()));
     if let Some(c) = args.chassis {

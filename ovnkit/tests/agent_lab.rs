@@ -48,7 +48,7 @@ impl AgentProc {
             ])
             .args(["--ovs", &node.ovsdb().unix_remote(), "--run-dir"])
             .arg(&run_dir)
-            .arg("--htb-ingress")
+            .args(["--htb-ingress", "--port-timeout", "10"])
             .env("RUST_LOG", "info,ovnkit_kube=debug")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
@@ -284,8 +284,10 @@ fn four_pods_on_two_nodes_attach_ping_get_qos_check_and_delete_without_leftovers
 
     // ADD: the replies carry the controller's addresses.
     let mut ips: Vec<IpAddr> = Vec::new();
+    let mut attachments: Vec<Attachment> = Vec::new();
     for (i, p) in pods.iter().enumerate() {
         let a = added(call(&agents[i % 2].socket, &p.req(Command::Add)), &p.name);
+        attachments.push(a.clone());
         let ip = a.ips[0].address.addr();
         let want = wait_for(Duration::from_secs(30), "the controller's address", || {
             Some(controller_ip(&c.state, &p.name)).filter(|s| !s.is_empty())
@@ -374,10 +376,9 @@ fn four_pods_on_two_nodes_attach_ping_get_qos_check_and_delete_without_leftovers
 
     // CHECK passes on a live pod, and fails clearly once its veth is removed by hand.
     let p1 = &pods[1];
-    assert_eq!(
-        call(&agents[1].socket, &p1.req(Command::Check)),
-        Some(Reply::Done)
-    );
+    let mut check = p1.req(Command::Check);
+    check.prev_result = Some(attachments[1].clone());
+    assert_eq!(call(&agents[1].socket, &check), Some(Reply::Done));
     c.nodes[1]
         .netns()
         .exec("ip", &["link", "del", &p1.host()])
@@ -417,7 +418,7 @@ fn four_pods_on_two_nodes_attach_ping_get_qos_check_and_delete_without_leftovers
 }
 
 #[test]
-fn pods_ping_through_an_agent_kill_a_restart_removes_pods_deleted_meanwhile_and_twenty_parallel_adds_succeed()
+fn pods_ping_through_an_agent_kill_a_restart_removes_pods_deleted_meanwhile_failures_carry_cni_codes_and_twenty_parallel_adds_succeed()
  {
     let mut specs: Vec<PodSpec> = vec![
         ("a".into(), 0, Vec::new()),
@@ -486,6 +487,40 @@ fn pods_ping_through_an_agent_kill_a_restart_removes_pods_deleted_meanwhile_and_
         "new pod after restart"
     );
     assert_eq!(ping(&a.ns, ip_late, 3).unwrap().loss_percent(), 0.0);
+
+    // A retried ADD of the same container starts afresh and still carries traffic.
+    let again = added(call(&agent0.socket, &late.req(Command::Add)), "late again");
+    assert_eq!(again.ips[0].address.addr(), ip_late);
+    c.central.sync_hv().expect("sync");
+    assert_eq!(
+        ping(&late.ns, ip_b, 3).unwrap().loss_percent(),
+        0.0,
+        "after a retried ADD"
+    );
+
+    // Failures are CNI errors naming the pod: a pod with no port on this node is "try
+    // again later" (11) after the wait, a gone namespace "unknown container" (3), a request
+    // without a pod "invalid" (4).
+    let stray = TestPod::new(&c.lab, "stray", 4);
+    match call(&agent0.socket, &stray.req(Command::Add)) {
+        Some(Reply::Failed { failure }) => {
+            assert_eq!(failure.code, 11, "{failure:?}");
+            assert!(failure.msg.contains("default/stray"), "{failure:?}");
+        }
+        other => panic!("ADD of a pod without a port: {other:?}"),
+    }
+    let mut no_ns = late.req(Command::Add);
+    no_ns.netns = "/var/run/netns/no-such-namespace".into();
+    match call(&agent0.socket, &no_ns) {
+        Some(Reply::Failed { failure }) => assert_eq!(failure.code, 3, "{failure:?}"),
+        other => panic!("ADD into a missing namespace: {other:?}"),
+    }
+    let mut no_pod = late.req(Command::Add);
+    no_pod.pod = None;
+    match call(&agent0.socket, &no_pod) {
+        Some(Reply::Failed { failure }) => assert_eq!(failure.code, 4, "{failure:?}"),
+        other => panic!("ADD without a pod: {other:?}"),
+    }
 
     // 20 ADDs in parallel (10 per node) all succeed.
     let pods: Vec<TestPod> = (0..20)

@@ -252,6 +252,15 @@ impl Agent {
             ips: port.ips.clone(),
             gateways: port.gateways.clone(),
         };
+        // A retried ADD starts afresh: the old OVS interface is bound to a device that
+        // plumbing is about to replace.
+        let host = plumb::host_ifname(&req.container_id);
+        self.inner.ovs.delete_port(&host).await.map_err(|e| {
+            ovs_failure(
+                &format!("ADD {who}: removing the stale OVS port {host}"),
+                &e,
+            )
+        })?;
         let plumbed = plumb::attach(&spec)
             .await
             .map_err(|e| plumb_failure(&format!("ADD {who}: plumbing"), &e))?;
@@ -409,6 +418,19 @@ impl Agent {
                 )
             })?;
         let port = PortInfo::from_port(&lsp).map_err(|e| port_failure(&who, &e))?;
+        if let Some(prev) = &req.prev_result {
+            let recorded: BTreeSet<_> = prev.ips.iter().map(|c| c.address).collect();
+            let now: BTreeSet<_> = port.ips.iter().copied().collect();
+            if recorded != now {
+                return Err(failure(
+                    code::IO,
+                    format!(
+                        "{who}: the recorded addresses {recorded:?} are not the port's {now:?}"
+                    ),
+                    "",
+                ));
+            }
+        }
         let state = plumb::inspect(&req.container_id, Path::new(&req.netns), &req.ifname)
             .await
             .map_err(|e| plumb_failure(&who, &e))?;
