@@ -3,11 +3,15 @@
 //! The controller gives every node a port `node-<name>` on the join switch. The agent makes
 //! its local end: an OVS internal port on `br-int` with `iface-id=node-<name>` (and the
 //! `Interface.mac` of the NB port), configured over netlink in the node's namespace (MAC, the
-//! join address with the prefix of [`owner::PORT_CIDR`], MTU, up, tx checksum offload off),
-//! and routes to every subnet's CIDR ([`owner::SWITCH_CIDR`] of each logical switch) via the
-//! join gateway ([`owner::PORT_GATEWAY`]). The routes carry protocol [`ROUTE_PROTOCOL`], so
-//! they are told apart from the gateway executor's and anyone else's; [`keep`] re-syncs them
-//! whenever the NB changes (a subnet added or removed).
+//! join address with the prefix of [`PORT_CIDR`], MTU, up, tx checksum offload off), and
+//! routes to every subnet's CIDR ([`SWITCH_CIDR`] of each logical switch) via the join
+//! gateway ([`PORT_GATEWAY`]). The routes carry protocol [`ROUTE_PROTOCOL`], so they are told
+//! apart from the gateway executor's and anyone else's; [`keep`] re-syncs them whenever the
+//! NB changes (a subnet added or removed).
+//!
+//! [`PORT_CIDR`]: ovn_model::owner::PORT_CIDR
+//! [`SWITCH_CIDR`]: ovn_model::owner::SWITCH_CIDR
+//! [`PORT_GATEWAY`]: ovn_model::owner::PORT_GATEWAY
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -630,3 +630,20 @@ async fn connection(agent: &Agent, stream: UnixStream) -> std::io::Result<()> {
     write.write_all(&out).await?;
     write.shutdown().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_socket_is_0600_in_a_0700_directory_and_a_stale_one_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        drop(bind(&dir).unwrap());
+        // A socket file left by a killed agent does not stop the next one.
+        let _listener = bind(&dir).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(SOCKET)), 0o600);
+    }
+}
