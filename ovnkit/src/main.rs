@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! ovnkit controller --nb <remotes> [--kubeconfig PATH | --manifests DIR --state-dir DIR]
+//! ovnkit agent --node NAME --nb REMOTES --ovs REMOTE --run-dir DIR [--chassis ID] [--mtu 1400]
+//!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port]
 //! ```
 //!
 //! `controller` turns Namespaces, Pods and Nodes into one OVN logical topology (see the
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
+use ovnkit_kube::agent::AgentConfig;
 use ovnkit_kube::controller::config::ControllerConfig;
 use ovnkit_kube::controller::kubeapi::{KubeSource, KubeStatus};
 use ovnkit_kube::controller::manifests::{ManifestSource, StateDir};
@@ -34,6 +37,47 @@ struct Cli {
 enum Command {
     /// Run the controller: Namespaces, Pods and Nodes into OVN.
     Controller(ControllerArgs),
+    /// Run the node agent: the CNI server that plumbs pods into OVS and OVN.
+    Agent(AgentArgs),
+}
+
+#[derive(Args)]
+struct AgentArgs {
+    /// This node's name (the Kubernetes Node).
+    #[arg(long)]
+    node: String,
+    /// The OVN northbound database: one remote or a comma separated list.
+    #[arg(long, value_name = "REMOTES")]
+    nb: String,
+    /// The node's Open_vSwitch database.
+    #[arg(
+        long,
+        value_name = "REMOTE",
+        default_value = "unix:/var/run/openvswitch/db.sock"
+    )]
+    ovs: String,
+    /// Where the socket (agent.sock) goes.
+    #[arg(long, value_name = "DIR", default_value = "/run/ovnkit")]
+    run_dir: PathBuf,
+    /// The node's chassis name (default: the OVS external_ids:system-id).
+    #[arg(long, value_name = "ID")]
+    chassis: Option<String>,
+    /// The pods' MTU when the port does not say.
+    #[arg(long, default_value_t = 1400)]
+    mtu: u32,
+    /// Limit pods' ingress with OVS linux-htb on their port instead of OVN QoS rows.
+    #[arg(long)]
+    htb_ingress: bool,
+    /// Limit pods' egress with OVS interface policing instead of OVN QoS rows.
+    #[arg(long)]
+    policing_egress: bool,
+    /// How long ADD waits for the pod's port in the NB, and then for it to be up, in
+    /// seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    port_timeout: u64,
+    /// Make no management port (ovn0).
+    #[arg(long)]
+    no_mgmt_port: bool,
 }
 
 #[derive(Args)]
@@ -100,6 +144,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Controller(args) => controller(args).await,
+            Command::Agent(args) => agent(args).await,
         }
     });
     match result {
@@ -195,6 +240,33 @@ async fn controller(args: ControllerArgs) -> Result<()> {
         takeovers = progress.takeovers,
         "stopped"
     );
+    Ok(())
+}
+
+async fn agent(args: AgentArgs) -> Result<()> {
+    let mut qos = qos::Config::default();
+    if args.htb_ingress {
+        qos = qos.with_ingress(qos::IngressMechanism::OvsHtb);
+    }
+    if args.policing_egress {
+        qos = qos.with_egress(qos::EgressMechanism::OvsPolicing);
+    }
+    let mut config = AgentConfig::default()
+        .with_node(args.node)
+        .with_nb(args.nb)
+        .with_ovs(args.ovs)
+        .with_run_dir(args.run_dir)
+        .with_mtu(args.mtu)
+        .with_waits(
+            std::time::Duration::from_secs(args.port_timeout),
+            std::time::Duration::from_secs(args.port_timeout),
+        )
+        .with_qos(qos)
+        .with_mgmt_port((!args.no_mgmt_port).then(|| "ovn0".to_owned()));
+    if let Some(c) = args.chassis {
+        config = config.with_chassis(c);
+    }
+    ovnkit_kube::agent::run(config, shutdown()).await?;
     Ok(())
 }
 

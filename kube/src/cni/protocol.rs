@@ -167,6 +167,9 @@ pub struct Failure {
 }
 
 /// The agent's answer.
+// One reply per connection: its size does not matter, and boxing would cost every user a
+// `Box` pattern for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "reply")]
 pub enum Reply {

@@ -1,0 +1,227 @@
+//! Running the agent: [`AgentConfig`] and [`run`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::ovs::NodeOvs;
+use super::ports::{DEFAULT_WAIT, NbView};
+use super::server::{self, Agent};
+
+/// The agent's configuration: `Default` plus chained setters, checked by
+/// [`AgentConfig::validate`].
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub(crate) node: String,
+    pub(crate) nb: String,
+    pub(crate) ovs: String,
+    pub(crate) run_dir: PathBuf,
+    pub(crate) chassis: Option<String>,
+    pub(crate) mtu: u32,
+    pub(crate) bridge: String,
+    pub(crate) port_wait: Duration,
+    pub(crate) up_wait: Duration,
+    pub(crate) qos: qos::Config,
+    pub(crate) mgmt_port: Option<String>,
+}
+
+impl Default for AgentConfig {
+    /// MTU 1400, bridge `br-int`, 30 s waits, the planner's default QoS mechanisms, the
+    /// management port `ovn0`, the OVS database at `unix:/var/run/openvswitch/db.sock`, the
+    /// run directory `/run/ovnkit`.
+    fn default() -> Self {
+        AgentConfig {
+            node: String::new(),
+            nb: String::new(),
+            ovs: "unix:/var/run/openvswitch/db.sock".into(),
+            run_dir: PathBuf::from("/run/ovnkit"),
+            chassis: None,
+            mtu: 1400,
+            bridge: "br-int".into(),
+            port_wait: DEFAULT_WAIT,
+            up_wait: DEFAULT_WAIT,
+            qos: qos::Config::default(),
+            mgmt_port: Some("ovn0".into()),
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Sets the node's name (the Kubernetes Node).
+    #[must_use]
+    pub fn with_node(mut self, node: impl Into<String>) -> Self {
+        self.node = node.into();
+        self
+    }
+
+    /// Sets the NB remotes.
+    #[must_use]
+    pub fn with_nb(mut self, remotes: impl Into<String>) -> Self {
+        self.nb = remotes.into();
+        self
+    }
+
+    /// Sets the node's Open_vSwitch database remote.
+    #[must_use]
+    pub fn with_ovs(mut self, remote: impl Into<String>) -> Self {
+        self.ovs = remote.into();
+        self
+    }
+
+    /// Sets the run directory (the socket goes there).
+    #[must_use]
+    pub fn with_run_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.run_dir = dir.into();
+        self
+    }
+
+    /// Sets the chassis name (default: the OVS `external_ids:system-id`).
+    #[must_use]
+    pub fn with_chassis(mut self, chassis: impl Into<String>) -> Self {
+        self.chassis = Some(chassis.into());
+        self
+    }
+
+    /// Sets the MTU used when neither the port nor the request says.
+    #[must_use]
+    pub fn with_mtu(mut self, mtu: u32) -> Self {
+        self.mtu = mtu;
+        self
+    }
+
+    /// Sets the integration bridge.
+    #[must_use]
+    pub fn with_bridge(mut self, bridge: impl Into<String>) -> Self {
+        self.bridge = bridge.into();
+        self
+    }
+
+    /// Sets how long `ADD` waits for the pod's port, and for it to come up.
+    #[must_use]
+    pub fn with_waits(mut self, port: Duration, up: Duration) -> Self {
+        self.port_wait = port;
+        self.up_wait = up;
+        self
+    }
+
+    /// Sets the QoS mechanisms (match the controller's; the agent applies the node side).
+    #[must_use]
+    pub fn with_qos(mut self, qos: qos::Config) -> Self {
+        self.qos = qos;
+        self
+    }
+
+    /// Sets the management port's device name; `None` makes none.
+    #[must_use]
+    pub fn with_mgmt_port(mut self, device: Option<String>) -> Self {
+        self.mgmt_port = device;
+        self
+    }
+
+    /// The socket path.
+    #[must_use]
+    pub fn socket(&self) -> PathBuf {
+        self.run_dir.join(server::SOCKET)
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    /// [`RunError::Config`] naming the setting.
+    pub fn validate(&self) -> Result<(), RunError> {
+        let bad = |s: &str| Err(RunError::Config(s.to_owned()));
+        if self.node.is_empty() {
+            return bad("no node name");
+        }
+        if self.nb.is_empty() {
+            return bad("no NB remote");
+        }
+        if self.ovs.is_empty() {
+            return bad("no OVS remote");
+        }
+        if !(576..=65_535).contains(&self.mtu) {
+            return bad("the MTU must be between 576 and 65535");
+        }
+        if self
+            .mgmt_port
+            .as_ref()
+            .is_some_and(|d| d.is_empty() || d.len() > 15)
+        {
+            return bad("the management port's name must have 1 to 15 characters");
+        }
+        Ok(())
+    }
+}
+
+/// Why the agent could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// A bad setting.
+    #[error("agent configuration: {0}")]
+    Config(String),
+    /// The OVS database could not be reached.
+    #[error(transparent)]
+    Ovs(#[from] super::ovs::OvsError),
+    /// The NB could not be reached.
+    #[error(transparent)]
+    Nb(#[from] super::ports::PortError),
+    /// The socket could not be bound.
+    #[error("binding {path}")]
+    Bind {
+        /// The socket path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Starts an agent: connects to the node's OVS database and the NB (monitoring this node's
+/// ports), reconciles what was left by a previous run (attachments whose network namespace is
+/// gone), and starts keeping the management port.
+///
+/// # Errors
+/// [`RunError`] when a database cannot be reached or the configuration is bad.
+pub async fn start(config: AgentConfig) -> Result<Agent, RunError> {
+    config.validate()?;
+    let ovs = NodeOvs::start(&config.ovs, &config.bridge).await?;
+    let chassis = config
+        .chassis
+        .clone()
+        .or_else(|| ovs.system_id())
+        .unwrap_or_else(|| config.node.clone());
+    let nb = NbView::start(&config.nb, &chassis).await?;
+    tracing::info!(node = %config.node, chassis = %chassis, "connected to the NB and the node's OVS");
+    let agent = Agent::new(config.clone(), nb.clone(), ovs.clone());
+    match agent.reconcile().await {
+        Ok(n) => tracing::info!(removed = n, "start-up reconcile done"),
+        Err(f) => tracing::warn!(error = %f.msg, "start-up reconcile"),
+    }
+    if let Some(device) = config.mgmt_port.clone() {
+        tokio::spawn(super::bootstrap::keep(
+            nb,
+            ovs,
+            config.node.clone(),
+            device,
+            config.mtu,
+        ));
+    }
+    Ok(agent)
+}
+
+/// Runs the agent until `shutdown` completes: [`start`], then serves the socket.
+///
+/// # Errors
+/// [`RunError`] when it cannot start.
+pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let socket = config.socket();
+    let agent = start(config.clone()).await?;
+    let listener = server::bind(&config.run_dir).map_err(|source| RunError::Bind {
+        path: socket.clone(),
+        source,
+    })?;
+    tracing::info!(socket = %socket.display(), "serving CNI requests");
+    server::serve(agent, listener, shutdown).await;
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}
