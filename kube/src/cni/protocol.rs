@@ -176,7 +176,7 @@ pub enum Reply {
     /// `ADD` attached the pod.
     Added {
         /// What it made.
-        attachment: Box<Attachment>,
+        attachment: Attachment,
     },
     /// `DEL`, `CHECK`, `GC` or `STATUS` succeeded.
     Done,
