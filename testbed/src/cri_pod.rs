@@ -41,6 +41,16 @@ pub struct CriPod {
     pub(crate) shared: Arc<Shared>,
 }
 
+impl crate::netns::EnterNetns for CriPod {
+    fn netns_file(&self) -> PathBuf {
+        self.netns.clone()
+    }
+
+    fn netns_label(&self) -> String {
+        format!("pod {}", self.full_name)
+    }
+}
+
 impl CriPod {
     /// The pod's name.
     pub fn name(&self) -> &str {

@@ -116,7 +116,7 @@ pub use error::{Error, PACKAGES, Result};
 pub use external::ExternalNet;
 pub use lab::{CNI_PLUGIN_DIR, Lab, check_install, namespaces_with_prefix, schemas};
 pub use leftovers::mounts_under;
-pub use netns::{Netns, NsThread};
+pub use netns::{EnterNetns, Netns, NsThread};
 pub use node::{Node, UNDERLAY_PREFIX};
 pub use ovsdb_server::{OvsdbServer, OvsdbServerOptions, Pki, TlsFiles};
 pub use pod::{POD_MTU, Pod, PodConfig};

@@ -76,27 +76,57 @@ impl Netns {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let path = PathBuf::from("/var/run/netns").join(&self.name);
-        let file =
-            File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        let handle = thread::Builder::new()
-            .name(format!("netns-{}", self.name))
-            .spawn(move || {
-                setns(&file, CloneFlags::CLONE_NEWNET)?;
-                drop(file);
-                Ok(f())
-            })
-            .map_err(|e| Error::io("spawning a namespace thread", e))?;
-        Ok(NsThread {
-            handle,
-            netns: self.name.clone(),
-        })
+        spawn_in(self, f)
     }
 
     /// Whether a namespace called `name` exists.
     pub fn exists(name: &str) -> bool {
         PathBuf::from("/var/run/netns").join(name).exists()
     }
+}
+
+/// A network namespace a thread can enter: a lab [`Netns`], or a CRI pod's
+/// ([`CriPod`](crate::CriPod)). The traffic helpers ([`tcp_throughput`](crate::tcp_throughput),
+/// [`source_seen_by`](crate::source_seen_by)) take either.
+pub trait EnterNetns {
+    /// The namespace's file (`/var/run/netns/<name>`, or the runtime's bind mount).
+    fn netns_file(&self) -> PathBuf;
+    /// How messages name the namespace.
+    fn netns_label(&self) -> String;
+}
+
+impl EnterNetns for Netns {
+    fn netns_file(&self) -> PathBuf {
+        PathBuf::from("/var/run/netns").join(&self.name)
+    }
+
+    fn netns_label(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// Starts `f` on a new thread that has entered `ns`.
+pub(crate) fn spawn_in<T, F>(ns: &impl EnterNetns, f: F) -> Result<NsThread<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let path = ns.netns_file();
+    let label = ns.netns_label();
+    let file =
+        File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let handle = thread::Builder::new()
+        .name(format!("netns-{label}"))
+        .spawn(move || {
+            setns(&file, CloneFlags::CLONE_NEWNET)?;
+            drop(file);
+            Ok(f())
+        })
+        .map_err(|e| Error::io("spawning a namespace thread", e))?;
+    Ok(NsThread {
+        handle,
+        netns: label,
+    })
 }
 
 /// A thread running inside a network namespace (see [`Netns::spawn`]).

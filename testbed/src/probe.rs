@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::netns::{Netns, NsThread};
+use crate::netns::{EnterNetns, Netns, NsThread, spawn_in};
 
 /// A `ping` running in the background from a namespace, with the arrival time of every reply.
 ///
@@ -224,15 +224,21 @@ impl Drop for SourceEcho {
 
 /// Connects from `ns` to a [`SourceEcho`] at `server` and returns the source address the server
 /// saw.
-pub fn source_seen_by(ns: &Netns, server: SocketAddr, timeout: Duration) -> Result<IpAddr> {
-    let answer = ns.run(move || -> std::io::Result<String> {
+pub fn source_seen_by(
+    ns: &impl EnterNetns,
+    server: SocketAddr,
+    timeout: Duration,
+) -> Result<IpAddr> {
+    let answer = spawn_in(ns, move || -> std::io::Result<String> {
         let mut stream = TcpStream::connect_timeout(&server, timeout)?;
         stream.set_read_timeout(Some(timeout))?;
         let mut text = String::new();
         stream.read_to_string(&mut text)?;
         Ok(text)
-    })?;
-    let text = answer.map_err(|e| Error::io(format!("asking {server} from {}", ns.name()), e))?;
+    })?
+    .join()?;
+    let text =
+        answer.map_err(|e| Error::io(format!("asking {server} from {}", ns.netns_label()), e))?;
     text.trim().parse().map_err(|_| Error::Parse {
         what: format!("answer of {server}"),
         output: text,

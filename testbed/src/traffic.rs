@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::netns::Netns;
+use crate::netns::{EnterNetns, Netns, spawn_in};
 
 /// What a ping run saw.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -102,15 +102,15 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sends TCP data from namespace `from` to `to_addr` (an address inside `to`) for `duration`
 /// and returns what the receiver measured.
 pub fn tcp_throughput(
-    from: &Netns,
-    to: &Netns,
+    from: &impl EnterNetns,
+    to: &impl EnterNetns,
     to_addr: IpAddr,
     duration: Duration,
 ) -> Result<Throughput> {
     let port = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
     let addr = SocketAddr::new(to_addr, port);
     let (bound_tx, bound_rx) = mpsc::channel();
-    let receiver = to.spawn(move || -> std::io::Result<Throughput> {
+    let receiver = spawn_in(to, move || -> std::io::Result<Throughput> {
         let listener = TcpListener::bind(addr);
         let _ = bound_tx.send(listener.as_ref().map(drop).map_err(|e| e.kind()));
         let listener = listener?;
@@ -121,13 +121,18 @@ pub fn tcp_throughput(
         Ok(Ok(())) => {}
         Ok(Err(kind)) => {
             return Err(Error::io(
-                format!("binding {addr} in {}", to.name()),
+                format!("binding {addr} in {}", to.netns_label()),
                 kind.into(),
             ));
         }
-        Err(_) => return Err(Error::Invalid(format!("receiver in {} died", to.name()))),
+        Err(_) => {
+            return Err(Error::Invalid(format!(
+                "receiver in {} died",
+                to.netns_label()
+            )));
+        }
     }
-    let sender = from.spawn(move || -> std::io::Result<u64> {
+    let sender = spawn_in(from, move || -> std::io::Result<u64> {
         let mut stream = TcpStream::connect_timeout(&addr, IDLE_TIMEOUT)?;
         stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
         let chunk = vec![0x5a_u8; 64 * 1024];
@@ -142,9 +147,10 @@ pub fn tcp_throughput(
     })?;
     let sent = sender.join()?;
     let received = receiver.join()?;
-    let sent = sent.map_err(|e| Error::io(format!("sending to {addr} from {}", from.name()), e))?;
-    let received =
-        received.map_err(|e| Error::io(format!("receiving on {addr} in {}", to.name()), e))?;
+    let sent =
+        sent.map_err(|e| Error::io(format!("sending to {addr} from {}", from.netns_label()), e))?;
+    let received = received
+        .map_err(|e| Error::io(format!("receiving on {addr} in {}", to.netns_label()), e))?;
     if received.bytes != sent {
         return Err(Error::Invalid(format!(
             "TCP to {addr}: sent {sent} bytes but {} arrived",
