@@ -2,13 +2,21 @@
 //!
 //! ```text
 //! ovnkit controller --nb <remotes> [--kubeconfig PATH | --manifests DIR --state-dir DIR]
+//! ovnkit cni                       # the CNI plugin, as `ovnkit` with no arguments and CNI_COMMAND set
 //! ```
 //!
 //! `controller` turns Namespaces, Pods and Nodes into one OVN logical topology (see the
 //! `ovnkit_kube::controller` docs). Objects come from a Kubernetes API server (`--kubeconfig`,
 //! else the in-cluster or `KUBECONFIG` configuration) or from a directory of manifests, whose
 //! results go into `--state-dir`. Logs go to stderr; `RUST_LOG` filters them (`info` by default).
+//!
+//! `cni` is the CNI plugin (see the `ovnkit_kube::cni` docs). A runtime executes
+//! `<bin_dir>/<type>` with no arguments, so the binary (or a symlink to it) named `ovnkit` in
+//! the runtime's CNI `bin_dir` is the plugin of a configuration with `"type": "ovnkit"`: with no
+//! arguments and `CNI_COMMAND` in the environment it runs the plugin before parsing arguments
+//! or setting up logs, so that stdout carries only the CNI answer.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +42,9 @@ struct Cli {
 enum Command {
     /// Run the controller: Namespaces, Pods and Nodes into OVN.
     Controller(ControllerArgs),
+    /// Run the CNI plugin: the `CNI_*` environment and the network configuration on stdin, the
+    /// answer on stdout (what a runtime gets from `ovnkit` run with no arguments).
+    Cni,
 }
 
 #[derive(Args)]
@@ -75,7 +86,15 @@ struct ControllerArgs {
 }
 
 fn main() -> ExitCode {
+    // A runtime runs the plugin with no arguments: answer before clap and before any logging.
+    if std::env::args_os().len() == 1 && std::env::var_os("CNI_COMMAND").is_some() {
+        return cni();
+    }
     let cli = Cli::parse();
+    let args = match cli.command {
+        Command::Cni => return cni(),
+        Command::Controller(args) => args,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -91,11 +110,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Controller(args) => controller(args).await,
-        }
-    });
+    let result = runtime.block_on(controller(args));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -103,6 +118,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The CNI plugin on this process's environment and standard streams.
+fn cni() -> ExitCode {
+    // Values that are not UTF-8 are kept lossily: a path with U+FFFD names nothing, and the
+    // agent says so.
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+        .filter(|(k, _)| k.starts_with("CNI_"))
+        .collect();
+    let code = ovnkit_kube::cni::plugin::run(
+        &env,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout().lock(),
+    );
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 /// `NAME=CIDR`.
