@@ -4,13 +4,21 @@
 //! ovnkit controller --nb <remotes> [--kubeconfig PATH | --manifests DIR --state-dir DIR]
 //! ovnkit agent --node NAME --nb REMOTES --ovs REMOTE --run-dir DIR [--chassis ID] [--mtu 1400]
 //!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port]
+//! ovnkit cni                       # the CNI plugin, as `ovnkit` with no arguments and CNI_COMMAND set
 //! ```
 //!
 //! `controller` turns Namespaces, Pods and Nodes into one OVN logical topology (see the
 //! `ovnkit_kube::controller` docs). Objects come from a Kubernetes API server (`--kubeconfig`,
 //! else the in-cluster or `KUBECONFIG` configuration) or from a directory of manifests, whose
 //! results go into `--state-dir`. Logs go to stderr; `RUST_LOG` filters them (`info` by default).
+//!
+//! `cni` is the CNI plugin (see the `ovnkit_kube::cni` docs). A runtime executes
+//! `<bin_dir>/<type>` with no arguments, so the binary (or a symlink to it) named `ovnkit` in
+//! the runtime's CNI `bin_dir` is the plugin of a configuration with `"type": "ovnkit"`: with no
+//! arguments and `CNI_COMMAND` in the environment it runs the plugin before parsing arguments
+//! or setting up logs, so that stdout carries only the CNI answer.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +47,9 @@ enum Command {
     Controller(ControllerArgs),
     /// Run the node agent: the CNI server that plumbs pods into OVS and OVN.
     Agent(AgentArgs),
+    /// Run the CNI plugin: the `CNI_*` environment and the network configuration on stdin, the
+    /// answer on stdout (what a runtime gets from `ovnkit` run with no arguments).
+    Cni,
 }
 
 #[derive(Args)]
@@ -125,7 +136,14 @@ struct ControllerArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A runtime runs the plugin with no arguments: answer before clap and before any logging.
+    if std::env::args_os().len() == 1 && std::env::var_os("CNI_COMMAND").is_some() {
+        return cni();
+    }
+    let command = Cli::parse().command;
+    if matches!(command, Command::Cni) {
+        return cni();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -142,9 +160,10 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Controller(args) => controller(args).await,
             Command::Agent(args) => agent(args).await,
+            Command::Cni => unreachable!("answered before the runtime starts"),
         }
     });
     match result {
@@ -173,6 +192,22 @@ fn native_gateway(value: &str) -> Result<gateway::NativeGateway> {
         bail!("--native-gateway {value:?}: empty port or node name: {usage}");
     }
     Ok(gateway::NativeGateway::new(port, address, nodes))
+}
+
+/// The CNI plugin on this process's environment and standard streams.
+fn cni() -> ExitCode {
+    // Values that are not UTF-8 are kept lossily: a path with U+FFFD names nothing, and the
+    // agent says so.
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+        .filter(|(k, _)| k.starts_with("CNI_"))
+        .collect();
+    let code = ovnkit_kube::cni::plugin::run(
+        &env,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout().lock(),
+    );
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 /// `NAME=CIDR`.

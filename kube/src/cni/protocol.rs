@@ -167,8 +167,7 @@ pub struct Failure {
 }
 
 /// The agent's answer.
-// One reply per connection: its size does not matter, and boxing would cost every user a
-// `Box` pattern for nothing.
+// One reply per connection, decoded once and dropped: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "reply")]
