@@ -1,0 +1,307 @@
+//! The whole plugin with a real container runtime, as a cluster runs it: on a 3-node OVN lab,
+//! `ovnkit controller` in manifest mode, `ovnkit agent` inside each node's namespace, and one
+//! containerd per node (in the node's namespace) that runs the `ovnkit` binary as its CNI
+//! plugin. Pods are created through CRI (`RunPodSandbox` and a container), as kubelet does.
+//! They get the addresses the controller allocated, reach each other across nodes and
+//! subnets, get their QoS, and leave nothing behind when they are removed.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::IpAddr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::{Controller, pod, results, wait_for, write_manifest};
+use ovn_testbed::{
+    Central, CentralOptions, CniConfig, Containerd, CriPod, Lab, Node, PodSpec, tcp_throughput,
+};
+use ovnkit_kube::cni::protocol::{Command, Reply, Request};
+
+/// An `ovnkit agent` inside a node's namespace, killed by its own PID when dropped, its log
+/// tail printed when the test fails.
+struct AgentProc {
+    child: Child,
+    log: PathBuf,
+    socket: PathBuf,
+}
+
+impl AgentProc {
+    fn start(lab: &Lab, central: &Central, node: &Node) -> Self {
+        let run_dir = lab.dir().join(format!("agent-{}", node.name()));
+        let log = lab.dir().join(format!("agent-{}.log", node.name()));
+        let out = File::create(&log).expect("agent log");
+        // In the node's network namespace but the host's mount namespace (`nsenter`, not `ip
+        // netns exec`, which makes a mount namespace of its own): the pods' namespace files
+        // that containerd mounts later must be visible to the agent, as a DaemonSet's
+        // HostToContainer mount propagation makes them. nsenter execs the agent: the child's
+        // PID is the agent's.
+        let child = std::process::Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", node.netns().name()))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_ovnkit"))
+            .args([
+                "agent",
+                "--node",
+                &node.name(),
+                "--nb",
+                &central.nb_remote(),
+            ])
+            .args(["--ovs", &node.ovsdb().unix_remote(), "--run-dir"])
+            .arg(&run_dir)
+            .env("RUST_LOG", "info,ovnkit_kube=debug")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("ovnkit agent starts");
+        let mut agent = AgentProc {
+            child,
+            log,
+            socket: run_dir.join("agent.sock"),
+        };
+        let socket = agent.socket.clone();
+        wait_for(Duration::from_secs(30), "the agent answers STATUS", || {
+            assert!(
+                matches!(agent.child.try_wait(), Ok(None)),
+                "the agent exited"
+            );
+            (socket.exists() && status(&socket)).then_some(())
+        });
+        agent
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        // Our own child, not reaped yet: its PID cannot have been reused.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- agent log {} (last lines) ---", self.log.display());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// Whether the agent answers `STATUS` with success.
+fn status(socket: &Path) -> bool {
+    let request = Request {
+        command: Command::Status,
+        container_id: String::new(),
+        netns: String::new(),
+        ifname: String::new(),
+        pod: None,
+        network: "ovnkit".into(),
+        mtu: None,
+        prev_result: None,
+        valid_attachments: Vec::new(),
+    };
+    let Ok(mut s) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let mut line = serde_json::to_vec(&request).unwrap();
+    line.push(b'\n');
+    let mut out = String::new();
+    s.write_all(&line).is_ok()
+        && s.read_to_string(&mut out).is_ok()
+        && matches!(serde_json::from_str(out.trim()), Ok(Reply::Done))
+}
+
+/// The conflist containerd loads: the `ovnkit` binary, talking to `socket`.
+fn conflist(socket: &Path) -> String {
+    serde_json::json!({
+        "cniVersion": "1.0.0",
+        "name": "ovnkit",
+        "plugins": [{ "type": "ovnkit", "agentSocket": socket }]
+    })
+    .to_string()
+}
+
+/// (namespace, name, node index, annotations)
+type Spec = (
+    &'static str,
+    String,
+    usize,
+    Vec<(&'static str, &'static str)>,
+);
+
+const EGRESS_MBIT: f64 = 20.0;
+
+fn specs() -> Vec<Spec> {
+    let mut out: Vec<Spec> = Vec::new();
+    for i in 0..3 {
+        out.push(("default", format!("a-{i}"), i, Vec::new()));
+        out.push(("web", format!("w-{i}"), (i + 1) % 3, Vec::new()));
+    }
+    out.push((
+        "default",
+        "limited".into(),
+        0,
+        vec![("ovn.kubernetes.io/egress_rate", "20")],
+    ));
+    out
+}
+
+/// Pings until one reply comes back, for up to 5 tries (the first packets of a new path may
+/// be lost while flows are installed).
+fn reaches(from: &CriPod, to: IpAddr) -> bool {
+    (0..5).any(|_| from.ping(to, 1).is_ok_and(|s| s.loss_percent() < 100.0))
+}
+
+#[test]
+fn pods_created_through_cri_get_the_controllers_addresses_reach_each_other_get_their_qos_and_leave_nothing()
+ {
+    let Some(lab) = Lab::for_test() else { return };
+    let central = lab
+        .start_central(CentralOptions::default())
+        .expect("central");
+    let nodes: Vec<Node> = (0..3)
+        .map(|_| lab.start_node(&central).expect("node"))
+        .collect();
+    let manifests = lab.dir().join("manifests");
+    let state = lab.dir().join("state");
+    fs::create_dir_all(&manifests).unwrap();
+    write_manifest(
+        &manifests,
+        "namespaces.yaml",
+        &[
+            common::namespace("default", &[]),
+            common::namespace("web", &[("ovn.kubernetes.io/cidr", "10.17.0.0/24")]),
+        ],
+    );
+    let node_docs: Vec<String> = nodes
+        .iter()
+        .map(|n| common::node(&n.name(), &n.chassis()))
+        .collect();
+    write_manifest(&manifests, "nodes.yaml", &node_docs);
+    let specs = specs();
+    let pod_docs: Vec<String> = specs
+        .iter()
+        .map(|(ns, name, node, ann)| pod(ns, name, &nodes[*node].name(), ann, None))
+        .collect();
+    write_manifest(&manifests, "pods.yaml", &pod_docs);
+    let _controller = Controller::start(
+        &central.nb_remote(),
+        &manifests,
+        &state,
+        &lab.dir().join("controller.log"),
+        &[],
+    );
+    let agents: Vec<AgentProc> = nodes
+        .iter()
+        .map(|n| AgentProc::start(&lab, &central, n))
+        .collect();
+    let runtimes: Vec<Containerd> = nodes
+        .iter()
+        .zip(&agents)
+        .map(|(n, a)| {
+            n.start_containerd(
+                CniConfig::new(conflist(&a.socket))
+                    .with_plugin("ovnkit", env!("CARGO_BIN_EXE_ovnkit")),
+            )
+            .expect("containerd")
+        })
+        .collect();
+
+    // Pods through CRI, as kubelet creates them once the scheduler has placed them.
+    let mut pods: BTreeMap<String, CriPod> = BTreeMap::new();
+    for (ns, name, node, _) in &specs {
+        let p = runtimes[*node]
+            .run_pod(PodSpec::new(name).namespace(ns))
+            .unwrap_or_else(|e| panic!("RunPodSandbox {ns}/{name}: {e}"));
+        pods.insert(format!("{ns}/{name}"), p);
+    }
+    let allocated = results(&state, "pods.json");
+    for (key, p) in &pods {
+        let want: IpAddr = allocated[key]["ovn.kubernetes.io/ip_address"]
+            .parse()
+            .unwrap();
+        assert_eq!(
+            p.ip(),
+            want,
+            "{key}: the runtime reports the controller's address"
+        );
+        let eth0 = p
+            .exec_in_netns("ip", &["-o", "addr", "show", "eth0"])
+            .unwrap();
+        assert!(eth0.contains(&want.to_string()), "{key}: {eth0}");
+    }
+
+    // Every pod reaches every other, across nodes and subnets.
+    let mut unreachable = Vec::new();
+    for (a, pa) in &pods {
+        for (b, pb) in &pods {
+            if a != b && !reaches(pa, pb.ip()) {
+                unreachable.push(format!("{a} -> {b}"));
+            }
+        }
+    }
+    assert!(unreachable.is_empty(), "unreachable: {unreachable:?}");
+
+    // The QoS-annotated pod sends at its egress rate (OVN's meter), within 20%.
+    let limited = &pods["default/limited"];
+    let peer = &pods["default/a-1"];
+    let measured = tcp_throughput(limited, peer, peer.ip(), Duration::from_secs(3))
+        .expect("throughput")
+        .mbit_per_s();
+    println!("default/limited sends at {measured:.1} Mbit/s (egress_rate {EGRESS_MBIT})");
+    assert!(
+        (measured - EGRESS_MBIT).abs() <= EGRESS_MBIT * 0.2,
+        "{measured:.1} Mbit/s against {EGRESS_MBIT}"
+    );
+    let free = tcp_throughput(peer, limited, limited.ip(), Duration::from_secs(2))
+        .expect("throughput")
+        .mbit_per_s();
+    println!("default/a-1 sends at {free:.1} Mbit/s (no annotation)");
+    assert!(
+        free > EGRESS_MBIT * 1.5,
+        "an unannotated pod is not limited"
+    );
+
+    // Removal through CRI (StopPodSandbox runs CNI DEL) leaves nothing on the nodes.
+    for (key, p) in std::mem::take(&mut pods) {
+        p.remove().unwrap_or_else(|e| panic!("removing {key}: {e}"));
+    }
+    for (node, runtime) in nodes.iter().zip(&runtimes) {
+        assert!(runtime.list_pod_sandboxes().unwrap().is_empty());
+        // Every port on br-int bound to a logical switch port, but the node's own ovn0.
+        let ports = node
+            .vsctl(&[
+                "--bare",
+                "--columns=name",
+                "find",
+                "Interface",
+                "external_ids:iface-id!=\"\"",
+            ])
+            .unwrap();
+        let left: Vec<&str> = ports.split_whitespace().filter(|p| *p != "ovn0").collect();
+        assert!(left.is_empty(), "{}: pod ports left: {left:?}", node.name());
+        // ovn-controller keeps linux-noop QoS rows of its own; none may carry ovnkit's tags.
+        for table in ["QoS", "Queue"] {
+            let ids = node
+                .vsctl(&["--bare", "--columns=external_ids", "list", table])
+                .unwrap();
+            assert!(
+                !ids.contains("ovnkit.io/"),
+                "{}: {table} rows of ovnkit left: {ids}",
+                node.name()
+            );
+        }
+        let links = node.netns().exec("ip", &["-o", "link", "show"]).unwrap();
+        let veths: Vec<&str> = links.lines().filter(|l| l.contains("_h@")).collect();
+        assert!(veths.is_empty(), "{}: veths left: {veths:?}", node.name());
+        let netns_files = fs::read_dir(runtime.netns_dir())
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(netns_files, 0, "{}: pod namespaces left", node.name());
+    }
+}
