@@ -585,16 +585,12 @@ impl NetConf {
     /// the version to answer errors and `VERSION` in, before (or without) a full parse.
     #[must_use]
     pub fn requested_version(bytes: &[u8]) -> Option<CniVersion> {
-        #[derive(Deserialize)]
-        struct Versioned<'a> {
-            #[serde(rename = "cniVersion", borrow)]
-            cni_version: std::borrow::Cow<'a, str>,
-        }
         if bytes.len() > MAX_CONFIG {
             return None;
         }
-        let v: Versioned<'_> = serde_json::from_slice(bytes).ok()?;
-        CniVersion::parse(&v.cni_version)
+        // Through `Value`, as `parse` reads it (the last of repeated keys wins).
+        let value: Value = serde_json::from_slice(bytes).ok()?;
+        CniVersion::parse(value.get("cniVersion")?.as_str()?)
     }
 }
 

@@ -253,6 +253,13 @@ fn requested_version_is_lenient() {
         None
     );
     assert_eq!(NetConf::requested_version(b"nope"), None);
+    // A repeated key: the last wins, in both readings.
+    let twice = br#"{"cniVersion":"0.4.0","cniVersion":"1.1.0","name":"n","type":"t"}"#;
+    assert_eq!(NetConf::requested_version(twice), Some(CniVersion::V1_1_0));
+    assert_eq!(
+        NetConf::parse(twice).unwrap().cni_version,
+        CniVersion::V1_1_0
+    );
 }
 
 #[test]
