@@ -1,12 +1,19 @@
 //! The reference integration of ovnkit: the pieces a Kubernetes networking plugin is made of,
 //! built from the ovnkit crates.
 //!
-//! `ovnkit-kube` sits on top of the stack: it uses the pure planners (`gateway`, later `qos`
-//! and `ipam`) and is where IO happens (netlink, nftables, OVSDB clients). The controller, the
-//! node agent's CNI server and the CNI plugin come later; what exists now is the node agent's
-//! gateway executor, [`node::gateway`], which makes a node's network namespace hold what a
-//! `gateway::NodePlan` says, and the gateway health probe, [`health`], that the controller's
-//! health loop re-plans from.
+//! `ovnkit-kube` sits on top of the stack: it uses the pure planners (`ipam`, `qos`, `gateway`)
+//! and is where IO happens (the OVSDB clients, netlink, nftables, the Kubernetes API). Its
+//! parts, each run by a subcommand of the `ovnkit` binary:
+//!
+//! - [`controller`]: Namespaces, Pods and Nodes (from an API server or a manifest directory)
+//!   into one OVN logical topology, with addresses, QoS and egress, one transaction per step.
+//! - [`agent`]: the node agent, which plumbs each pod the runtime starts into OVS and OVN
+//!   (veth, addresses, routes, the OVS port, node-side QoS) from what the controller wrote
+//!   on the pod's port, and the node's management port `ovn0`.
+//! - [`cni`]: the CNI plugin the container runtime runs (CNI 1.0.0 and 1.1.0), which forwards
+//!   each request to the agent over a unix socket, and the protocol between the two.
+//! - [`node::gateway`]: makes a node's network namespace hold what a `gateway::NodePlan` says
+//!   (routes, forwarding, masquerade); [`health`]: the gateway health probe.
 
 pub mod agent;
 pub mod cni;
