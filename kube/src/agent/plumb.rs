@@ -48,6 +48,15 @@ pub enum PlumbError {
         /// The path.
         path: PathBuf,
     },
+    /// The path exists but is no network namespace: typically an empty file the runtime
+    /// bind-mounts the namespace onto, seen from a mount namespace the mount did not reach.
+    #[error(
+        "{path:?} is not a network namespace (an unmounted file: the agent must share the mount namespace of the runtime's netns directory, e.g. a DaemonSet hostPath with mountPropagation HostToContainer)"
+    )]
+    NotNetns {
+        /// The path.
+        path: PathBuf,
+    },
     /// The pod's network namespace could not be entered.
     #[error("entering network namespace {path:?}")]
     Netns {
@@ -451,10 +460,18 @@ fn open_netns(path: &Path) -> Result<File, PlumbError> {
             path: path.to_owned(),
         });
     }
-    File::open(path).map_err(|source| PlumbError::Netns {
+    let file = File::open(path).map_err(|source| PlumbError::Netns {
         path: path.to_owned(),
         source,
-    })
+    })?;
+    match nix::sys::statfs::fstatfs(&file) {
+        Ok(fs) if fs.filesystem_type() != nix::sys::statfs::NSFS_MAGIC => {
+            Err(PlumbError::NotNetns {
+                path: path.to_owned(),
+            })
+        }
+        _ => Ok(file),
+    }
 }
 
 /// Runs `f` on a new thread that entered the network namespace at `path`, and waits for it
@@ -514,5 +531,20 @@ mod tests {
         assert_eq!(peer_tmp_name(id), "0123456789a_p");
         assert!(host_ifname(id).len() <= 15);
         assert_eq!(host_ifname("a/b"), "ab_h");
+    }
+
+    #[test]
+    fn a_file_that_is_no_namespace_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("cni-1234");
+        std::fs::write(&plain, "").unwrap();
+        let e = open_netns(&plain).unwrap_err();
+        assert!(matches!(e, PlumbError::NotNetns { .. }), "{e:?}");
+        assert!(e.to_string().contains("is not a network namespace"), "{e}");
+        assert!(open_netns(Path::new("/proc/self/ns/net")).is_ok());
+        assert!(matches!(
+            open_netns(&dir.path().join("gone")),
+            Err(PlumbError::NetnsGone { .. })
+        ));
     }
 }
