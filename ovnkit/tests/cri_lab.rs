@@ -3,7 +3,9 @@
 //! containerd per node (in the node's namespace) that runs the `ovnkit` binary as its CNI
 //! plugin. Pods are created through CRI (`RunPodSandbox` and a container), as kubelet does.
 //! They get the addresses the controller allocated, reach each other across nodes and
-//! subnets, get their QoS, and leave nothing behind when they are removed.
+//! subnets, and get their QoS; they keep their traffic while a node's agent is killed, a pod
+//! removed meanwhile leaves nothing once the agent is back, a new pod starts after it, and
+//! removing every pod leaves nothing behind.
 
 mod common;
 
@@ -116,6 +118,21 @@ fn status(socket: &Path) -> bool {
         && matches!(serde_json::from_str(out.trim()), Ok(Reply::Done))
 }
 
+/// Whether the node's namespace has a link called `name`.
+fn node_has_link(node: &Node, name: &str) -> bool {
+    node.netns()
+        .exec_raw("ip", &["link", "show", name])
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Whether the node's `br-int` has a port called `name`.
+fn has_ovs_port(node: &Node, name: &str) -> bool {
+    node.vsctl(&["list-ports", "br-int"])
+        .unwrap()
+        .lines()
+        .any(|p| p == name)
+}
+
 /// The conflist containerd loads: the `ovnkit` binary, talking to `socket`.
 fn conflist(socket: &Path) -> String {
     serde_json::json!({
@@ -148,8 +165,12 @@ fn specs() -> Vec<Spec> {
         0,
         vec![("ovn.kubernetes.io/egress_rate", "20")],
     ));
+    // Scheduled from the start, started through CRI only after the agent's restart.
+    out.push(("default", LATE.into(), 1, Vec::new()));
     out
 }
+
+const LATE: &str = "late";
 
 /// Pings until one reply comes back, for up to 5 tries (the first packets of a new path may
 /// be lost while flows are installed).
@@ -158,7 +179,7 @@ fn reaches(from: &CriPod, to: IpAddr) -> bool {
 }
 
 #[test]
-fn pods_created_through_cri_get_the_controllers_addresses_reach_each_other_get_their_qos_and_leave_nothing()
+fn pods_through_cri_get_their_addresses_reach_each_other_get_their_qos_outlive_an_agent_kill_and_leave_nothing()
  {
     let Some(lab) = Lab::for_test() else { return };
     let central = lab
@@ -214,7 +235,7 @@ fn pods_created_through_cri_get_the_controllers_addresses_reach_each_other_get_t
 
     // Pods through CRI, as kubelet creates them once the scheduler has placed them.
     let mut pods: BTreeMap<String, CriPod> = BTreeMap::new();
-    for (ns, name, node, _) in &specs {
+    for (ns, name, node, _) in specs.iter().filter(|s| s.1 != LATE) {
         let p = runtimes[*node]
             .run_pod(PodSpec::new(name).namespace(ns))
             .unwrap_or_else(|e| panic!("RunPodSandbox {ns}/{name}: {e}"));
@@ -266,6 +287,44 @@ fn pods_created_through_cri_get_the_controllers_addresses_reach_each_other_get_t
         free > EGRESS_MBIT * 1.5,
         "an unannotated pod is not limited"
     );
+
+    // The agent of node2 is killed under running pods: they keep their traffic. A pod of
+    // that node removed meanwhile (its CNI DEL finds no agent and succeeds, as the spec asks)
+    // leaves nothing once the agent is back, and a new pod starts there.
+    let mut agents = agents;
+    drop(agents.remove(1));
+    let (a0, w0) = (&pods["default/a-0"], &pods["web/w-0"]);
+    assert!(
+        reaches(a0, w0.ip()) && reaches(w0, a0.ip()),
+        "traffic without the agent"
+    );
+    let a0_ip = a0.ip();
+    let gone = pods.remove("default/a-1").unwrap();
+    // The host end of the veth goes with the pod's namespace; its OVS port stays.
+    let gone_port = format!("{}_h", &gone.sandbox_id()[..11]);
+    gone.remove().expect("removal with the agent down");
+    assert!(
+        has_ovs_port(&nodes[1], &gone_port),
+        "nothing could remove the OVS port without the agent"
+    );
+    agents.insert(1, AgentProc::start(&lab, &central, &nodes[1]));
+    wait_for(
+        Duration::from_secs(20),
+        "the restarted agent cleans up",
+        || {
+            (!has_ovs_port(&nodes[1], &gone_port) && !node_has_link(&nodes[1], &gone_port))
+                .then_some(())
+        },
+    );
+    let late = runtimes[1]
+        .run_pod(PodSpec::new(LATE))
+        .expect("a new pod after the agent's restart");
+    assert_eq!(
+        late.ip().to_string(),
+        results(&state, "pods.json")["default/late"]["ovn.kubernetes.io/ip_address"]
+    );
+    assert!(reaches(&late, a0_ip), "the new pod has traffic");
+    pods.insert(format!("default/{LATE}"), late);
 
     // Removal through CRI (StopPodSandbox runs CNI DEL) leaves nothing on the nodes.
     for (key, p) in std::mem::take(&mut pods) {
