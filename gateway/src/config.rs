@@ -1,6 +1,7 @@
 //! The cluster the planner plans for ([`Cluster`], [`NativeGateway`]) and the nodes it knows
 //! ([`NodeState`]).
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Net};
@@ -116,6 +117,23 @@ impl Cluster {
     #[must_use]
     pub fn native(&self) -> Option<&NativeGateway> {
         self.native.as_ref()
+    }
+
+    /// Destinations never sent to a gateway, as the planner computes them: the cluster CIDRs,
+    /// the join subnet and every subnet's CIDR in `subnets`, truncated to their networks. The
+    /// `allow` policy matches them, and a [`Masquerade`](crate::Masquerade) leaves them alone.
+    #[must_use]
+    pub fn internal_destinations(
+        &self,
+        subnets: impl IntoIterator<Item = IpNet>,
+    ) -> BTreeSet<IpNet> {
+        self.cluster_cidrs
+            .iter()
+            .copied()
+            .chain([self.join_cidr])
+            .chain(subnets)
+            .map(|n| n.trunc())
+            .collect()
     }
 
     /// Checks the configuration once, at the boundary.

@@ -126,6 +126,7 @@ pub use config::{BfdTimers, Cluster, NativeGateway, NodeState};
 pub use error::{ConfigError, IntentError, PlanError};
 pub use intent::{EgressIntent, Fip, GatewayType, PodPlacement, PodSnat};
 pub use node_plan::{Masquerade, NodePlan, NodeRoute};
+pub use nodes::node_plan_from_observed;
 pub use observed::{GlobalOptions, Observed, ObservedRows};
 pub use plan::Plan;
 pub use planner::{EGRESS_PRIORITY, INTERNAL_PRIORITY, TOP_CHASSIS_PRIORITY};

@@ -130,14 +130,7 @@ fn bfd_step(cluster: &Cluster, observed: &Observed, plan: &mut Plan) -> Result<(
 
 /// Destinations never sent to a gateway: the cluster CIDRs, the join subnet and every subnet.
 fn internal_destinations(cluster: &Cluster, intents: &[EgressIntent]) -> BTreeSet<IpNet> {
-    cluster
-        .cluster_cidrs
-        .iter()
-        .copied()
-        .chain([cluster.join_cidr])
-        .chain(intents.iter().map(|i| i.cidr))
-        .map(|n| n.trunc())
-        .collect()
+    cluster.internal_destinations(intents.iter().map(|i| i.cidr))
 }
 
 fn contradiction(intent: &EgressIntent, reason: &str) -> IntentError {

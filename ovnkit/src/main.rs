@@ -3,7 +3,7 @@
 //! ```text
 //! ovnkit controller --nb <remotes> [--kubeconfig PATH | --manifests DIR --state-dir DIR]
 //! ovnkit agent --node NAME --nb REMOTES --ovs REMOTE --run-dir DIR [--chassis ID] [--mtu 1400]
-//!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port]
+//!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port] [--no-egress]
 //! ovnkit cni                       # the CNI plugin, as `ovnkit` with no arguments and CNI_COMMAND set
 //! ```
 //!
@@ -89,6 +89,10 @@ struct AgentArgs {
     /// Make no management port (ovn0).
     #[arg(long)]
     no_mgmt_port: bool,
+    /// Do not apply the node's egress plan (routes, forwarding, masquerade); a node without
+    /// a management port applies none either.
+    #[arg(long)]
+    no_egress: bool,
 }
 
 #[derive(Args)]
@@ -297,7 +301,8 @@ async fn agent(args: AgentArgs) -> Result<()> {
             std::time::Duration::from_secs(args.port_timeout),
         )
         .with_qos(qos)
-        .with_mgmt_port((!args.no_mgmt_port).then(|| "ovn0".to_owned()));
+        .with_mgmt_port((!args.no_mgmt_port).then(|| "ovn0".to_owned()))
+        .with_egress(!args.no_egress);
     if let Some(c) = args.chassis {
         config = config.with_chassis(c);
     }

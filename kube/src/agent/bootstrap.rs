@@ -23,6 +23,7 @@ use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, Ro
 use ovn_model::owner::{Key, Object};
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
+use super::egress::Egress;
 use super::ovs::{AGENT, IFACE_ID, NodeOvs, OvsError};
 use super::plumb::{self, PlumbError};
 use super::ports::{NbView, PortError, PortInfo};
@@ -275,10 +276,12 @@ async fn sync_routes(
 
 /// Keeps the management port in sync with the NB for as long as the NB replica runs: syncs
 /// now and after every change; failures are logged and retried on the next change (or after
-/// a second).
-pub async fn keep(nb: NbView, ovs: NodeOvs, node: String, device: String, mtu: u32) {
+/// a second). With `egress`, once the port is in sync, also makes the node hold its egress
+/// plan ([`egress`](super::egress)), the management port being the device its routes use.
+pub async fn keep(nb: NbView, ovs: NodeOvs, node: String, device: String, mtu: u32, egress: bool) {
     let mut changes = nb.client().changes();
     let mut last = None;
+    let mut gateway = egress.then(|| Egress::new(&node, nb.chassis(), &device));
     loop {
         match sync(&nb, &ovs, &node, &device, mtu, last.as_ref()).await {
             Ok(state) => {
@@ -293,8 +296,30 @@ pub async fn keep(nb: NbView, ovs: NodeOvs, node: String, device: String, mtu: u
                 continue;
             }
         }
+        if let (Some(g), Some(mgmt)) = (gateway.as_mut(), last.as_ref())
+            && let Err(e) = g.sync(&nb.client().snapshot(), mgmt).await
+        {
+            tracing::warn!(node = %node, error = %DisplayChain(&e), "egress");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
         if changes.next().await.is_none() {
             return;
         }
+    }
+}
+
+/// An error with its sources, `: `-separated.
+struct DisplayChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
     }
 }

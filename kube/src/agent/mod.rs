@@ -14,6 +14,8 @@
 //! - [`ovs`]: the pods' ports on `br-int` and their node-side QoS, over OVSDB.
 //! - [`server`]: the CNI socket and what `ADD`, `DEL`, `CHECK`, `GC` and `STATUS` do.
 //! - [`bootstrap`]: the node's management port `ovn0` and its routes to the subnets.
+//! - [`egress`]: the node's egress plan (forwarding, masquerade), derived from the egress
+//!   policies the controller wrote and applied in the node's namespace.
 //! - [`run`](mod@run): [`AgentConfig`] and [`run()`](run::run).
 //!
 //! **`ADD`**, in order, each part timed ([`server::AddTiming`]): wait for the port (bounded,
@@ -41,8 +43,11 @@
 //!
 //! `ovnkit/tests/agent_lab.rs` runs the real controller and the real agent binary inside the
 //! nodes of a real OVN lab and talks to the socket as the CNI plugin does.
+//! `ovnkit/tests/agent_egress.rs` checks egress the same way: pods on two nodes reach an
+//! external host, which sees each node's own external address.
 
 pub mod bootstrap;
+pub mod egress;
 pub mod ovs;
 pub mod plumb;
 pub mod ports;

@@ -3,8 +3,11 @@
 //! A [`NbView`] is a [`ReplicaClient`] with a conditional monitor: `Logical_Switch_Port` rows
 //! whose `options` include `requested-chassis=<chassis>` (the controller sets it on every pod
 //! port and on the node's own `node-<name>` join port), and of `Logical_Switch` only `name`
-//! and `external_ids` (the subnets' CIDRs, [`owner::SWITCH_CIDR`]). A node of a cluster with
-//! 100,000 pods holds its own hundred ports, not the cluster's.
+//! and `external_ids` (the subnets' CIDRs, [`owner::SWITCH_CIDR`]), and the egress
+//! `Logical_Router_Policy` rows the `gateway` planner owns (`external_ids` including
+//! [`owner::OWNER`]`=gateway` and [`owner::ROLE`]`=egress`; [`egress`](super::egress) derives the
+//! node's egress plan from them). A node of a cluster with 100,000 pods holds its own hundred
+//! ports, not the cluster's (and one egress policy per subnet and node that carries it).
 //!
 //! [`NbView::wait_port`] waits, bounded, for a pod's port and reads what the agent needs from
 //! it alone: MAC and addresses from `addresses`, prefixes from [`owner::PORT_CIDR`], gateways
@@ -16,7 +19,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use ovn_model::nb::{LogicalSwitch, LogicalSwitchPort};
+use ovn_model::nb::{LogicalRouterPolicy, LogicalSwitch, LogicalSwitchPort};
 use ovn_model::owner;
 use ovn_model::snapshot::{Monitor, Typed};
 use ovn_model::{LspAddress, MacAddr};
@@ -165,6 +168,9 @@ fn list(v: Option<&String>) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The role of the `gateway` component's egress policies ([`owner::ROLE`]).
+const EGRESS_ROLE: &str = "egress";
+
 /// The NB monitor of node `chassis` (see the module docs).
 #[must_use]
 pub fn monitor(chassis: &str) -> ovsdb::monitor::MonitorRequest {
@@ -178,11 +184,26 @@ pub fn monitor(chassis: &str) -> ovsdb::monitor::MonitorRequest {
             .into()])
         });
     let ls = lsp.and_then(|m| m.columns::<LogicalSwitch>(&["name", "external_ids"]));
+    let egress = ls.map(|m| {
+        m.table::<LogicalRouterPolicy>()
+            .filter::<LogicalRouterPolicy>([Condition::includes(
+                "external_ids",
+                Datum::map([
+                    (owner::OWNER, owner::Component::GATEWAY),
+                    (owner::ROLE, EGRESS_ROLE),
+                ]),
+            )
+            .into()])
+    });
     // The columns are the model's own, so the checks above cannot fail.
-    ls.map(Monitor::into_request).unwrap_or_else(|_| {
+    egress.map(Monitor::into_request).unwrap_or_else(|_| {
         ovn_model::snapshot::monitor(
             ovn_model::nb::DATABASE,
-            &[LogicalSwitchPort::TABLE, LogicalSwitch::TABLE],
+            &[
+                LogicalSwitchPort::TABLE,
+                LogicalSwitch::TABLE,
+                LogicalRouterPolicy::TABLE,
+            ],
         )
     })
 }

@@ -22,11 +22,12 @@ pub struct AgentConfig {
     pub(crate) up_wait: Duration,
     pub(crate) qos: qos::Config,
     pub(crate) mgmt_port: Option<String>,
+    pub(crate) egress: bool,
 }
 
 impl Default for AgentConfig {
     /// MTU 1400, bridge `br-int`, 30 s waits, the planner's default QoS mechanisms, the
-    /// management port `ovn0`, the OVS database at `unix:/var/run/openvswitch/db.sock`, the
+    /// management port `ovn0`, egress applied on the node, the OVS database at `unix:/var/run/openvswitch/db.sock`, the
     /// run directory `/run/ovnkit`.
     fn default() -> Self {
         AgentConfig {
@@ -41,6 +42,7 @@ impl Default for AgentConfig {
             up_wait: DEFAULT_WAIT,
             qos: qos::Config::default(),
             mgmt_port: Some("ovn0".into()),
+            egress: true,
         }
     }
 }
@@ -117,6 +119,15 @@ impl AgentConfig {
         self
     }
 
+    /// Sets whether the agent makes the node hold its egress plan
+    /// ([`egress`](super::egress); needs the management port). Turn it off when something else
+    /// applies the node plans.
+    #[must_use]
+    pub fn with_egress(mut self, egress: bool) -> Self {
+        self.egress = egress;
+        self
+    }
+
     /// The socket path.
     #[must_use]
     pub fn socket(&self) -> PathBuf {
@@ -178,7 +189,7 @@ pub enum RunError {
 
 /// Starts an agent: connects to the node's OVS database and the NB (monitoring this node's
 /// ports), reconciles what was left by a previous run (attachments whose network namespace is
-/// gone), and starts keeping the management port.
+/// gone), and starts keeping the management port and the node's egress plan.
 ///
 /// # Errors
 /// [`RunError`] when a database cannot be reached or the configuration is bad.
@@ -204,6 +215,7 @@ pub async fn start(config: AgentConfig) -> Result<Agent, RunError> {
             config.node.clone(),
             device,
             config.mtu,
+            config.egress,
         ));
     }
     Ok(agent)

@@ -207,6 +207,16 @@ pub(crate) mod data {
     };
 }
 
+/// Which addresses a port's `port_security` allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Security {
+    /// Its MAC and its own IPs (a pod).
+    MacAndIps,
+    /// Its MAC, any IP: a node's management port, which carries egress traffic of other
+    /// addresses (pods' traffic rerouted to the node, the external replies it routes back).
+    MacOnly,
+}
+
 /// A port on a switch: a pod's (`<namespace>.<pod>`) or a node's management port
 /// (`node-<name>`).
 #[allow(clippy::too_many_arguments)] // Each is one column or one datum of the port.
@@ -216,13 +226,17 @@ pub(crate) fn port(
     switch: &Target<LogicalSwitch>,
     mac: MacAddr,
     ips: &[IpAddr],
+    security: Security,
     chassis: Option<&str>,
     data: &PortData,
     why: String,
 ) -> Result<Want, PlanError> {
     let mut lsp = LogicalSwitchPort::new(name)
         .with_address(ovn_model::LspAddress::mac(mac, ips.iter().copied()));
-    let nets: Vec<IpNet> = ips.iter().map(|ip| IpNet::from(*ip)).collect();
+    let nets: Vec<IpNet> = match security {
+        Security::MacAndIps => ips.iter().map(|ip| IpNet::from(*ip)).collect(),
+        Security::MacOnly => Vec::new(),
+    };
     lsp = lsp.with_port_security(mac, &nets);
     if let Some(c) = chassis {
         lsp.options

@@ -246,6 +246,14 @@ fn a_cluster_becomes_one_topology_and_a_second_step_changes_nothing() {
         "ordinal 1 of the pool"
     );
     assert!(h.port("node-node1").is_some() && h.port("node-node2").is_some());
+    // A node's management port carries other addresses' traffic: its MAC only is secured.
+    let n1 = h.port("node-node1").unwrap();
+    assert_eq!(n1.port_security.len(), 1);
+    assert!(
+        n1.port_security.iter().all(|e| !e.contains(' ')),
+        "{:?}",
+        n1.port_security
+    );
     assert_eq!(
         h.pod_annotation("web", "db-1", ann::IP_ADDRESS).as_deref(),
         Some("10.17.0.51")
