@@ -12,29 +12,12 @@
 mod common;
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::agent::{AgentProc, PodSpec, TestPod, added, call, cluster};
+use common::agent::{AgentProc, ECHO_PORT, PodSpec, TestPod, added, call, cluster, source_seen};
 use common::{wait_for, write_manifest};
-use ovn_testbed::{ExternalNet, Netns, Node, SourceEcho, ping};
+use ovn_testbed::{ExternalNet, Node, SourceEcho, ping};
 use ovnkit_kube::cni::protocol::{Command, Reply};
-
-const ECHO_PORT: u16 = 7007;
-
-/// The source address the external host sees for a connection from `ns`, retried for up to
-/// `within` (the first packets of a new path may be lost while ARP resolves, or before the
-/// node holds its masquerade rule).
-fn source_seen(ns: &Netns, external: &ExternalNet, within: Duration) -> Option<IpAddr> {
-    let server = SocketAddr::new(external.host_ip(), ECHO_PORT);
-    let started = Instant::now();
-    loop {
-        match ovn_testbed::source_seen_by(ns, server, Duration::from_secs(1)) {
-            Ok(ip) => return Some(ip),
-            Err(_) if started.elapsed() < within => std::thread::sleep(Duration::from_millis(100)),
-            Err(_) => return None,
-        }
-    }
-}
 
 /// The node's `inet ovnkit` nftables table, empty when there is none.
 fn nft_table(node: &Node) -> String {

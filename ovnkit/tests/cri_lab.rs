@@ -3,120 +3,24 @@
 //! containerd per node (in the node's namespace) that runs the `ovnkit` binary as its CNI
 //! plugin. Pods are created through CRI (`RunPodSandbox` and a container), as kubelet does.
 //! They get the addresses the controller allocated, reach each other across nodes and
-//! subnets, and get their QoS; they keep their traffic while a node's agent is killed, a pod
+//! subnets, leave the cluster through their node's address, and get their QoS; they keep their traffic while a node's agent is killed, a pod
 //! removed meanwhile leaves nothing once the agent is back, a new pod starts after it, and
 //! removing every pod leaves nothing behind.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::fs::{self};
 use std::net::IpAddr;
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
+use common::agent::{AgentProc, ECHO_PORT, source_seen};
 use common::{Controller, pod, results, wait_for, write_manifest};
 use ovn_testbed::{
-    Central, CentralOptions, CniConfig, Containerd, CriPod, Lab, Node, PodSpec, tcp_throughput,
+    CentralOptions, CniConfig, Containerd, CriPod, ExternalNet, Lab, Node, PodSpec, SourceEcho,
+    tcp_throughput,
 };
-use ovnkit_kube::cni::protocol::{Command, Reply, Request};
-
-/// An `ovnkit agent` inside a node's namespace, killed by its own PID when dropped, its log
-/// tail printed when the test fails.
-struct AgentProc {
-    child: Child,
-    log: PathBuf,
-    socket: PathBuf,
-}
-
-impl AgentProc {
-    fn start(lab: &Lab, central: &Central, node: &Node) -> Self {
-        let run_dir = lab.dir().join(format!("agent-{}", node.name()));
-        let log = lab.dir().join(format!("agent-{}.log", node.name()));
-        let out = File::create(&log).expect("agent log");
-        // In the node's network namespace but the host's mount namespace (`nsenter`, not `ip
-        // netns exec`, which makes a mount namespace of its own): the pods' namespace files
-        // that containerd mounts later must be visible to the agent, as a DaemonSet's
-        // HostToContainer mount propagation makes them. nsenter execs the agent: the child's
-        // PID is the agent's.
-        let child = std::process::Command::new("nsenter")
-            .arg(format!("--net=/var/run/netns/{}", node.netns().name()))
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_ovnkit"))
-            .args([
-                "agent",
-                "--node",
-                &node.name(),
-                "--nb",
-                &central.nb_remote(),
-            ])
-            .args(["--ovs", &node.ovsdb().unix_remote(), "--run-dir"])
-            .arg(&run_dir)
-            .env("RUST_LOG", "info,ovnkit_kube=debug")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("ovnkit agent starts");
-        let mut agent = AgentProc {
-            child,
-            log,
-            socket: run_dir.join("agent.sock"),
-        };
-        let socket = agent.socket.clone();
-        wait_for(Duration::from_secs(30), "the agent answers STATUS", || {
-            assert!(
-                matches!(agent.child.try_wait(), Ok(None)),
-                "the agent exited"
-            );
-            (socket.exists() && status(&socket)).then_some(())
-        });
-        agent
-    }
-}
-
-impl Drop for AgentProc {
-    fn drop(&mut self) {
-        // Our own child, not reaped yet: its PID cannot have been reused.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("--- agent log {} (last lines) ---", self.log.display());
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-    }
-}
-
-/// Whether the agent answers `STATUS` with success.
-fn status(socket: &Path) -> bool {
-    let request = Request {
-        command: Command::Status,
-        container_id: String::new(),
-        netns: String::new(),
-        ifname: String::new(),
-        pod: None,
-        network: "ovnkit".into(),
-        mtu: None,
-        prev_result: None,
-        valid_attachments: Vec::new(),
-    };
-    let Ok(mut s) = UnixStream::connect(socket) else {
-        return false;
-    };
-    let mut line = serde_json::to_vec(&request).unwrap();
-    line.push(b'\n');
-    let mut out = String::new();
-    s.write_all(&line).is_ok()
-        && s.read_to_string(&mut out).is_ok()
-        && matches!(serde_json::from_str(out.trim()), Ok(Reply::Done))
-}
 
 /// Whether the node's namespace has a link called `name`.
 fn node_has_link(node: &Node, name: &str) -> bool {
@@ -210,6 +114,10 @@ fn pods_through_cri_get_their_addresses_reach_each_other_get_their_qos_outlive_a
         .map(|(ns, name, node, ann)| pod(ns, name, &nodes[*node].name(), ann, None))
         .collect();
     write_manifest(&manifests, "pods.yaml", &pod_docs);
+    let external = lab.start_external_net().expect("external net");
+    for n in &nodes {
+        external.connect(n).expect("external link");
+    }
     let _controller = Controller::start(
         &central.nb_remote(),
         &manifests,
@@ -268,10 +176,29 @@ fn pods_through_cri_get_their_addresses_reach_each_other_get_their_qos_outlive_a
     }
     assert!(unreachable.is_empty(), "unreachable: {unreachable:?}");
 
+    // Each pod leaves the cluster through its own node (distributed egress), masqueraded to
+    // the node's external address.
+    let echo = SourceEcho::start(
+        external.netns(),
+        std::net::SocketAddr::new(external.host_ip(), ECHO_PORT),
+    )
+    .expect("echo server");
+    for (ns, name, node, _) in specs.iter().filter(|s| s.1 != LATE) {
+        let seen = source_seen(
+            &pods[&format!("{ns}/{name}")],
+            &external,
+            Duration::from_secs(20),
+        );
+        let want = IpAddr::V4(ExternalNet::node_ip(&nodes[*node]));
+        assert_eq!(seen, Some(want), "{ns}/{name} leaves through its node");
+    }
+    drop(echo);
+
     // The QoS-annotated pod sends at its egress rate (OVN's meter), within 20%.
     let limited = &pods["default/limited"];
     let peer = &pods["default/a-1"];
-    let measured = tcp_throughput(limited, peer, peer.ip(), Duration::from_secs(3))
+    // Over 5 s, so that the meter's burst (as large as the rate) weighs little in the average.
+    let measured = tcp_throughput(limited, peer, peer.ip(), Duration::from_secs(5))
         .expect("throughput")
         .mbit_per_s();
     println!("default/limited sends at {measured:.1} Mbit/s (egress_rate {EGRESS_MBIT})");

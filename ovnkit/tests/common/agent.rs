@@ -31,10 +31,15 @@ impl AgentProc {
             .append(true)
             .open(&log)
             .expect("agent log");
-        // `ip netns exec` execs the agent: the child's PID is the agent's.
-        let child = node
-            .netns()
-            .command(env!("CARGO_BIN_EXE_ovnkit"))
+        // In the node's network namespace but the host's mount namespace (`nsenter`, not `ip
+        // netns exec`, which makes a mount namespace of its own): pod namespace files that a
+        // runtime mounts later must be visible to the agent, as a DaemonSet's
+        // HostToContainer mount propagation makes them. nsenter execs the agent: the child's
+        // PID is the agent's.
+        let child = std::process::Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", node.netns().name()))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_ovnkit"))
             .args([
                 "agent",
                 "--node",
@@ -233,4 +238,26 @@ pub fn controller_ip(state: &Path, pod: &str) -> String {
         .find(|(k, _)| k.ends_with(&format!("/{pod}")) || k.as_str() == pod)
         .and_then(|(_, a)| a.get("ovn.kubernetes.io/ip_address").cloned())
         .unwrap_or_default()
+}
+
+/// The port of the external host's source-address echo server.
+pub const ECHO_PORT: u16 = 7007;
+
+/// The source address the external host sees for a connection from `ns`, retried for up to
+/// `within` (the first packets of a new path may be lost while ARP resolves, or before the
+/// node holds its masquerade rule).
+pub fn source_seen(
+    ns: &impl ovn_testbed::EnterNetns,
+    external: &ovn_testbed::ExternalNet,
+    within: Duration,
+) -> Option<std::net::IpAddr> {
+    let server = std::net::SocketAddr::new(external.host_ip(), ECHO_PORT);
+    let started = std::time::Instant::now();
+    loop {
+        match ovn_testbed::source_seen_by(ns, server, Duration::from_secs(1)) {
+            Ok(ip) => return Some(ip),
+            Err(_) if started.elapsed() < within => std::thread::sleep(Duration::from_millis(100)),
+            Err(_) => return None,
+        }
+    }
 }
