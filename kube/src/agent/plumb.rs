@@ -324,32 +324,20 @@ fn configure_pod_end(spec: &VethSpec, tmp: &str) -> Result<(), PlumbError> {
                 .await
                 .map_err(nl(format!("adding {ip} to {}", spec.ifname)))?;
         }
-        let v4 = spec.gateways.iter().find_map(|g| match g {
-            IpAddr::V4(a) => Some(*a),
-            IpAddr::V6(_) => None,
-        });
-        let v6 = spec.gateways.iter().find_map(|g| match g {
-            IpAddr::V6(a) => Some(*a),
-            IpAddr::V4(_) => None,
-        });
-        if let Some(g) = v4 {
-            let r = RouteMessageBuilder::<Ipv4Addr>::new()
-                .output_interface(index)
-                .gateway(g)
-                .build();
-            handle
-                .route()
-                .add(r)
-                .replace()
-                .execute()
-                .await
-                .map_err(nl(format!("adding the default route via {g}")))?;
-        }
-        if let Some(g) = v6 {
-            let r = RouteMessageBuilder::<Ipv6Addr>::new()
-                .output_interface(index)
-                .gateway(g)
-                .build();
+        // One default route per family, via the first gateway of that family.
+        let v4 = spec.gateways.iter().find(|g| g.is_ipv4());
+        let v6 = spec.gateways.iter().find(|g| g.is_ipv6());
+        for g in v4.into_iter().chain(v6) {
+            let r = match *g {
+                IpAddr::V4(a) => RouteMessageBuilder::<Ipv4Addr>::new()
+                    .output_interface(index)
+                    .gateway(a)
+                    .build(),
+                IpAddr::V6(a) => RouteMessageBuilder::<Ipv6Addr>::new()
+                    .output_interface(index)
+                    .gateway(a)
+                    .build(),
+            };
             handle
                 .route()
                 .add(r)
