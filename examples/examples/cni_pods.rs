@@ -15,7 +15,6 @@
 //! cargo run -p examples --example cni_pods      # as root, after `cargo xtask install`
 //! ```
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -33,12 +32,8 @@ use tokio::sync::oneshot;
 
 fn main() -> Result<()> {
     // containerd runs this executable as the CNI plugin: answer on stdout, nothing else.
-    if std::env::args_os().len() == 1 && std::env::var_os("CNI_COMMAND").is_some() {
-        let env: BTreeMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("CNI_"))
-            .collect();
-        let (mut stdin, mut stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
-        std::process::exit(ovnkit_kube::cni::plugin::run(&env, &mut stdin, &mut stdout));
+    if ovnkit_kube::cni::plugin::invoked_as_plugin() {
+        std::process::exit(ovnkit_kube::cni::plugin::run_process());
     }
 
     let lab = Lab::new().context("the example needs root and `cargo xtask install`")?;

@@ -18,7 +18,6 @@
 //! arguments and `CNI_COMMAND` in the environment it runs the plugin before parsing arguments
 //! or setting up logs, so that stdout carries only the CNI answer.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,7 +140,7 @@ struct ControllerArgs {
 
 fn main() -> ExitCode {
     // A runtime runs the plugin with no arguments: answer before clap and before any logging.
-    if std::env::args_os().len() == 1 && std::env::var_os("CNI_COMMAND").is_some() {
+    if ovnkit_kube::cni::plugin::invoked_as_plugin() {
         return cni();
     }
     let command = Cli::parse().command;
@@ -200,17 +199,7 @@ fn native_gateway(value: &str) -> Result<gateway::NativeGateway> {
 
 /// The CNI plugin on this process's environment and standard streams.
 fn cni() -> ExitCode {
-    // Values that are not UTF-8 are kept lossily: a path with U+FFFD names nothing, and the
-    // agent says so.
-    let env: BTreeMap<String, String> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
-        .filter(|(k, _)| k.starts_with("CNI_"))
-        .collect();
-    let code = ovnkit_kube::cni::plugin::run(
-        &env,
-        &mut std::io::stdin().lock(),
-        &mut std::io::stdout().lock(),
-    );
+    let code = ovnkit_kube::cni::plugin::run_process();
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 

@@ -43,8 +43,8 @@ use tokio::sync::{mpsc, oneshot};
 
 fn main() -> Result<()> {
     // Run by containerd as the CNI plugin: answer on stdout, nothing else.
-    if std::env::args_os().len() == 1 && std::env::var_os("CNI_COMMAND").is_some() {
-        std::process::exit(cni_plugin());
+    if ovnkit_kube::cni::plugin::invoked_as_plugin() {
+        std::process::exit(ovnkit_kube::cni::plugin::run_process());
     }
     let mut args = std::env::args().skip(1);
     let pods: usize = args
@@ -255,19 +255,6 @@ fn main() -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The CNI plugin on this process's environment and standard streams; its exit code.
-fn cni_plugin() -> i32 {
-    let env: BTreeMap<String, String> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
-        .filter(|(k, _)| k.starts_with("CNI_"))
-        .collect();
-    ovnkit_kube::cni::plugin::run(
-        &env,
-        &mut std::io::stdin().lock(),
-        &mut std::io::stdout().lock(),
-    )
 }
 
 /// A node agent on a thread inside its node's network namespace; stopped and joined on drop.

@@ -19,6 +19,30 @@ pub const CONNECT_WAIT: Duration = Duration::from_secs(2);
 /// The pause between two connection attempts.
 pub const CONNECT_RETRY: Duration = Duration::from_millis(100);
 
+/// Whether this process was started as a CNI plugin: no arguments and `CNI_COMMAND` set, as a
+/// runtime runs `<bin_dir>/<type>`. A binary that doubles as the plugin checks this first
+/// thing in `main` and then calls [`run_process`].
+#[must_use]
+pub fn invoked_as_plugin() -> bool {
+    std::env::args_os().len() == 1 && std::env::var_os("CNI_COMMAND").is_some()
+}
+
+/// [`run`] on this process's `CNI_*` environment and standard streams; returns the exit code.
+/// Values that are not UTF-8 are kept lossily: a path with U+FFFD names nothing, and the agent
+/// says so.
+#[must_use]
+pub fn run_process() -> i32 {
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+        .filter(|(k, _)| k.starts_with("CNI_"))
+        .collect();
+    run(
+        &env,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout().lock(),
+    )
+}
+
 /// Runs one CNI command: `env` holds the `CNI_*` variables, `stdin` the network
 /// configuration. Prints the result (`ADD`, `VERSION`), nothing (`DEL`, `CHECK`, `STATUS`,
 /// `GC`) or the CNI error object on `stdout`, and returns the exit code: 0, or 1 with an error.
