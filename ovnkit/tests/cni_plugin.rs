@@ -654,3 +654,36 @@ fn without_cni_command_no_arguments_is_a_usage_error() {
     assert_eq!((run.code, run.stdout), (2, Value::Null));
     assert!(run.stderr.contains("Usage: ovnkit"), "{}", run.stderr);
 }
+
+#[test]
+fn an_agent_that_accepts_no_connection_is_try_again_later() {
+    // A listener that never accepts, its backlog filled by connections from threads left
+    // behind: one more connect blocks in the kernel until the plugin gives up.
+    let (_dir, socket) = nobody();
+    let listener = UnixListener::bind(&socket).unwrap();
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..5000 {
+        let (socket, tx) = (socket.clone(), tx.clone());
+        std::thread::spawn(move || {
+            let held = std::os::unix::net::UnixStream::connect(socket);
+            let _ = tx.send(());
+            std::thread::sleep(Duration::from_secs(60));
+            drop(held);
+        });
+        // Stop filling once connects take long: the backlog is full.
+        if rx.recv_timeout(Duration::from_millis(200)).is_err() {
+            break;
+        }
+    }
+    let run = plugin(&containerd("ADD"), conf("1.0.0", &socket, json!({})));
+    assert_eq!(
+        (run.code, run.stdout),
+        (
+            1,
+            json!({"cniVersion": "1.0.0", "code": 11,
+                   "msg": format!("cannot reach the ovnkit agent at {}: the agent accepts no connection (its backlog is full)", socket.display()),
+                   "details": "tried for 2s; is the ovnkit agent running on this node?"})
+        )
+    );
+    drop(listener);
+}

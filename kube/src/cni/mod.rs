@@ -64,7 +64,7 @@
 //! | 5 | stdin unreadable or over 1 MiB; the agent's connection failed mid-way, closed without a reply, or the reply is over [`protocol::MAX_MESSAGE`] |
 //! | 6 | stdin not a JSON object; the agent's reply not a [`protocol::Reply`], or the wrong one for the command |
 //! | 7 | a field missing, of the wrong type or out of range (named); `CHECK` without a usable `prevResult`; `GC` without `cni.dev/valid-attachments` |
-//! | 11 | the agent's socket refused or absent for 2 s (`ADD`, `CHECK`, `GC`), or no reply within `timeoutSeconds` |
+//! | 11 | the agent's socket refused, absent or not accepting for 2 s (`ADD`, `CHECK`, `GC`), or no reply within `timeoutSeconds` |
 //! | 50 | `STATUS` when the agent's socket is refused or absent for 2 s |
 //! | other | the agent's [`protocol::Failure`], passed through as it is (its code, `msg`, `details`) |
 //!

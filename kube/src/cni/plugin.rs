@@ -223,6 +223,24 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 /// One request and its reply on a new connection to `socket`.
+/// One connection attempt, given up after `wait`: `connect` on a unix socket blocks while the
+/// listener's backlog is full (an agent alive but not accepting), and std has no timeout for
+/// it, so the attempt runs on its own thread (left behind if it never returns; the plugin
+/// process ends soon after).
+fn connect_within(socket: &Path, wait: Duration) -> io::Result<UnixStream> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = socket.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(UnixStream::connect(path));
+    });
+    rx.recv_timeout(wait).unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the agent accepts no connection (its backlog is full)",
+        ))
+    })
+}
+
 fn exchange(socket: &Path, timeout: Duration, request: &Request) -> Result<Reply, Exchange> {
     let mut line = serde_json::to_vec(request).map_err(Exchange::Malformed)?;
     if line.len() > MAX_MESSAGE {
@@ -232,7 +250,8 @@ fn exchange(socket: &Path, timeout: Duration, request: &Request) -> Result<Reply
 
     let started = Instant::now();
     let mut stream = loop {
-        match UnixStream::connect(socket) {
+        let left = CONNECT_WAIT.saturating_sub(started.elapsed());
+        match connect_within(socket, left.max(CONNECT_RETRY)) {
             Ok(s) => break s,
             Err(e) if started.elapsed() >= CONNECT_WAIT => return Err(Exchange::Unreachable(e)),
             Err(_) => std::thread::sleep(CONNECT_RETRY),
