@@ -54,12 +54,7 @@ pub enum BootstrapError {
 
 fn nl(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> BootstrapError {
     let what = what.into();
-    move |source| {
-        BootstrapError::Plumb(PlumbError::Netlink {
-            what,
-            source: Box::new(source),
-        })
-    }
+    move |source| BootstrapError::Plumb(plumb::nl(what)(source))
 }
 
 /// What [`sync`] did.
@@ -263,13 +258,7 @@ async fn sync_routes(
                 .build(),
             _ => continue,
         };
-        handle
-            .route()
-            .add(route)
-            .replace()
-            .execute()
-            .await
-            .map_err(nl(format!("adding route {net} via {gw}")))?;
+        plumb::replace_route(handle, route, format!("adding route {net} via {gw}")).await?;
     }
     Ok(())
 }

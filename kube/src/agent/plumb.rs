@@ -85,12 +85,27 @@ pub enum PlumbError {
 }
 
 /// A [`PlumbError::Netlink`] for `what`.
-fn nl(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> PlumbError {
+pub(crate) fn nl(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> PlumbError {
     let what = what.into();
     move |source| PlumbError::Netlink {
         what,
         source: Box::new(source),
     }
+}
+
+/// Adds `route`, replacing one to the same destination; `what` names it in the error.
+pub(crate) async fn replace_route(
+    handle: &Handle,
+    route: netlink_packet_route::route::RouteMessage,
+    what: String,
+) -> Result<(), PlumbError> {
+    handle
+        .route()
+        .add(route)
+        .replace()
+        .execute()
+        .await
+        .map_err(nl(what))
 }
 
 /// The host end's name for a container: the first 11 characters of its id (hex for every
@@ -338,13 +353,7 @@ fn configure_pod_end(spec: &VethSpec, tmp: &str) -> Result<(), PlumbError> {
                     .gateway(a)
                     .build(),
             };
-            handle
-                .route()
-                .add(r)
-                .replace()
-                .execute()
-                .await
-                .map_err(nl(format!("adding the default route via {g}")))?;
+            replace_route(&handle, r, format!("adding the default route via {g}")).await?;
         }
         Ok(())
     })?;
