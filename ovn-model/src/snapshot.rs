@@ -197,19 +197,21 @@ impl<'a> Typed<'a> {
             .filter_map(move |u| table?.get(u).map(Self::decode))
     }
 
+    /// The first row of `T`'s table whose `name` is `name`, undecoded.
+    fn view_by_name<T: Table>(&self, name: &str) -> Option<RowView<'a>> {
+        let table = self.table::<T>()?;
+        let key = [Datum::from(name)];
+        if let Ok(found) = table.find_one(&["name"], &key) {
+            return found;
+        }
+        table.rows().find(|r| r.get("name") == Some(&key[0]))
+    }
+
     /// The first row whose `name` is `name` (through the schema's index on `name` when the table
     /// has one, else by a scan).
     #[must_use]
     pub fn by_name<T: Table>(&self, name: &str) -> Option<T> {
-        let table = self.table::<T>()?;
-        let key = [Datum::from(name)];
-        if let Ok(found) = table.find_one(&["name"], &key) {
-            return found.map(Self::decode);
-        }
-        table
-            .rows()
-            .find(|r| r.get("name") == Some(&key[0]))
-            .map(Self::decode)
+        self.view_by_name::<T>(name).map(Self::decode)
     }
 
     /// The UUID of the first row whose `name` is `name`, as [`Typed::by_name`] finds it but
@@ -217,15 +219,7 @@ impl<'a> Typed<'a> {
     /// UUID).
     #[must_use]
     pub fn uuid_by_name<T: Table>(&self, name: &str) -> Option<Uuid> {
-        let table = self.table::<T>()?;
-        let key = [Datum::from(name)];
-        if let Ok(found) = table.find_one(&["name"], &key) {
-            return found.map(|r| r.uuid());
-        }
-        table
-            .rows()
-            .find(|r| r.get("name") == Some(&key[0]))
-            .map(|r| r.uuid())
+        self.view_by_name::<T>(name).map(|r| r.uuid())
     }
 
     /// Every row whose `name` is `name` (several where the table has no unique index on it).
