@@ -5,7 +5,7 @@
 //! and is where IO happens (the OVSDB clients, netlink, nftables, the Kubernetes API). Its
 //! parts, each run by a subcommand of the `ovnkit` binary:
 //!
-//! - [`controller`]: Namespaces, Pods and Nodes (from an API server or a manifest directory)
+//! - [`controller`]: Namespaces, Pods, Nodes, Services, EndpointSlices and NetworkPolicies (from an API server or a manifest directory)
 //!   into one OVN logical topology, with addresses, QoS and egress, one transaction per step.
 //! - [`agent`]: the node agent, which plumbs each pod the runtime starts into OVS and OVN
 //!   (veth, addresses, routes, the OVS port, node-side QoS) from what the controller wrote

@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
-use k8s_openapi::api::core::v1::{Namespace, Node as KNode, Pod, PodSpec as KPodSpec};
+use k8s_openapi::api::core::v1::{Namespace, Node as KNode, Pod, PodSpec as KPodSpec, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use ovn_testbed::{
     Central, CentralOptions, CniConfig, Containerd, CriPod, Lab, Node, NsThread, PodSpec,
@@ -372,6 +374,15 @@ impl ObjectSource for ChannelSource {
 
     fn nodes(&self) -> Events<KNode> {
         listed(self.nodes.clone())
+    }
+    fn services(&self) -> Events<Service> {
+        listed(Vec::new())
+    }
+    fn endpoint_slices(&self) -> Events<EndpointSlice> {
+        listed(Vec::new())
+    }
+    fn network_policies(&self) -> Events<NetworkPolicy> {
+        listed(Vec::new())
     }
 }
 

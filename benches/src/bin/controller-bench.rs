@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, PodSpec, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use ovn_testbed::{Lab, OvsdbServerOptions, schemas};
 use ovnkit_kube::controller::config::ControllerConfig;
@@ -61,6 +63,19 @@ impl ObjectSource for Listing {
     }
     fn nodes(&self) -> BoxStream<'static, Result<WatchEvent<Node>, SourceError>> {
         listed(self.nodes.clone())
+    }
+    fn services(&self) -> BoxStream<'static, Result<WatchEvent<Service>, SourceError>> {
+        listed(Vec::new())
+    }
+    fn endpoint_slices(
+        &self,
+    ) -> BoxStream<'static, Result<WatchEvent<EndpointSlice>, SourceError>> {
+        listed(Vec::new())
+    }
+    fn network_policies(
+        &self,
+    ) -> BoxStream<'static, Result<WatchEvent<NetworkPolicy>, SourceError>> {
+        listed(Vec::new())
     }
 }
 

@@ -1,5 +1,5 @@
 //! The controller's two IO edges over a Kubernetes API server: [`KubeSource`] watches
-//! Namespaces, Pods and Nodes, [`KubeStatus`] writes annotations back and reports events.
+//! the watched kinds, [`KubeStatus`] writes annotations back and reports events.
 //!
 //! Both take a [`kube::Client`]: [`client_from_kubeconfig`] (a kubeconfig file, its current
 //! context), [`client_from_env`] (`$KUBECONFIG` or `~/.kube/config`, else the in-cluster
@@ -73,7 +73,9 @@ use std::time::Duration;
 
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Node, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, ObjectReference, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::events::{self, Recorder, Reporter};
@@ -249,6 +251,22 @@ impl ObjectSource for KubeSource {
     fn nodes(&self) -> BoxStream<'static, Result<WatchEvent<Node>, SourceError>> {
         self.watch(Api::all(self.client.clone()), Kind::Node)
     }
+
+    fn services(&self) -> BoxStream<'static, Result<WatchEvent<Service>, SourceError>> {
+        self.watch(Api::all(self.client.clone()), Kind::Service)
+    }
+
+    fn endpoint_slices(
+        &self,
+    ) -> BoxStream<'static, Result<WatchEvent<EndpointSlice>, SourceError>> {
+        self.watch(Api::all(self.client.clone()), Kind::EndpointSlice)
+    }
+
+    fn network_policies(
+        &self,
+    ) -> BoxStream<'static, Result<WatchEvent<NetworkPolicy>, SourceError>> {
+        self.watch(Api::all(self.client.clone()), Kind::NetworkPolicy)
+    }
 }
 
 type WatcherStream<K> = BoxStream<'static, Result<WatchEvent<K>, watcher::Error>>;
@@ -355,7 +373,7 @@ impl KubeStatus {
                 .patch_metadata(name, params, patch)
                 .await
                 .map(drop),
-            Kind::Pod => {
+            kind => {
                 let Some(namespace) = &object.namespace else {
                     return Err(kube::Error::BuildRequest(
                         kube::core::request::Error::Validation(format!(
@@ -363,10 +381,24 @@ impl KubeStatus {
                         )),
                     ));
                 };
-                Api::<Pod>::namespaced(client, namespace)
-                    .patch_metadata(name, params, patch)
-                    .await
-                    .map(drop)
+                match kind {
+                    Kind::Service => Api::<Service>::namespaced(client, namespace)
+                        .patch_metadata(name, params, patch)
+                        .await
+                        .map(drop),
+                    Kind::EndpointSlice => Api::<EndpointSlice>::namespaced(client, namespace)
+                        .patch_metadata(name, params, patch)
+                        .await
+                        .map(drop),
+                    Kind::NetworkPolicy => Api::<NetworkPolicy>::namespaced(client, namespace)
+                        .patch_metadata(name, params, patch)
+                        .await
+                        .map(drop),
+                    _ => Api::<Pod>::namespaced(client, namespace)
+                        .patch_metadata(name, params, patch)
+                        .await
+                        .map(drop),
+                }
             }
         }
     }

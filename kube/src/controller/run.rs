@@ -39,7 +39,7 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The NB tables the controller reads and writes.
-pub const NB_TABLES: [&str; 11] = [
+pub const NB_TABLES: [&str; 18] = [
     "Logical_Router",
     "Logical_Router_Port",
     "Logical_Router_Policy",
@@ -51,6 +51,13 @@ pub const NB_TABLES: [&str; 11] = [
     "ACL",
     "QoS",
     "NB_Global",
+    "Load_Balancer",
+    "Load_Balancer_Group",
+    "Load_Balancer_Health_Check",
+    "Chassis_Template_Var",
+    "Port_Group",
+    "Address_Set",
+    "DNS",
 ];
 
 /// Why the controller stopped.
@@ -123,6 +130,9 @@ pub async fn run_observed(
     let mut namespaces = source.namespaces();
     let mut pods = source.pods();
     let mut nodes = source.nodes();
+    let mut services = source.services();
+    let mut slices = source.endpoint_slices();
+    let mut policies = source.network_policies();
     let mut progress = Progress::default();
     let mut leader = false;
     let mut waiting_logged = false;
@@ -152,6 +162,21 @@ pub async fn run_observed(
                 Some(Err(e)) => tracing::warn!(error = %chain(&e), "nodes"),
                 None => return Err(RunError::SourceEnded("node")),
             },
+            e = services.next() => match e {
+                Some(Ok(e)) => state.service_event(e),
+                Some(Err(e)) => tracing::warn!(error = %chain(&e), "services"),
+                None => return Err(RunError::SourceEnded("service")),
+            },
+            e = slices.next() => match e {
+                Some(Ok(e)) => state.endpoint_slice_event(e),
+                Some(Err(e)) => tracing::warn!(error = %chain(&e), "endpoint slices"),
+                None => return Err(RunError::SourceEnded("endpoint slice")),
+            },
+            e = policies.next() => match e {
+                Some(Ok(e)) => state.network_policy_event(e),
+                Some(Err(e)) => tracing::warn!(error = %chain(&e), "network policies"),
+                None => return Err(RunError::SourceEnded("network policy")),
+            },
             _ = tick.tick() => {
                 let holder = nb.is_synced() && nb.has_lock();
                 let was = progress;
@@ -166,7 +191,7 @@ pub async fn run_observed(
                     }
                     if !state.listed() {
                         if !waiting_logged {
-                            tracing::info!("waiting for the first listing of namespaces, pods and nodes");
+                            tracing::info!("waiting for the first listing of every watched kind");
                             waiting_logged = true;
                         }
                         break 'tick;

@@ -2,7 +2,8 @@
 //! controller, each with two implementations that behave the same (a Kubernetes API server
 //! through kube-rs, and a directory of manifests with a state directory).
 //!
-//! - [`ObjectSource`]: streams of [`WatchEvent`]s for Namespaces, Pods and Nodes (kube-runtime's
+//! - [`ObjectSource`]: streams of [`WatchEvent`]s for Namespaces, Pods, Nodes, Services,
+//!   EndpointSlices and NetworkPolicies (kube-runtime's
 //!   watcher events: an initial listing framed by `Init`/`InitDone`, then `Apply` and `Delete`;
 //!   a relist, after a `410 Gone` or a restart, is a new initial listing).
 //! - [`StatusSink`]: the annotations the controller writes back on objects (Kube-OVN's output
@@ -12,7 +13,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use futures::stream::BoxStream;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 /// kube-runtime's watcher event, the one event type of every source.
 pub use kube::runtime::watcher::Event as WatchEvent;
@@ -26,6 +29,12 @@ pub enum Kind {
     Pod,
     /// `v1/Node`.
     Node,
+    /// `v1/Service`.
+    Service,
+    /// `discovery.k8s.io/v1/EndpointSlice`.
+    EndpointSlice,
+    /// `networking.k8s.io/v1/NetworkPolicy`.
+    NetworkPolicy,
 }
 
 impl Kind {
@@ -36,7 +45,18 @@ impl Kind {
             Kind::Namespace => "Namespace",
             Kind::Pod => "Pod",
             Kind::Node => "Node",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::NetworkPolicy => "NetworkPolicy",
         }
+    }
+}
+
+impl Kind {
+    /// Whether objects of the kind live in a namespace.
+    #[must_use]
+    pub const fn is_namespaced(self) -> bool {
+        !matches!(self, Kind::Namespace | Kind::Node)
     }
 }
 
@@ -130,6 +150,15 @@ pub trait ObjectSource: Send + Sync {
     fn pods(&self) -> BoxStream<'static, Result<WatchEvent<Pod>, SourceError>>;
     /// Nodes.
     fn nodes(&self) -> BoxStream<'static, Result<WatchEvent<Node>, SourceError>>;
+    /// Services of every namespace.
+    fn services(&self) -> BoxStream<'static, Result<WatchEvent<Service>, SourceError>>;
+    /// EndpointSlices of every namespace.
+    fn endpoint_slices(&self)
+    -> BoxStream<'static, Result<WatchEvent<EndpointSlice>, SourceError>>;
+    /// NetworkPolicies of every namespace.
+    fn network_policies(
+        &self,
+    ) -> BoxStream<'static, Result<WatchEvent<NetworkPolicy>, SourceError>>;
 }
 
 /// How serious a reported event is (Kubernetes Event `type`).

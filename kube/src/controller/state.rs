@@ -13,7 +13,9 @@ use std::net::IpAddr;
 
 use gateway::{EgressIntent, GatewayType, NodeState};
 use ipam::Ipam;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use ovn_model::nb::{self, LogicalRouter, LogicalSwitch};
 use ovn_model::owner::{Component, Object, Scope};
 use ovn_model::plan::{Plan, RowTarget, Target};
@@ -76,10 +78,10 @@ struct Dirty {
 
 /// One kind's objects, and the listing being received.
 #[derive(Debug)]
-struct Store<V> {
-    objects: BTreeMap<String, V>,
+pub(crate) struct Store<V> {
+    pub(crate) objects: BTreeMap<String, V>,
     listing: Option<BTreeMap<String, V>>,
-    listed: bool,
+    pub(crate) listed: bool,
 }
 
 impl<V> Default for Store<V> {
@@ -159,6 +161,12 @@ pub struct ControllerState {
     failed: Dirty,
     /// The last message reported per object, so an unchanged problem is reported once.
     reported: BTreeMap<ObjectRef, String>,
+    /// Services and EndpointSlices, and the load balancers they make.
+    services: services::ServicesState,
+    /// NetworkPolicies, and the port groups, address sets and ACLs they make.
+    policies: policies::PoliciesState,
+    /// The DNS records of Services.
+    dns: dns::DnsState,
 }
 
 impl ControllerState {
@@ -180,6 +188,9 @@ impl ControllerState {
             dirty: Dirty::default(),
             failed: Dirty::default(),
             reported: BTreeMap::new(),
+            services: services::ServicesState::default(),
+            policies: policies::PoliciesState::default(),
+            dns: dns::DnsState::default(),
         };
         // No namespace yet: only the default subnet, which the configuration check covers.
         let _ = state.reset_ipam();
@@ -204,14 +215,24 @@ impl ControllerState {
     /// Whether every kind has delivered its first listing.
     #[must_use]
     pub fn listed(&self) -> bool {
-        self.namespaces.listed && self.pods.listed && self.nodes.listed
+        self.namespaces.listed
+            && self.pods.listed
+            && self.nodes.listed
+            && self.services.listed()
+            && self.policies.listed()
     }
 
     /// Whether a step has work to do.
     #[must_use]
     pub fn is_dirty(&self) -> bool {
         let d = &self.dirty;
-        d.cluster || d.gateway || !d.nodes.is_empty() || !d.pods.is_empty()
+        d.cluster
+            || d.gateway
+            || !d.nodes.is_empty()
+            || !d.pods.is_empty()
+            || self.services.is_dirty()
+            || self.policies.is_dirty()
+            || self.dns.is_dirty()
     }
 
     /// The IPAM (for figures and tests).
@@ -230,6 +251,7 @@ impl ControllerState {
         });
         if !changed.is_empty() {
             self.dirty.cluster = true;
+            self.policies.namespaces_changed(&changed);
         }
     }
 
@@ -239,6 +261,7 @@ impl ControllerState {
             let v = PodView::of(p)?;
             Some((v.owner(), v))
         });
+        self.policies.pods_changed(&changed);
         self.dirty.pods.extend(changed);
     }
 
@@ -250,8 +273,26 @@ impl ControllerState {
         });
         if !changed.is_empty() {
             self.dirty.gateway = true;
+            self.services.nodes_changed(&changed);
         }
         self.dirty.nodes.extend(changed);
+    }
+
+    /// A Service event.
+    pub fn service_event(&mut self, event: WatchEvent<Service>) {
+        let changed = self.services.service_event(event);
+        self.dns.services_changed(&changed);
+    }
+
+    /// An EndpointSlice event.
+    pub fn endpoint_slice_event(&mut self, event: WatchEvent<EndpointSlice>) {
+        let changed = self.services.endpoint_slice_event(event);
+        self.dns.services_changed(&changed);
+    }
+
+    /// A NetworkPolicy event.
+    pub fn network_policy_event(&mut self, event: WatchEvent<NetworkPolicy>) {
+        self.policies.policy_event(event);
     }
 
     /// Rebuilds the IPAM from what OVN holds (the ports the controller wrote, with their
@@ -319,6 +360,9 @@ impl ControllerState {
         self.dirty.pods.extend(in_ovn);
         self.dirty.nodes.extend(self.nodes.objects.keys().cloned());
         self.dirty.nodes.extend(nodes_in_ovn);
+        events.extend(self.restore_services(nb));
+        events.extend(self.restore_policies(nb));
+        self.dns.requeue();
         events
     }
 
@@ -387,6 +431,9 @@ impl ControllerState {
         if std::mem::take(&mut self.dirty.gateway) {
             self.plan_gateway(nb, &mut out);
         }
+        self.plan_services(nb, &switches, &mut out);
+        self.plan_policies(nb, &mut out);
+        self.plan_dns(nb, &switches, &mut out);
         self.dedupe_events(&mut out.events);
         out
     }
@@ -910,6 +957,9 @@ impl ControllerState {
         self.dirty.gateway = true;
         self.dirty.pods.extend(self.pods.objects.keys().cloned());
         self.dirty.nodes.extend(self.nodes.objects.keys().cloned());
+        self.services.requeue();
+        self.policies.requeue();
+        self.dns.requeue();
     }
 }
 
@@ -917,7 +967,7 @@ impl ControllerState {
 const EXAMINE_PER_CHANGE: usize = 20;
 
 /// Where each switch is in this step: new in the plan, or in the snapshot, or by name.
-struct SwitchTargets<'a> {
+pub(crate) struct SwitchTargets<'a> {
     resolved: &'a Resolved,
     nb: &'a Typed<'a>,
 }
@@ -1010,5 +1060,8 @@ fn warning(object: ObjectRef, reason: &str, message: String) -> ObjectEvent {
     }
 }
 
+mod dns;
+mod policies;
+mod services;
 #[cfg(test)]
 mod tests;

@@ -8,9 +8,11 @@
 //!
 //! Every `*.yaml` and `*.yml` file directly in the directory (not hidden; links are followed)
 //! is read, in path order. A file holds any number of documents separated by `---`; empty
-//! documents are skipped and a `v1` `List` is expanded into its `items`. `v1` Namespaces, Pods
-//! and Nodes are kept; documents of other kinds (Services, Deployments, ...) are skipped
-//! without error and logged at `debug`. A Pod without `metadata.namespace` is in `default`.
+//! documents are skipped and a `v1` `List` is expanded into its `items`. `v1` Namespaces, Pods,
+//! Nodes and Services, `discovery.k8s.io/v1` EndpointSlices and `networking.k8s.io/v1`
+//! NetworkPolicies are kept; documents of other kinds (Deployments, ConfigMaps, ...) are
+//! skipped without error and logged at `debug`. A namespaced object without
+//! `metadata.namespace` is in `default`.
 //!
 //! Objects are keyed by kind, namespace and name. Each gets a `metadata.uid` derived from its
 //! key (the same in every run; a `uid` written in the manifest is kept) and a
@@ -96,7 +98,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::stream::BoxStream;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 pub use self::parse::{DuplicateObject, Location, ManifestError};
 pub use self::status::{EVENTS_FILE, StateDir, annotations_file};
@@ -109,7 +113,7 @@ pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(150);
 /// How often the directory is rescanned when no `notify` event came.
 pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Namespaces, Pods and Nodes from a directory of manifests. See [the module](self).
+/// The watched kinds from a directory of manifests. See [the module](self).
 #[derive(Debug, Clone)]
 pub struct ManifestSource {
     dir: PathBuf,
@@ -187,6 +191,22 @@ impl ObjectSource for ManifestSource {
     }
 
     fn nodes(&self) -> BoxStream<'static, Result<WatchEvent<Node>, SourceError>> {
+        watch(self.dir.clone(), self.timing)
+    }
+
+    fn services(&self) -> BoxStream<'static, Result<WatchEvent<Service>, SourceError>> {
+        watch(self.dir.clone(), self.timing)
+    }
+
+    fn endpoint_slices(
+        &self,
+    ) -> BoxStream<'static, Result<WatchEvent<EndpointSlice>, SourceError>> {
+        watch(self.dir.clone(), self.timing)
+    }
+
+    fn network_policies(
+        &self,
+    ) -> BoxStream<'static, Result<WatchEvent<NetworkPolicy>, SourceError>> {
         watch(self.dir.clone(), self.timing)
     }
 }

@@ -1,11 +1,13 @@
-//! One manifest file's text -> the Namespaces, Pods and Nodes it holds, with their synthetic
+//! One manifest file's text -> the objects of the watched kinds it holds, with their synthetic
 //! `uid` and `resourceVersion`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -87,9 +89,12 @@ pub(crate) enum Object {
     Namespace(Box<Namespace>),
     Pod(Box<Pod>),
     Node(Box<Node>),
+    Service(Box<Service>),
+    EndpointSlice(Box<EndpointSlice>),
+    NetworkPolicy(Box<NetworkPolicy>),
 }
 
-/// What objects are keyed by: kind, namespace (Pods only) and name.
+/// What objects are keyed by: kind, namespace (namespaced kinds only) and name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Key {
     pub(crate) kind: Kind,
@@ -182,6 +187,9 @@ fn one(parsed: &mut Parsed, value: serde_yaml::Value, at: Location) -> Result<()
         ("v1", "Namespace") => Kind::Namespace,
         ("v1", "Pod") => Kind::Pod,
         ("v1", "Node") => Kind::Node,
+        ("v1", "Service") => Kind::Service,
+        ("discovery.k8s.io/v1", "EndpointSlice") => Kind::EndpointSlice,
+        ("networking.k8s.io/v1", "NetworkPolicy") => Kind::NetworkPolicy,
         _ => {
             *parsed
                 .ignored
@@ -209,6 +217,24 @@ fn one(parsed: &mut Parsed, value: serde_yaml::Value, at: Location) -> Result<()
             stamp(&mut node, &key);
             (key, Object::Node(Box::new(node)))
         }
+        Kind::Service => {
+            let mut o: Service = typed(value, kind, at)?;
+            let key = normalize(&mut o.metadata, kind, at)?;
+            stamp(&mut o, &key);
+            (key, Object::Service(Box::new(o)))
+        }
+        Kind::EndpointSlice => {
+            let mut o: EndpointSlice = typed(value, kind, at)?;
+            let key = normalize(&mut o.metadata, kind, at)?;
+            stamp(&mut o, &key);
+            (key, Object::EndpointSlice(Box::new(o)))
+        }
+        Kind::NetworkPolicy => {
+            let mut o: NetworkPolicy = typed(value, kind, at)?;
+            let key = normalize(&mut o.metadata, kind, at)?;
+            stamp(&mut o, &key);
+            (key, Object::NetworkPolicy(Box::new(o)))
+        }
     };
     parsed.objects.push(entry);
     Ok(())
@@ -222,7 +248,7 @@ fn typed<T: DeserializeOwned>(
     serde_yaml::from_value(value).map_err(|source| ManifestError::Invalid { at, kind, source })
 }
 
-/// Checks the name, puts a Pod without a namespace in `default` and takes the namespace off
+/// Checks the name, puts a namespaced object without a namespace in `default` and takes the namespace off
 /// cluster-scoped objects; returns the object's key.
 fn normalize(meta: &mut ObjectMeta, kind: Kind, at: Location) -> Result<Key, ManifestError> {
     let name = match meta.name.as_deref() {
@@ -235,7 +261,7 @@ fn normalize(meta: &mut ObjectMeta, kind: Kind, at: Location) -> Result<Key, Man
         }
     };
     let namespace = match kind {
-        Kind::Pod => {
+        _ if kind.is_namespaced() => {
             let ns = match meta.namespace.as_deref() {
                 Some(ns) if !ns.is_empty() => ns.to_owned(),
                 _ => "default".to_owned(),
@@ -243,7 +269,7 @@ fn normalize(meta: &mut ObjectMeta, kind: Kind, at: Location) -> Result<Key, Man
             meta.namespace = Some(ns.clone());
             Some(ns)
         }
-        Kind::Namespace | Kind::Node => {
+        _ => {
             meta.namespace = None;
             None
         }
@@ -383,6 +409,7 @@ kind: List
 items:
 - {apiVersion: v1, kind: Node, metadata: {name: n1, namespace: junk}}
 - {apiVersion: v1, kind: Service, metadata: {name: s}}
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -394,10 +421,11 @@ metadata: {name: d}
             keys,
             [
                 key(Kind::Pod, Some("default"), "web"),
-                key(Kind::Node, None, "n1")
+                key(Kind::Node, None, "n1"),
+                key(Kind::Service, Some("default"), "s"),
             ]
         );
-        assert_eq!(parsed.ignored.get("v1 Service"), Some(&1));
+        assert_eq!(parsed.ignored.get("v1 ConfigMap"), Some(&1));
         assert_eq!(parsed.ignored.get("apps/v1 Deployment"), Some(&1));
         let Object::Node(node) = &parsed.objects[1].1 else {
             panic!("not a node")

@@ -46,17 +46,27 @@ fn set(map: &mut Annotations, object: &ObjectRef, annotations: &BTreeMap<String,
 /// The file of events, one JSON object a line.
 pub const EVENTS_FILE: &str = "events.jsonl";
 
-/// The file of annotations of `kind`: `namespaces.json`, `pods.json` or `nodes.json`.
+/// The file of annotations of `kind`: `namespaces.json`, `pods.json`, `nodes.json`, ...
 #[must_use]
 pub const fn annotations_file(kind: Kind) -> &'static str {
     match kind {
         Kind::Namespace => "namespaces.json",
         Kind::Pod => "pods.json",
         Kind::Node => "nodes.json",
+        Kind::Service => "services.json",
+        Kind::EndpointSlice => "endpointslices.json",
+        Kind::NetworkPolicy => "networkpolicies.json",
     }
 }
 
-const KINDS: [Kind; 3] = [Kind::Namespace, Kind::Pod, Kind::Node];
+const KINDS: [Kind; 6] = [
+    Kind::Namespace,
+    Kind::Pod,
+    Kind::Node,
+    Kind::Service,
+    Kind::EndpointSlice,
+    Kind::NetworkPolicy,
+];
 
 /// The annotations of one kind: in memory, and the file they are written to.
 #[derive(Debug)]
@@ -77,7 +87,7 @@ struct KindFile {
 #[derive(Debug)]
 pub struct StateDir {
     dir: PathBuf,
-    kinds: [KindFile; 3],
+    kinds: [KindFile; KINDS.len()],
     events: tokio::sync::Mutex<()>,
     temp_seq: AtomicU64,
 }
@@ -97,18 +107,21 @@ impl StateDir {
             source,
         })?;
         remove_temp_files(&dir)?;
-        let kinds = KINDS.map(|kind| {
+        let mut kinds = Vec::with_capacity(KINDS.len());
+        for kind in KINDS {
             let path = dir.join(annotations_file(kind));
             let map = read_annotations(&path)?;
-            Ok(KindFile {
+            kinds.push(KindFile {
                 path,
                 write: tokio::sync::Mutex::new(()),
                 map: Mutex::new(map),
-            })
-        });
-        let [namespaces, pods, nodes] = kinds;
+            });
+        }
+        let Ok(kinds) = <[KindFile; KINDS.len()]>::try_from(kinds) else {
+            unreachable!("one file per kind");
+        };
         Ok(StateDir {
-            kinds: [namespaces?, pods?, nodes?],
+            kinds,
             dir,
             events: tokio::sync::Mutex::new(()),
             temp_seq: AtomicU64::new(0),
@@ -188,6 +201,9 @@ impl StateDir {
             Kind::Namespace => &self.kinds[0],
             Kind::Pod => &self.kinds[1],
             Kind::Node => &self.kinds[2],
+            Kind::Service => &self.kinds[3],
+            Kind::EndpointSlice => &self.kinds[4],
+            Kind::NetworkPolicy => &self.kinds[5],
         }
     }
 

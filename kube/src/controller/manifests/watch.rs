@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::Notify;
@@ -37,44 +39,24 @@ pub(crate) trait Watched: Clone + Send + Sync + 'static {
     fn version(&self) -> Option<&str>;
 }
 
-impl Watched for Namespace {
-    const KIND: Kind = Kind::Namespace;
-    fn from_object(object: Object) -> Option<Self> {
-        match object {
-            Object::Namespace(o) => Some(*o),
-            _ => None,
-        }
-    }
-    fn version(&self) -> Option<&str> {
-        self.metadata.resource_version.as_deref()
-    }
+macro_rules! watched {
+    ($($kind:ident),* $(,)?) => {
+        $(impl Watched for $kind {
+            const KIND: Kind = Kind::$kind;
+            fn from_object(object: Object) -> Option<Self> {
+                match object {
+                    Object::$kind(o) => Some(*o),
+                    _ => None,
+                }
+            }
+            fn version(&self) -> Option<&str> {
+                self.metadata.resource_version.as_deref()
+            }
+        })*
+    };
 }
 
-impl Watched for Pod {
-    const KIND: Kind = Kind::Pod;
-    fn from_object(object: Object) -> Option<Self> {
-        match object {
-            Object::Pod(o) => Some(*o),
-            _ => None,
-        }
-    }
-    fn version(&self) -> Option<&str> {
-        self.metadata.resource_version.as_deref()
-    }
-}
-
-impl Watched for Node {
-    const KIND: Kind = Kind::Node;
-    fn from_object(object: Object) -> Option<Self> {
-        match object {
-            Object::Node(o) => Some(*o),
-            _ => None,
-        }
-    }
-    fn version(&self) -> Option<&str> {
-        self.metadata.resource_version.as_deref()
-    }
-}
+watched!(Namespace, Pod, Node, Service, EndpointSlice, NetworkPolicy);
 
 type Item<K> = Result<WatchEvent<K>, SourceError>;
 
