@@ -86,6 +86,18 @@ pub const SWITCH_CIDR: &str = "ovnkit.io/cidr";
 /// Data key of the `topology` component on subnet switches: the IPv6 CIDR.
 pub const SWITCH_CIDR6: &str = "ovnkit.io/cidr6";
 
+/// Data key of the `services` component on load balancers: the node ports the row serves
+/// (its protocol), comma-separated. A node forwards each to [`LB_NODE_PORT_VIP`] on it.
+pub const LB_NODE_PORTS: &str = "ovnkit.io/node-ports";
+/// Data key of the `services` component on load balancers with node ports: the address the
+/// nodes forward node-port traffic to (a VIP of the row, routed into OVN by each node).
+pub const LB_NODE_PORT_VIP: &str = "ovnkit.io/node-port-vip";
+/// Data key of the `services` component on load balancers with node ports: the Services'
+/// `externalTrafficPolicy`, `Cluster` (the node masquerades the client's address, any
+/// endpoint answers) or `Local` (the client's address is kept, only the node's endpoints
+/// answer).
+pub const LB_TRAFFIC_POLICY: &str = "ovnkit.io/traffic-policy";
+
 /// A component of the stack that owns rows (the value of [`OWNER`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Component(String);
@@ -97,6 +109,12 @@ impl Component {
     pub const GATEWAY: &'static str = "gateway";
     /// The topology the controller builds: switches, router ports, pod ports (`topology`).
     pub const TOPOLOGY: &'static str = "topology";
+    /// Services on OVN load balancers (`services`).
+    pub const SERVICES: &'static str = "services";
+    /// NetworkPolicies as port groups, address sets and ACLs (`policy`).
+    pub const POLICY: &'static str = "policy";
+    /// DNS records of Services (`dns`).
+    pub const DNS: &'static str = "dns";
 
     /// The component called `name`.
     pub fn new(name: impl Into<String>) -> Self {

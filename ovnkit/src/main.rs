@@ -136,6 +136,13 @@ struct ControllerArgs {
     /// first.
     #[arg(long, value_name = "PORT=ADDRESS@NODE,...")]
     native_gateway: Option<String>,
+    /// The cluster's DNS domain: Services are `<service>.<namespace>.svc.<domain>`.
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    cluster_domain: String,
+    /// The address nodes forward node-port traffic to (an OVN load balancer VIP each node
+    /// routes into its management port; used nowhere else).
+    #[arg(long, value_name = "IP", default_value = "169.254.169.3")]
+    node_port_vip: IpAddr,
 }
 
 fn main() -> ExitCode {
@@ -226,6 +233,8 @@ async fn controller(args: ControllerArgs) -> Result<()> {
         .with_default_subnet(default_name, default_cidr)
         .with_join(join_name, join_cidr, router_ip)
         .with_mtu(args.mtu)
+        .with_cluster_domain(args.cluster_domain)
+        .with_node_port_vip(args.node_port_vip)
         .with_lock(args.lock);
     let config = match &args.native_gateway {
         Some(v) => config.with_native_gateway(native_gateway(v)?),

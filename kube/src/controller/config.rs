@@ -9,7 +9,8 @@ use ipnet::IpNet;
 ///
 /// `Default` is Kube-OVN's: router `ovn-cluster`, default subnet `ovn-default` on
 /// `10.16.0.0/16`, join subnet `join` on `100.64.0.0/16` with the router at `100.64.0.1`, pod MTU
-/// 1400 (Geneve), distributed egress, the OVSDB lock `ovnkit_controller`.
+/// 1400 (Geneve), distributed egress, the OVSDB lock `ovnkit_controller`; DNS domain
+/// `cluster.local`; node ports forwarded to `169.254.169.3`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControllerConfig {
     pub(crate) router: String,
@@ -23,6 +24,8 @@ pub struct ControllerConfig {
     pub(crate) qos: qos::Config,
     pub(crate) native_gateway: Option<gateway::NativeGateway>,
     pub(crate) batch: usize,
+    pub(crate) cluster_domain: String,
+    pub(crate) node_port_vip: IpAddr,
 }
 
 impl Default for ControllerConfig {
@@ -39,6 +42,8 @@ impl Default for ControllerConfig {
             qos: qos::Config::default(),
             native_gateway: None,
             batch: 5000,
+            cluster_domain: "cluster.local".into(),
+            node_port_vip: IpAddr::V4(Ipv4Addr::new(169, 254, 169, 3)),
         }
     }
 }
@@ -105,6 +110,33 @@ impl ControllerConfig {
         self
     }
 
+    /// Sets the cluster's DNS domain (Services are `<service>.<namespace>.svc.<domain>`).
+    #[must_use]
+    pub fn with_cluster_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cluster_domain = domain.into();
+        self
+    }
+
+    /// Sets the address nodes forward node-port traffic to: a load balancer VIP in OVN that
+    /// each node routes into its management port. It must not be used anywhere else.
+    #[must_use]
+    pub fn with_node_port_vip(mut self, vip: IpAddr) -> Self {
+        self.node_port_vip = vip;
+        self
+    }
+
+    /// The cluster's DNS domain.
+    #[must_use]
+    pub fn cluster_domain(&self) -> &str {
+        &self.cluster_domain
+    }
+
+    /// The address nodes forward node-port traffic to.
+    #[must_use]
+    pub fn node_port_vip(&self) -> IpAddr {
+        self.node_port_vip
+    }
+
     /// The cluster router's name.
     #[must_use]
     pub fn router(&self) -> &str {
@@ -161,6 +193,26 @@ impl ControllerConfig {
             return Err(format!(
                 "the router's join address {} is outside the join subnet {}",
                 self.router_join_ip, self.join_cidr
+            ));
+        }
+        let domain_ok = !self.cluster_domain.is_empty()
+            && self.cluster_domain.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !domain_ok {
+            return Err(format!(
+                "the cluster domain {:?} is not a DNS name",
+                self.cluster_domain
+            ));
+        }
+        if self.join_cidr.contains(&self.node_port_vip)
+            || self.default_cidr.contains(&self.node_port_vip)
+        {
+            return Err(format!(
+                "the node-port address {} is inside the join or default subnet",
+                self.node_port_vip
             ));
         }
         if self.join_cidr.contains(&self.default_cidr.network())

@@ -1,5 +1,6 @@
 //! The controller's two IO edges over a Kubernetes API server: [`KubeSource`] watches
-//! Namespaces, Pods, Nodes, Services, EndpointSlices and NetworkPolicies, [`KubeStatus`] writes annotations back and reports events.
+//! Namespaces, Pods, Nodes, Services, EndpointSlices and NetworkPolicies, [`KubeStatus`]
+//! writes annotations back and reports events.
 //!
 //! Both take a [`kube::Client`]: [`client_from_kubeconfig`] (a kubeconfig file, its current
 //! context), [`client_from_env`] (`$KUBECONFIG` or `~/.kube/config`, else the in-cluster
