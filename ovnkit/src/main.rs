@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! ovnkit controller --nb <remotes> [--kubeconfig PATH | --manifests DIR --state-dir DIR]
+//!     [--metrics-addr ADDR]
 //! ovnkit agent --node NAME --nb REMOTES --ovs REMOTE --run-dir DIR [--chassis ID] [--mtu 1400]
 //!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port] [--no-egress]
+//!     [--metrics-addr ADDR]
 //! ovnkit cni                       # the CNI plugin, as `ovnkit` with no arguments and CNI_COMMAND set
 //! ```
 //!
@@ -92,6 +94,9 @@ struct AgentArgs {
     /// a management port applies none either.
     #[arg(long)]
     no_egress: bool,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args)]
@@ -136,6 +141,9 @@ struct ControllerArgs {
     /// first.
     #[arg(long, value_name = "PORT=ADDRESS@NODE,...")]
     native_gateway: Option<String>,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// The cluster's DNS domain: Services are `<service>.<namespace>.svc.<domain>`.
     #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
     cluster_domain: String,
@@ -270,7 +278,25 @@ async fn controller(args: ControllerArgs) -> Result<()> {
             (Box::new(source), Arc::new(sink))
         }
     };
-    let progress = run::run(config, &args.nb, source.as_ref(), sink, shutdown()).await?;
+    let mut registry = ovnkit_kube::metrics::Registry::default();
+    let metrics = ovnkit_kube::metrics::ControllerMetrics::new(&mut registry);
+    if let Some(addr) = args.metrics_addr {
+        let (bound, server) =
+            ovnkit_kube::metrics::serve(addr, Arc::new(registry), std::future::pending()).await?;
+        tracing::info!(%bound, "serving metrics");
+        tokio::spawn(server);
+    }
+    let (observer, _) = tokio::sync::watch::channel(run::Progress::default());
+    let progress = run::run_instrumented(
+        config,
+        &args.nb,
+        source.as_ref(),
+        sink,
+        shutdown(),
+        &observer,
+        &metrics,
+    )
+    .await?;
     tracing::info!(
         transactions = progress.transactions,
         refused = progress.refused,
@@ -303,6 +329,9 @@ async fn agent(args: AgentArgs) -> Result<()> {
         .with_egress(!args.no_egress);
     if let Some(c) = args.chassis {
         config = config.with_chassis(c);
+    }
+    if let Some(addr) = args.metrics_addr {
+        config = config.with_metrics_addr(addr);
     }
     ovnkit_kube::agent::run(config, shutdown()).await?;
     Ok(())
