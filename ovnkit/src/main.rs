@@ -7,6 +7,7 @@
 //!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port] [--no-egress]
 //!     [--metrics-addr ADDR]
 //! ovnkit cni                       # the CNI plugin, as `ovnkit` with no arguments and CNI_COMMAND set
+//! ovnkit trace FROM TO [--tcp|--udp|--icmp] [--nb REMOTES] [--sb REMOTE] [--json]
 //! ```
 //!
 //! `controller` turns Namespaces, Pods and Nodes into one OVN logical topology (see the
@@ -51,6 +52,44 @@ enum Command {
     /// Run the CNI plugin: the `CNI_*` environment and the network configuration on stdin, the
     /// answer on stdout (what a runtime gets from `ovnkit` run with no arguments).
     Cni,
+    /// Explain a packet's path through OVN, from a pod (or a node's management port) to a
+    /// pod, a Service or an address, with the verdict named by the cluster's objects.
+    Trace(TraceArgs),
+}
+
+#[derive(Args)]
+struct TraceArgs {
+    /// Where the packet starts: `<namespace>/<pod>` or `node/<name>`.
+    from: String,
+    /// Where it goes: `<namespace>/<pod>`, `<namespace>/<service>[:port]`, `node/<name>` or
+    /// `<ip>[:port]`.
+    to: String,
+    /// A TCP packet (the default).
+    #[arg(long, conflicts_with_all = ["udp", "icmp"])]
+    tcp: bool,
+    /// A UDP packet.
+    #[arg(long, conflicts_with = "icmp")]
+    udp: bool,
+    /// An ICMP echo request.
+    #[arg(long)]
+    icmp: bool,
+    /// The OVN northbound database.
+    #[arg(
+        long,
+        value_name = "REMOTES",
+        default_value = "unix:/var/run/ovn/ovnnb_db.sock"
+    )]
+    nb: String,
+    /// The OVN southbound database (ovn-trace reads its logical flows).
+    #[arg(
+        long,
+        value_name = "REMOTE",
+        default_value = "unix:/var/run/ovn/ovnsb_db.sock"
+    )]
+    sb: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -181,6 +220,7 @@ fn main() -> ExitCode {
         match command {
             Command::Controller(args) => controller(args).await,
             Command::Agent(args) => agent(args).await,
+            Command::Trace(args) => trace(args).await,
             Command::Cni => unreachable!("answered before the runtime starts"),
         }
     });
@@ -334,6 +374,43 @@ async fn agent(args: AgentArgs) -> Result<()> {
         config = config.with_metrics_addr(addr);
     }
     ovnkit_kube::agent::run(config, shutdown()).await?;
+    Ok(())
+}
+
+async fn trace(args: TraceArgs) -> Result<()> {
+    use ovnkit_kube::trace::Protocol;
+    let protocol = if args.udp {
+        Protocol::Udp
+    } else if args.icmp {
+        Protocol::Icmp
+    } else {
+        Protocol::Tcp
+    };
+    let tables = [
+        "Logical_Switch",
+        "Logical_Switch_Port",
+        "Logical_Router",
+        "Logical_Router_Port",
+        "Load_Balancer",
+        "ACL",
+        "Port_Group",
+    ];
+    let monitor = ovn_model::snapshot::monitor(ovn_model::nb::DATABASE, &tables);
+    let (nb, _events) =
+        ovsdb::client::ReplicaClient::start(ovsdb::client::ReplicaConfig::new(&args.nb, monitor))
+            .await
+            .with_context(|| format!("reading the NB at {}", args.nb))?;
+    let snap = nb.snapshot();
+    let typed = ovn_model::snapshot::Typed::new(&snap);
+    let (sb, from, to) = (args.sb.clone(), args.from.clone(), args.to.clone());
+    let explained = tokio::task::block_in_place(|| {
+        ovnkit_kube::trace::trace(&typed, &sb, &from, &to, protocol)
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&explained)?);
+    } else {
+        println!("{explained}");
+    }
     Ok(())
 }
 
