@@ -400,7 +400,10 @@ async fn trace(args: TraceArgs) -> Result<()> {
         ovsdb::client::ReplicaClient::start(ovsdb::client::ReplicaConfig::new(&args.nb, monitor))
             .await
             .with_context(|| format!("reading the NB at {}", args.nb))?;
-    let snap = nb.snapshot();
+    let snap = tokio::time::timeout(std::time::Duration::from_secs(10), nb.wait_synced())
+        .await
+        .with_context(|| format!("the NB at {} did not answer within 10 s", args.nb))?
+        .with_context(|| format!("reading the NB at {}", args.nb))?;
     let typed = ovn_model::snapshot::Typed::new(&snap);
     let (sb, from, to) = (args.sb.clone(), args.from.clone(), args.to.clone());
     let explained = tokio::task::block_in_place(|| {

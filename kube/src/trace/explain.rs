@@ -75,6 +75,14 @@ pub enum Verdict {
         /// The port.
         port: String,
     },
+    /// Leaves OVN into a node through its management port (egress through that node, or
+    /// traffic for the node itself).
+    ToNode {
+        /// The node.
+        node: String,
+        /// The port (`node-<name>`).
+        port: String,
+    },
     /// Leaves OVN through a port of another kind (localnet, a gateway).
     LeavesOvn {
         /// The port.
@@ -119,14 +127,24 @@ impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Verdict::Delivered { port } => write!(f, "delivered to {port}"),
+            Verdict::ToNode { node, port } => {
+                write!(
+                    f,
+                    "leaves OVN into node {node} through its management port {port}"
+                )
+            }
             Verdict::LeavesOvn { port, port_type } => {
                 write!(f, "leaves OVN through {port} ({port_type})")
             }
             Verdict::DroppedByAcl { rule, stage } => write!(f, "dropped by {rule} (at {stage})"),
             Verdict::Dropped { stage, match_ } => write!(f, "dropped at {stage} ({match_})"),
             Verdict::NoRoute { stage } => write!(f, "no route (nothing matched at {stage})"),
-            Verdict::PortDown { port } => write!(f, "port {port} is down"),
-            Verdict::NotBound { port } => write!(f, "port {port} is not bound to a chassis"),
+            Verdict::PortDown { port } => {
+                write!(f, "port {port} is down (bound to a chassis, not up)")
+            }
+            Verdict::NotBound { port } => {
+                write!(f, "port {port} is down: not bound to any chassis")
+            }
             Verdict::Unknown => f.write_str("unknown (see the ovn-trace output)"),
         }
     }
@@ -159,7 +177,13 @@ pub fn explain(trace: &Trace, nb: &Typed<'_>) -> (Vec<Hop>, Verdict) {
     }
     let verdict = match &trace.end {
         End::Output { port, port_type } if port_type.is_empty() => {
-            Verdict::Delivered { port: port.clone() }
+            match port.strip_prefix("node-") {
+                Some(node) => Verdict::ToNode {
+                    node: node.to_owned(),
+                    port: port.clone(),
+                },
+                None => Verdict::Delivered { port: port.clone() },
+            }
         }
         End::Output { port, port_type } => Verdict::LeavesOvn {
             port: port.clone(),

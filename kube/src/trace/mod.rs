@@ -119,11 +119,7 @@ pub fn trace(
         .load_balancer
         .as_ref()
         .and_then(|(_, b)| b.first().cloned());
-    let mut args = vec![
-        format!("--db={sb_remote}"),
-        "--detailed".to_owned(),
-        "--no-friendly-names".to_owned(),
-    ];
+    let mut args = vec![format!("--db={sb_remote}"), "--detailed".to_owned()];
     args.extend(std::iter::repeat_n("--ct=new".to_owned(), 6));
     if let Some(b) = &lb_backend {
         args.push(format!("--lb-dst={b}"));
