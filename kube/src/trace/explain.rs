@@ -60,7 +60,9 @@ impl std::fmt::Display for Rule {
                     "the default deny of pods selected by NetworkPolicies ({object})"
                 )
             }
-            Rule::PrivateSubnet { subnet } => write!(f, "subnet {subnet} is private"),
+            Rule::PrivateSubnet { subnet } => {
+                write!(f, "the isolation of private subnet {subnet}")
+            }
             Rule::Acl { uuid, match_ } => write!(f, "ACL {uuid} ({match_})"),
         }
     }
@@ -126,7 +128,7 @@ pub enum Verdict {
 impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Verdict::Delivered { port } => write!(f, "delivered to {port}"),
+            Verdict::Delivered { port } => write!(f, "delivered to port {port}"),
             Verdict::ToNode { node, port } => {
                 write!(
                     f,
