@@ -4,8 +4,8 @@
 //! its local end: an OVS internal port on `br-int` with `iface-id=node-<name>` (and the
 //! `Interface.mac` of the NB port), configured over netlink in the node's namespace (MAC, the
 //! join address with the prefix of [`PORT_CIDR`], MTU, up, tx checksum offload off), and
-//! routes to every subnet's CIDR ([`SWITCH_CIDR`] of each logical switch) via the join
-//! gateway ([`PORT_GATEWAY`]). The routes carry protocol [`ROUTE_PROTOCOL`], so they are told
+//! routes to every subnet's CIDR ([`SWITCH_CIDR`] of each logical switch) and to the node-port
+//! VIPs ([`nodeport`](super::nodeport)) via the join gateway ([`PORT_GATEWAY`]). The routes carry protocol [`ROUTE_PROTOCOL`], so they are told
 //! apart from the gateway executor's and anyone else's; [`keep`] re-syncs them whenever the
 //! NB changes (a subnet added or removed).
 //!
@@ -316,17 +316,20 @@ pub async fn keep(
                 continue;
             }
         }
+        let mut failed = false;
         if let (Some(g), Some(mgmt)) = (gateway.as_mut(), last.as_ref())
             && let Err(e) = g.sync(&nb.client().snapshot(), mgmt).await
         {
             tracing::warn!(node = %node, error = %DisplayChain(&e), "egress");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+            failed = true;
         }
         if let (Some(p), Some(_)) = (ports.as_mut(), last.as_ref())
             && let Err(e) = p.sync(&wanted)
         {
             tracing::warn!(node = %node, error = %DisplayChain(&e), "node ports");
+            failed = true;
+        }
+        if failed {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
