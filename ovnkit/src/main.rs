@@ -5,7 +5,7 @@
 //!     [--metrics-addr ADDR]
 //! ovnkit agent --node NAME --nb REMOTES --ovs REMOTE --run-dir DIR [--chassis ID] [--mtu 1400]
 //!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port] [--no-egress]
-//!     [--metrics-addr ADDR]
+//!     [--no-node-ports] [--metrics-addr ADDR]
 //! ovnkit cni                       # the CNI plugin, as `ovnkit` with no arguments and CNI_COMMAND set
 //! ovnkit trace FROM TO [--tcp|--udp|--icmp] [--nb REMOTES] [--sb REMOTE] [--json]
 //! ```
@@ -14,6 +14,10 @@
 //! `ovnkit_kube::controller` docs). Objects come from a Kubernetes API server (`--kubeconfig`,
 //! else the in-cluster or `KUBECONFIG` configuration) or from a directory of manifests, whose
 //! results go into `--state-dir`. Logs go to stderr; `RUST_LOG` filters them (`info` by default).
+//!
+//! `agent` is the node agent (see the `ovnkit_kube::agent` docs): the CNI socket, the node's
+//! management port `ovn0`, its part of egress (`--no-egress` turns it off) and its node ports
+//! (`--no-node-ports` turns them off).
 //!
 //! `cni` is the CNI plugin (see the `ovnkit_kube::cni` docs). A runtime executes
 //! `<bin_dir>/<type>` with no arguments, so the binary (or a symlink to it) named `ovnkit` in
@@ -136,6 +140,10 @@ struct AgentArgs {
     /// Serve Prometheus metrics on this address (`GET /metrics`).
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Do not make the node forward its node ports (nftables DNAT to the node-port VIP, the
+    /// VIP's route into ovn0, masquerade for externalTrafficPolicy Cluster).
+    #[arg(long)]
+    no_node_ports: bool,
 }
 
 #[derive(Args)]
@@ -366,7 +374,8 @@ async fn agent(args: AgentArgs) -> Result<()> {
         )
         .with_qos(qos)
         .with_mgmt_port((!args.no_mgmt_port).then(|| "ovn0".to_owned()))
-        .with_egress(!args.no_egress);
+        .with_egress(!args.no_egress)
+        .with_node_ports(!args.no_node_ports);
     if let Some(c) = args.chassis {
         config = config.with_chassis(c);
     }

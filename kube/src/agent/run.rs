@@ -27,11 +27,12 @@ pub struct AgentConfig {
     pub(crate) mgmt_port: Option<String>,
     pub(crate) egress: bool,
     pub(crate) metrics_addr: Option<std::net::SocketAddr>,
+    pub(crate) node_ports: bool,
 }
 
 impl Default for AgentConfig {
     /// MTU 1400, bridge `br-int`, 30 s waits, the planner's default QoS mechanisms, the
-    /// management port `ovn0`, egress applied on the node, the OVS database at `unix:/var/run/openvswitch/db.sock`, the
+    /// management port `ovn0`, egress and node ports applied on the node, the OVS database at `unix:/var/run/openvswitch/db.sock`, the
     /// run directory `/run/ovnkit`.
     fn default() -> Self {
         AgentConfig {
@@ -48,6 +49,7 @@ impl Default for AgentConfig {
             mgmt_port: Some("ovn0".into()),
             egress: true,
             metrics_addr: None,
+            node_ports: true,
         }
     }
 }
@@ -140,6 +142,14 @@ impl AgentConfig {
         self
     }
 
+    /// Sets whether the agent makes the node hold its node ports
+    /// ([`nodeport`](super::nodeport); needs the management port).
+    #[must_use]
+    pub fn with_node_ports(mut self, node_ports: bool) -> Self {
+        self.node_ports = node_ports;
+        self
+    }
+
     /// The socket path.
     #[must_use]
     pub fn socket(&self) -> PathBuf {
@@ -204,7 +214,7 @@ pub enum RunError {
 
 /// Starts an agent: connects to the node's OVS database and the NB (monitoring this node's
 /// ports), reconciles what was left by a previous run (attachments whose network namespace is
-/// gone), and starts keeping the management port and the node's egress plan.
+/// gone), and starts keeping the management port, the node's egress plan and its node ports.
 ///
 /// # Errors
 /// [`RunError`] when a database cannot be reached or the configuration is bad.
@@ -243,6 +253,7 @@ pub async fn start_with_metrics(
             device,
             config.mtu,
             config.egress,
+            config.node_ports,
         ));
     }
     Ok(agent)
