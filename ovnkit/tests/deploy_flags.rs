@@ -9,7 +9,9 @@
 //!   agent socket is where the agent listens, on a host directory; the OVS socket is on the
 //!   host's OVS run directory; the programs the agent runs are installed in the image;
 //! - the agent's readiness probe, run as written against the binary, answers ready when an
-//!   agent answers `STATUS` and not ready when none listens.
+//!   agent answers `STATUS` and not ready when none listens; every HTTP probe asks the metrics
+//!   endpoint (`ovnkit_kube::metrics::serve`) for a path it answers, on the port the
+//!   container serves it on.
 
 #[path = "../../kube/tests/deploy_common/mod.rs"]
 mod deploy_common;
@@ -429,23 +431,12 @@ fn the_builder_is_the_workspaces_rust_on_the_runtimes_debian() {
 /// The programs the agent's code runs (`Command::new("...")` in the modules `ovnkit agent` is
 /// made of).
 fn programs_the_agent_runs() -> BTreeSet<String> {
-    fn walk(dir: &Path, out: &mut BTreeSet<String>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                for part in text.split("Command::new(\"").skip(1) {
-                    out.insert(part.split('"').next().unwrap().to_owned());
-                }
-            }
-        }
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kube/src");
     let mut out = BTreeSet::new();
-    for module in ["agent", "node", "cni"] {
-        walk(&src.join(module), &mut out);
+    for path in deploy_common::agent_sources() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for part in text.split("Command::new(\"").skip(1) {
+            out.insert(part.split('"').next().unwrap().to_owned());
+        }
     }
     out
 }
@@ -856,4 +847,92 @@ fn the_agents_readiness_probe_asks_the_agent_for_status() {
     let seen = agent.join().unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0]["command"], "STATUS", "{seen:?}");
+}
+
+// ---- HTTP probes: the metrics endpoint ----
+
+#[tokio::test]
+async fn http_probes_ask_the_metrics_endpoint_on_its_port() {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let documents = load();
+    let image = dockerfile();
+    // The endpoint the binary serves, on a free port here.
+    let registry = std::sync::Arc::new(ovnkit_kube::metrics::Registry::default());
+    let (bound, server) = ovnkit_kube::metrics::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        registry,
+        std::future::pending(),
+    )
+    .await
+    .expect("the metrics endpoint");
+    tokio::spawn(server);
+    let get = |path: String| async move {
+        let mut stream = tokio::net::TcpStream::connect(bound).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nhost: probe\r\nconnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer.lines().next().unwrap_or_default().to_owned()
+    };
+
+    let mut probed = 0;
+    for w in workloads(&documents) {
+        for (c, args) in ovnkit_containers(&w, &image.binary) {
+            let probes = [&c.liveness_probe, &c.readiness_probe, &c.startup_probe];
+            for http in probes
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.http_get.as_ref())
+            {
+                let port = match &http.port {
+                    IntOrString::Int(n) => *n,
+                    IntOrString::String(name) => {
+                        c.ports
+                            .iter()
+                            .flatten()
+                            .find(|p| p.name.as_deref() == Some(name.as_str()))
+                            .unwrap_or_else(|| panic!("{} {}: no port {name}", w.what, c.name))
+                            .container_port
+                    }
+                };
+                let addr: std::net::SocketAddr = agent_flag(&args, "metrics-addr")
+                    .unwrap_or_else(|| {
+                        panic!("{} {}: an HTTP probe but no --metrics-addr", w.what, c.name)
+                    })
+                    .parse()
+                    .expect("an address");
+                assert_eq!(
+                    i32::from(addr.port()),
+                    port,
+                    "{} {}: the probe's port is the metrics port",
+                    w.what,
+                    c.name
+                );
+                assert!(
+                    addr.ip().is_unspecified(),
+                    "{} {}: the kubelet probes the pod's (the node's) address, not {addr}",
+                    w.what,
+                    c.name
+                );
+                assert!(
+                    c.ports.iter().flatten().any(|p| p.container_port == port),
+                    "{} {}: the port is declared (the scheduler then keeps two off one node)",
+                    w.what,
+                    c.name
+                );
+                let path = http.path.clone().unwrap_or_else(|| "/".to_owned());
+                let status = get(path.clone()).await;
+                assert!(
+                    status.starts_with("HTTP/1.1 200"),
+                    "{} {}: GET {path} answers {status:?}",
+                    w.what,
+                    c.name
+                );
+                probed += 1;
+            }
+        }
+    }
+    assert!(probed > 0, "no HTTP probe");
 }

@@ -270,3 +270,52 @@ pub fn config_map<'a>(documents: &'a [Document], namespace: &str, name: &str) ->
         })
         .unwrap_or_else(|| panic!("no ConfigMap {namespace}/{name} in deploy/"))
 }
+
+/// The source files `ovnkit agent` and `ovnkit cni` run: the `agent` and `cni` modules of
+/// `ovnkit-kube`, and every module of the crate they name (`crate::<module>`), transitively.
+pub fn agent_sources() -> Vec<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kube/src");
+    let mut modules: std::collections::BTreeSet<String> =
+        ["agent".to_owned(), "cni".to_owned()].into();
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut todo: Vec<String> = modules.iter().cloned().collect();
+    while let Some(module) = todo.pop() {
+        let mut found = Vec::new();
+        let file = src.join(format!("{module}.rs"));
+        if file.is_file() {
+            found.push(file);
+        }
+        let dir = src.join(&module);
+        if dir.is_dir() {
+            walk(&dir, &mut found);
+        }
+        assert!(!found.is_empty(), "no module {module} in {}", src.display());
+        for path in found {
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            for part in text.split("crate::").skip(1) {
+                let name: String = part
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && modules.insert(name.clone()) {
+                    todo.push(name);
+                }
+            }
+            files.push(path);
+        }
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("a source directory") {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
