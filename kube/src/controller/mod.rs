@@ -13,4 +13,5 @@ pub mod run;
 pub mod source;
 pub mod state;
 pub mod subnets;
+mod policy;
 mod topology;
