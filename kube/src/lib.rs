@@ -14,9 +14,12 @@
 //!   each request to the agent over a unix socket, and the protocol between the two.
 //! - [`node::gateway`]: makes a node's network namespace hold what a `gateway::NodePlan` says
 //!   (routes, forwarding, masquerade); [`health`]: the gateway health probe.
+//! - [`trace`]: `ovn-trace` as a library, with the ACLs that decided a packet traced back to
+//!   their rows.
 
 pub mod agent;
 pub mod cni;
 pub mod controller;
 pub mod health;
 pub mod node;
+pub mod trace;

@@ -1069,6 +1069,8 @@ fn warning(object: ObjectRef, reason: &str, message: String) -> ObjectEvent {
 
 mod dns;
 mod policies;
+#[cfg(test)]
+mod policy_tests;
 mod services;
 #[cfg(test)]
 mod tests;

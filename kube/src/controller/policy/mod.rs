@@ -69,7 +69,7 @@
 //! version). A named port that no candidate pod declares is legal (pods may come later): it
 //! gets an Event and allows nothing, and the rest of the policy applies.
 
-mod rows;
+pub(crate) mod rows;
 mod selector;
 mod spec;
 #[cfg(test)]

@@ -134,7 +134,11 @@ pub(crate) fn build(policy: &Compiled, cluster: &Cluster<'_>) -> Rows {
     let mut group = PortGroup::new(&pg);
     for m in &selected {
         b.rows.members.insert(m.key.to_owned());
-        if let Some(p) = m.port.as_ref().and_then(RowTarget::to_ref::<LogicalSwitchPort>) {
+        if let Some(p) = m
+            .port
+            .as_ref()
+            .and_then(RowTarget::to_ref::<LogicalSwitchPort>)
+        {
             group.ports.insert(WeakRef::from_id(p.id().clone()));
         }
     }
@@ -236,16 +240,23 @@ impl<'a> Builder<'_, 'a> {
     }
 
     /// An address set of `members`' addresses of family `f`; its `$name`.
-    fn address_set(&mut self, id: String, suffix: &str, f: Family, members: &[Member<'a>]) -> String {
+    fn address_set(
+        &mut self,
+        id: String,
+        suffix: &str,
+        f: Family,
+        members: &[Member<'a>],
+    ) -> String {
         let name = format!("{}_{suffix}_{}", self.pg, f.suffix());
         let mut addresses = BTreeSet::new();
         for m in members {
             self.rows.members.insert(m.key.to_owned());
             addresses.extend(m.ips.iter().filter(|ip| Family::of(ip) == f).copied());
         }
-        self.rows
-            .address_sets
-            .push((format!("{id}/{}", f.ovn()), AddressSet::new(&name, addresses)));
+        self.rows.address_sets.push((
+            format!("{id}/{}", f.ovn()),
+            AddressSet::new(&name, addresses),
+        ));
         format!("${name}")
     }
 
@@ -279,7 +290,11 @@ impl<'a> Builder<'_, 'a> {
                     [one] => t.push_str(&format!(" && {}.{side} != {one}", f.ovn())),
                     many => {
                         let list: Vec<String> = many.iter().map(ToString::to_string).collect();
-                        t.push_str(&format!(" && {}.{side} != {{{}}}", f.ovn(), list.join(", ")));
+                        t.push_str(&format!(
+                            " && {}.{side} != {{{}}}",
+                            f.ovn(),
+                            list.join(", ")
+                        ));
                     }
                 }
                 vec![(f, t)]
@@ -317,13 +332,29 @@ impl<'a> Builder<'_, 'a> {
                     None => m.push("ip".into()),
                 }
                 let id = format!("{dir}/{i}/{pid}/*{}", fam_id(fam));
-                self.acl(id, ingress, POLICY_ALLOW, m.join(" && "), AclAction::AllowRelated);
+                self.acl(
+                    id,
+                    ingress,
+                    POLICY_ALLOW,
+                    m.join(" && "),
+                    AclAction::AllowRelated,
+                );
             }
             return;
         }
         for (k, port) in ports {
             if let PortMatch::Named(name) = &port.port {
-                self.named(ingress, i, k, port.protocol, name, rule, &peers, selected, &head);
+                self.named(
+                    ingress,
+                    i,
+                    k,
+                    port.protocol,
+                    name,
+                    rule,
+                    &peers,
+                    selected,
+                    &head,
+                );
                 continue;
             }
             let pm = port_term(port.protocol, &port.port);
@@ -335,7 +366,13 @@ impl<'a> Builder<'_, 'a> {
                 }
                 m.push(pm.clone());
                 let id = format!("{dir}/{i}/{pid}/port{k}{}", fam_id(fam));
-                self.acl(id, ingress, POLICY_ALLOW, m.join(" && "), AclAction::AllowRelated);
+                self.acl(
+                    id,
+                    ingress,
+                    POLICY_ALLOW,
+                    m.join(" && "),
+                    AclAction::AllowRelated,
+                );
             }
         }
     }
@@ -380,7 +417,11 @@ impl<'a> Builder<'_, 'a> {
             }
         }
         if by_number.is_empty() && !candidates.is_empty() {
-            let whose = if ingress { "selected pod" } else { "destination pod" };
+            let whose = if ingress {
+                "selected pod"
+            } else {
+                "destination pod"
+            };
             self.rows.unresolved.push(SpecError {
                 field: format!("spec.{dir}[{i}].ports[{k}].port"),
                 reason: format!(
@@ -416,7 +457,13 @@ impl<'a> Builder<'_, 'a> {
                     m.push(dst.clone());
                     m.push(pm.clone());
                     let id = format!("{dir}/{i}/{pid}/port{k}={n}{}", fam_id(Some(f)));
-                    self.acl(id, ingress, POLICY_ALLOW, m.join(" && "), AclAction::AllowRelated);
+                    self.acl(
+                        id,
+                        ingress,
+                        POLICY_ALLOW,
+                        m.join(" && "),
+                        AclAction::AllowRelated,
+                    );
                 }
             }
         }
@@ -451,8 +498,7 @@ pub(crate) fn touches(
     policy.rules().any(|(ingress, r)| match &r.peers {
         None => {
             !ingress
-                && r
-                    .ports
+                && r.ports
                     .iter()
                     .any(|p| matches!(p.port, PortMatch::Named(_)))
         }

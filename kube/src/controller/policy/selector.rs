@@ -162,9 +162,15 @@ mod tests {
     fn each_operator_matches_as_kubernetes_does() {
         let cases = [
             (expr("pod", "In", &["a", "b"]), [true, true, false, false]),
-            (expr("pod", "NotIn", &["a", "b"]), [false, false, true, true]),
+            (
+                expr("pod", "NotIn", &["a", "b"]),
+                [false, false, true, true],
+            ),
             (expr("pod", "Exists", &[]), [true, true, true, false]),
-            (expr("pod", "DoesNotExist", &[]), [false, false, false, true]),
+            (
+                expr("pod", "DoesNotExist", &[]),
+                [false, false, false, true],
+            ),
         ];
         let subjects = [
             labels(&[("pod", "a")]),

@@ -264,10 +264,7 @@ fn block(b: &IPBlock, at: &str) -> Result<Peer, SpecError> {
         let field = format!("{at}.except[{k}]");
         let x = cidr(e, &field)?;
         if x.prefix_len() <= net.prefix_len() || !net.contains(&x) {
-            return Err(err(
-                field,
-                format!("{x} is not strictly inside cidr {net}"),
-            ));
+            return Err(err(field, format!("{x} is not strictly inside cidr {net}")));
         }
         except.push(x);
     }
@@ -285,10 +282,12 @@ fn port(p: &NetworkPolicyPort, at: &str) -> Result<Port, SpecError> {
         })?,
     };
     let number = |n: i32, field: &str| {
-        u16::try_from(n)
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| err(format!("{at}.{field}"), format!("{n} is not a port (1 to 65535)")))
+        u16::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+            err(
+                format!("{at}.{field}"),
+                format!("{n} is not a port (1 to 65535)"),
+            )
+        })
     };
     let port = match (&p.port, p.end_port) {
         (None, None) => PortMatch::Any,
@@ -317,9 +316,7 @@ fn port(p: &NetworkPolicyPort, at: &str) -> Result<Port, SpecError> {
             } else {
                 return Err(err(
                     format!("{at}.port"),
-                    format!(
-                        "{s:?} is not a port name (1 to 15 of a-z, 0-9 and -, with a letter)"
-                    ),
+                    format!("{s:?} is not a port name (1 to 15 of a-z, 0-9 and -, with a letter)"),
                 ));
             }
         }
@@ -337,4 +334,3 @@ fn is_port_name(s: &str) -> bool {
         && !s.ends_with('-')
         && !s.contains("--")
 }
-

@@ -30,7 +30,12 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 /// Pods: (namespace/name, labels, ip, named ports).
 struct World {
-    pods: Vec<(String, BTreeMap<String, String>, String, BTreeMap<String, (String, u16)>)>,
+    pods: Vec<(
+        String,
+        BTreeMap<String, String>,
+        String,
+        BTreeMap<String, (String, u16)>,
+    )>,
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
 }
 
@@ -121,7 +126,8 @@ fn set_lines(rows: &Rows) -> Vec<String> {
         .collect()
 }
 
-const HEAD: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: p\n  namespace: x\n";
+const HEAD: &str =
+    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: p\n  namespace: x\n";
 
 fn with_spec(spec: &str) -> String {
     format!("{HEAD}spec:\n{spec}")
@@ -130,7 +136,10 @@ fn with_spec(spec: &str) -> String {
 #[test]
 fn policy_types_default_as_the_api_server_does() {
     let p = compiled(&with_spec("  podSelector: {}\n"));
-    assert_eq!((p.ingress.as_deref(), p.egress.is_none()), (Some(&[][..]), true));
+    assert_eq!(
+        (p.ingress.as_deref(), p.egress.is_none()),
+        (Some(&[][..]), true)
+    );
     let p = compiled(&with_spec("  podSelector: {}\n  egress:\n  - {}\n"));
     assert!(p.ingress.is_some_and(|i| i.is_empty()));
     assert_eq!(p.egress.map(|e| e.len()), Some(1));
@@ -194,7 +203,9 @@ fn default_deny_ingress_drops_into_the_group_and_keeps_nodes() {
     assert_eq!(
         acl_lines(&rows),
         [
-            format!("ingress/nodes to-lport 3000 AllowRelated: outport == @{pg} && ip4.src == 100.64.0.0/16"),
+            format!(
+                "ingress/nodes to-lport 3000 AllowRelated: outport == @{pg} && ip4.src == 100.64.0.0/16"
+            ),
             format!("ingress/default-deny to-lport 2000 Drop: outport == @{pg} && ip"),
         ]
     );
@@ -246,7 +257,10 @@ fn peers_ports_ranges_and_blocks_make_one_acl_each() {
             "egress/1/peer0/*/ip4 from-lport 2001 AllowRelated after-lb: inport == @PG && ip4.dst == 10.16.0.0/16 && ip4.dst != 10.16.0.11/32",
         ]
     );
-    let sets: Vec<String> = set_lines(&rows).into_iter().map(|l| l.replace(&pg, "PG")).collect();
+    let sets: Vec<String> = set_lines(&rows)
+        .into_iter()
+        .map(|l| l.replace(&pg, "PG"))
+        .collect();
     assert_eq!(
         sets,
         [
@@ -298,7 +312,10 @@ fn a_named_port_is_one_acl_per_number_over_the_pods_using_it() {
             "ingress/0/peer0/port0=8080/ip4 to-lport 2001 AllowRelated: outport == @PG && ip4.src == $PG_i0_0_4 && ip4.dst == $PG_i0_n0_8080_4 && tcp.dst == 8080",
         ]
     );
-    let sets: Vec<String> = set_lines(&rows).into_iter().map(|l| l.replace(&pg, "PG")).collect();
+    let sets: Vec<String> = set_lines(&rows)
+        .into_iter()
+        .map(|l| l.replace(&pg, "PG"))
+        .collect();
     assert_eq!(
         sets,
         [
@@ -323,7 +340,10 @@ fn a_named_port_is_one_acl_per_number_over_the_pods_using_it() {
             "egress/0/*/port0=8080/ip4 from-lport 2001 AllowRelated after-lb: inport == @PG && ip4.dst == $PG_e0_n0_8080_4 && tcp.dst == 8080",
         ]
     );
-    let sets: Vec<String> = set_lines(&rows).into_iter().map(|l| l.replace(&pg, "PG")).collect();
+    let sets: Vec<String> = set_lines(&rows)
+        .into_iter()
+        .map(|l| l.replace(&pg, "PG"))
+        .collect();
     assert_eq!(
         sets,
         [
@@ -349,11 +369,17 @@ fn a_named_port_no_pod_declares_allows_nothing_and_is_reported() {
             .iter()
             .map(|e| format!("{}: {}", e.field, e.reason))
             .collect::<Vec<_>>(),
-        [r#"spec.ingress[0].ports[0].port: no selected pod declares a TCP port named "dns": it allows nothing"#]
+        [
+            r#"spec.ingress[0].ports[0].port: no selected pod declares a TCP port named "dns": it allows nothing"#
+        ]
     );
     // Nothing selected yet: nothing to report.
     let spec = "  podSelector: {matchLabels: {pod: none}}\n  ingress:\n  - ports: [{port: dns}]\n";
-    assert!(build(&compiled(&with_spec(spec)), &w.cluster()).unresolved.is_empty());
+    assert!(
+        build(&compiled(&with_spec(spec)), &w.cluster())
+            .unresolved
+            .is_empty()
+    );
 }
 
 #[test]
@@ -365,7 +391,10 @@ fn ipv6_pods_get_their_own_address_sets() {
     let spec = "  podSelector: {}\n  ingress:\n  - from: [{namespaceSelector: {matchLabels: {team: y}}}]\n";
     let rows = build(&compiled(&with_spec(spec)), &cluster);
     let pg = rows.port_group.name.clone();
-    let sets: Vec<String> = set_lines(&rows).into_iter().map(|l| l.replace(&pg, "PG")).collect();
+    let sets: Vec<String> = set_lines(&rows)
+        .into_iter()
+        .map(|l| l.replace(&pg, "PG"))
+        .collect();
     assert_eq!(
         sets,
         [
@@ -394,6 +423,11 @@ fn a_pod_touches_the_policies_that_select_or_peer_it() {
     assert!(touches(&p, "y", &y, &labels(&[("pod", "b")])));
     assert!(!touches(&p, "z", &none, &labels(&[("pod", "b")])));
     assert!(p.selects_namespaces());
-    let p = compiled(&with_spec("  podSelector: {}\n  egress:\n  - ports: [{port: web}]\n"));
-    assert!(touches(&p, "z", &none, &none), "a named port's candidates are every pod");
+    let p = compiled(&with_spec(
+        "  podSelector: {}\n  egress:\n  - ports: [{port: web}]\n",
+    ));
+    assert!(
+        touches(&p, "z", &none, &none),
+        "a named port's candidates are every pod"
+    );
 }

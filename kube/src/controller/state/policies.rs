@@ -152,7 +152,11 @@ impl ControllerState {
                 if self.policies.dirty.contains(pk) {
                     continue;
                 }
-                let was = self.policies.members.get(pk).is_some_and(|m| m.contains(&key));
+                let was = self
+                    .policies
+                    .members
+                    .get(pk)
+                    .is_some_and(|m| m.contains(&key));
                 let is = match (pod, c) {
                     (Some(p), Ok(c)) => {
                         let ns_labels = self
@@ -194,13 +198,17 @@ impl ControllerState {
                 .objects
                 .get_key_value(&owner)
                 .map_or("", |(k, _)| k.as_str());
-            namespaces.entry(&p.namespace).or_default().pods.push(Member {
-                key,
-                labels: &p.labels,
-                ips,
-                named_ports: &p.named_ports,
-                port,
-            });
+            namespaces
+                .entry(&p.namespace)
+                .or_default()
+                .pods
+                .push(Member {
+                    key,
+                    labels: &p.labels,
+                    ips,
+                    named_ports: &p.named_ports,
+                    port,
+                });
         }
         let cidrs = self.subnets.by_name.values().flat_map(|s| s.cidrs.iter());
         let (v4, v6) = cidrs.fold((false, false), |(v4, v6), c| {
@@ -300,8 +308,7 @@ fn plan_policy(
     };
     let why = format!("NetworkPolicy {key}");
     let pg_key = policy::key(ns, name, "port-group");
-    let mut roots =
-        vec![Want::root(pg_key.clone(), &rows.port_group, &why)?.managing(&["ports"])];
+    let mut roots = vec![Want::root(pg_key.clone(), &rows.port_group, &why)?.managing(&["ports"])];
     for (id, set) in &rows.address_sets {
         roots.push(Want::root(
             policy::key(ns, name, "address-set").with_id(id),
