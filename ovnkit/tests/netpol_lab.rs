@@ -203,7 +203,7 @@ fn ports(f: &mut Fixture) {
 fn stacked(f: &mut Fixture) {
     let case = "stacked";
     let p81 = np("x", "allow-client-a-via-ns-selector", PORT_81_FROM_Y);
-    f.policies(case, &[p81.clone()]);
+    f.policies(case, std::slice::from_ref(&p81));
     let allow = f
         .matrix(true)
         .expect("x/*", "x/a", false)
@@ -346,7 +346,7 @@ fn ingress_allow_all_wins(f: &mut Fixture) {
         "allow-ingress-port-80",
         "  podSelector: {}\n  ingress:\n  - ports: [{port: 80}]\n",
     );
-    f.policies(case, &[only80.clone()]);
+    f.policies(case, std::slice::from_ref(&only80));
     f.check(case, &f.matrix(true).ingress("x/*", false), 81, Tcp);
     let all = np("x", "allow-ingress", "  podSelector: {}\n  ingress: [{}]\n");
     f.policies(case, &[only80, all]);
@@ -360,9 +360,13 @@ fn egress_allow_all_wins(f: &mut Fixture) {
         "allow-egress-port-80",
         "  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - ports: [{port: 80}]\n",
     );
-    f.policies(case, &[only80.clone()]);
+    f.policies(case, std::slice::from_ref(&only80));
     f.check(case, &f.matrix(true).egress("x/*", false), 81, Tcp);
-    let all = np("x", "allow-egress", "  podSelector: {}\n  policyTypes: [Egress]\n  egress: [{}]\n");
+    let all = np(
+        "x",
+        "allow-egress",
+        "  podSelector: {}\n  policyTypes: [Egress]\n  egress: [{}]\n",
+    );
     f.policies(case, &[only80, all]);
     f.check(case, &f.matrix(true), 81, Tcp);
 }
@@ -515,7 +519,7 @@ fn client_side_egress_deny(f: &mut Fixture) {
 fn bad_policy(f: &mut Fixture) {
     let case = "bad-policy";
     let good = np("x", "deny-ingress", DENY_INGRESS);
-    f.policies(case, &[good.clone()]);
+    f.policies(case, std::slice::from_ref(&good));
     let rows = f.policy_rows();
     let bad = np(
         "y",

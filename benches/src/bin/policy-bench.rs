@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
-use k8s_openapi::api::core::v1::{Container, ContainerPort, Namespace, Node, Pod, PodSpec, Service};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, Namespace, Node, Pod, PodSpec, Service,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -59,9 +61,15 @@ fn listed<K: Send + 'static>(
         .chain(objects.into_iter().map(WatchEvent::InitApply))
         .chain(std::iter::once(WatchEvent::InitDone))
         .map(Ok);
-    let then = stream::once(async move { go.notified().await })
-        .flat_map(move |()| stream::iter(later.into_iter().map(|o| Ok(WatchEvent::Apply(o)))));
-    stream::iter(first).chain(then).chain(stream::pending()).boxed()
+    let then = stream::once(async move {
+        go.notified().await;
+        stream::iter(later.into_iter().map(|o| Ok(WatchEvent::Apply(o))))
+    })
+    .flatten();
+    stream::iter(first)
+        .chain(then)
+        .chain(stream::pending())
+        .boxed()
 }
 
 impl ObjectSource for Source {
@@ -254,19 +262,36 @@ async fn settled(
 fn count(lab: &Lab, remote: &str, table: &str) -> Result<usize> {
     let out = std::process::Command::new("ovsdb-client")
         .current_dir(lab.dir())
-        .args(["--format=csv", "--no-headings", "dump", remote, "OVN_Northbound", table, "_uuid"])
+        .args([
+            "--format=csv",
+            "--no-headings",
+            "dump",
+            remote,
+            "OVN_Northbound",
+            table,
+            "_uuid",
+        ])
         .output()
         .context("ovsdb-client")?;
     if !out.status.success() {
-        bail!("ovsdb-client dump: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "ovsdb-client dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).lines().count())
 }
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let pods: usize = args.next().map_or(Ok(2000), |a| a.parse()).context("a pod count")?;
-    let policies: usize = args.next().map_or(Ok(500), |a| a.parse()).context("a policy count")?;
+    let pods: usize = args
+        .next()
+        .map_or(Ok(2000), |a| a.parse())
+        .context("a pod count")?;
+    let policies: usize = args
+        .next()
+        .map_or(Ok(500), |a| a.parse())
+        .context("a policy count")?;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

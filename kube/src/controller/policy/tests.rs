@@ -28,14 +28,16 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Pods: (namespace/name, labels, ip, named ports).
+/// A pod: namespace/name, labels, ip, named ports.
+type PodRow = (
+    String,
+    BTreeMap<String, String>,
+    String,
+    BTreeMap<String, (String, u16)>,
+);
+
 struct World {
-    pods: Vec<(
-        String,
-        BTreeMap<String, String>,
-        String,
-        BTreeMap<String, (String, u16)>,
-    )>,
+    pods: Vec<PodRow>,
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
 }
 
