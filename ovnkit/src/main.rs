@@ -209,6 +209,15 @@ fn main() -> ExitCode {
     if matches!(command, Command::Cni) {
         return cni();
     }
+    if let Command::Trace(args) = command {
+        return match trace(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ovnkit: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -228,8 +237,9 @@ fn main() -> ExitCode {
         match command {
             Command::Controller(args) => controller(args).await,
             Command::Agent(args) => agent(args).await,
-            Command::Trace(args) => trace(args).await,
-            Command::Cni => unreachable!("answered before the runtime starts"),
+            Command::Cni | Command::Trace(_) => {
+                unreachable!("answered before the runtime starts")
+            }
         }
     });
     match result {
@@ -386,8 +396,9 @@ async fn agent(args: AgentArgs) -> Result<()> {
     Ok(())
 }
 
-async fn trace(args: TraceArgs) -> Result<()> {
-    use ovnkit_kube::trace::Protocol;
+/// `ovnkit trace`: synchronous (the library's NB read runs its own runtime).
+fn trace(args: TraceArgs) -> Result<()> {
+    use ovnkit_kube::trace::{self, Protocol};
     let protocol = if args.udp {
         Protocol::Udp
     } else if args.icmp {
@@ -395,29 +406,9 @@ async fn trace(args: TraceArgs) -> Result<()> {
     } else {
         Protocol::Tcp
     };
-    let tables = [
-        "Logical_Switch",
-        "Logical_Switch_Port",
-        "Logical_Router",
-        "Logical_Router_Port",
-        "Load_Balancer",
-        "ACL",
-        "Port_Group",
-    ];
-    let monitor = ovn_model::snapshot::monitor(ovn_model::nb::DATABASE, &tables);
-    let (nb, _events) =
-        ovsdb::client::ReplicaClient::start(ovsdb::client::ReplicaConfig::new(&args.nb, monitor))
-            .await
-            .with_context(|| format!("reading the NB at {}", args.nb))?;
-    let snap = tokio::time::timeout(std::time::Duration::from_secs(10), nb.wait_synced())
-        .await
-        .with_context(|| format!("the NB at {} did not answer within 10 s", args.nb))?
-        .with_context(|| format!("reading the NB at {}", args.nb))?;
-    let typed = ovn_model::snapshot::Typed::new(&snap);
-    let (sb, from, to) = (args.sb.clone(), args.from.clone(), args.to.clone());
-    let explained = tokio::task::block_in_place(|| {
-        ovnkit_kube::trace::trace(&typed, &sb, &from, &to, protocol)
-    })?;
+    let snap = trace::nb_snapshot(&args.nb)?;
+    let nb = ovn_model::snapshot::Typed::new(&snap);
+    let explained = trace::trace(&nb, &args.sb, &args.from, &args.to, protocol)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&explained)?);
     } else {

@@ -9,6 +9,7 @@ pub mod kubeapi;
 pub mod manifests;
 pub mod nodes;
 pub mod pods;
+mod policy;
 pub mod run;
 pub mod source;
 pub mod state;
