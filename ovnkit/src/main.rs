@@ -4,6 +4,7 @@
 //! ovnkit controller --nb <remotes> [--kubeconfig PATH | --manifests DIR --state-dir DIR]
 //! ovnkit agent --node NAME --nb REMOTES --ovs REMOTE --run-dir DIR [--chassis ID] [--mtu 1400]
 //!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port] [--no-egress]
+//!     [--dns-server IP] [--cluster-domain cluster.local]
 //! ovnkit cni                       # the CNI plugin, as `ovnkit` with no arguments and CNI_COMMAND set
 //! ```
 //!
@@ -92,6 +93,14 @@ struct AgentArgs {
     /// a management port applies none either.
     #[arg(long)]
     no_egress: bool,
+    /// The pods' nameserver, put into each CNI result with the cluster's search path (none
+    /// without it): the upstream resolver for names outside the cluster; OVN answers the
+    /// Services' names on the way.
+    #[arg(long, value_name = "IP")]
+    dns_server: Option<IpAddr>,
+    /// The cluster's DNS domain (the controller's `--cluster-domain`), for the pods' search path.
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    cluster_domain: String,
 }
 
 #[derive(Args)]
@@ -300,7 +309,8 @@ async fn agent(args: AgentArgs) -> Result<()> {
         )
         .with_qos(qos)
         .with_mgmt_port((!args.no_mgmt_port).then(|| "ovn0".to_owned()))
-        .with_egress(!args.no_egress);
+        .with_egress(!args.no_egress)
+        .with_dns(args.dns_server, args.cluster_domain);
     if let Some(c) = args.chassis {
         config = config.with_chassis(c);
     }

@@ -16,13 +16,30 @@
 //!
 //! How the records are used: every subnet switch (and the join switch) refers to the row in
 //! its `dns_records`, so `ovn-controller` on the pod's node answers a UDP query to port 53
-//! whose name the row holds, whatever the query's destination address. A query for any other
-//! name (or an `AAAA` query for a name with IPv4 addresses only) goes on unchanged to its
-//! destination: the pod's nameserver (from the CNI result, the agent's `--dns-server`) is the
-//! upstream resolver for everything outside the cluster, and OVN answers cluster names in its
-//! path, so no DNS server needs to run for them. The short forms (`web`, `web.default`) come
-//! from the pod's search path (`<namespace>.svc.<domain> svc.<domain> <domain>`). OVN gives
-//! its answers a TTL of one hour: a resolver that caches keeps an old address that long.
+//! whose name the row holds, whatever the query's destination address (A, AAAA, ANY and PTR;
+//! names match whatever their case; TTL one hour, so a resolver that caches keeps an old
+//! address that long). Any other query goes on unchanged to its destination: the pod's
+//! nameserver (from the CNI result, the agent's `--dns-server`) is the upstream resolver, and
+//! OVN answers the cluster's names in its path, so no DNS server needs to run for them.
+//!
+//! What needs the upstream all the same, as OVN never answers "no such name" (OVN 23.03):
+//!
+//! - Names outside the cluster.
+//! - An `AAAA` query for a Service with IPv4 addresses only (OVN has no answer for it and lets
+//!   it go on), so a lookup of both families (`getaddrinfo` with `AF_UNSPEC`) waits for the
+//!   upstream's answer to that half.
+//! - Short names resolved through the search path (`<namespace>.svc.<domain> svc.<domain>
+//!   <domain>`, `ndots:5`) beyond its first entry: a resolver goes to the next entry only on a
+//!   "no such name" answer and stops at a query nobody answers. So with no DNS server at all,
+//!   a pod resolves the Services of its own namespace by their short name (`web`, the first
+//!   entry) and any Service by its absolute name (`web.shop.svc.cluster.local.`, or a lookup
+//!   that skips the search path, as `dig` does), while `web.shop` from another namespace, and
+//!   full names written without the final dot, need an upstream that answers the other
+//!   candidates with `NXDOMAIN`.
+//!
+//! OVN 23.03 also mishandles a query that carries an EDNS OPT record (ovn-org/ovn#192; `dig`
+//! gets no usable answer): the C libraries' resolvers send none unless `options edns0` asks;
+//! `dig` needs `+noedns`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

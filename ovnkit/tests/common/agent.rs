@@ -24,6 +24,11 @@ pub struct AgentProc {
 
 impl AgentProc {
     pub fn start(lab: &Lab, central: &Central, node: &Node) -> Self {
+        Self::start_with(lab, central, node, &[])
+    }
+
+    /// As [`AgentProc::start`], with `extra` arguments.
+    pub fn start_with(lab: &Lab, central: &Central, node: &Node, extra: &[&str]) -> Self {
         let run_dir = lab.dir().join(format!("agent-{}", node.name()));
         let log = lab.dir().join(format!("agent-{}.log", node.name()));
         let out = File::options()
@@ -50,6 +55,7 @@ impl AgentProc {
             .args(["--ovs", &node.ovsdb().unix_remote(), "--run-dir"])
             .arg(&run_dir)
             .args(["--htb-ingress", "--port-timeout", "10"])
+            .args(extra)
             .env("RUST_LOG", "info,ovnkit_kube=debug")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
