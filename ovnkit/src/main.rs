@@ -5,7 +5,7 @@
 //!     [--metrics-addr ADDR]
 //! ovnkit agent --node NAME --nb REMOTES --ovs REMOTE --run-dir DIR [--chassis ID] [--mtu 1400]
 //!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port] [--no-egress]
-//!     [--no-node-ports] [--metrics-addr ADDR]
+//!     [--no-node-ports] [--metrics-addr ADDR] [--dns-server IP] [--cluster-domain cluster.local]
 //! ovnkit cni                       # the CNI plugin, as `ovnkit` with no arguments and CNI_COMMAND set
 //! ovnkit trace FROM TO [--tcp|--udp|--icmp] [--nb REMOTES] [--sb REMOTE] [--json]
 //! ```
@@ -144,6 +144,14 @@ struct AgentArgs {
     /// VIP's route into ovn0, masquerade for externalTrafficPolicy Cluster).
     #[arg(long)]
     no_node_ports: bool,
+    /// The pods' nameserver, put into each CNI result with the cluster's search path (none
+    /// without it): the upstream resolver for names outside the cluster; OVN answers the
+    /// Services' names on the way.
+    #[arg(long, value_name = "IP")]
+    dns_server: Option<IpAddr>,
+    /// The cluster's DNS domain (the controller's `--cluster-domain`), for the pods' search path.
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    cluster_domain: String,
 }
 
 #[derive(Args)]
@@ -385,7 +393,8 @@ async fn agent(args: AgentArgs) -> Result<()> {
         .with_qos(qos)
         .with_mgmt_port((!args.no_mgmt_port).then(|| "ovn0".to_owned()))
         .with_egress(!args.no_egress)
-        .with_node_ports(!args.no_node_ports);
+        .with_node_ports(!args.no_node_ports)
+        .with_dns(args.dns_server, args.cluster_domain);
     if let Some(c) = args.chassis {
         config = config.with_chassis(c);
     }

@@ -5,6 +5,7 @@
 
 pub mod annotations;
 pub mod config;
+mod dns;
 pub mod kubeapi;
 pub mod manifests;
 pub mod nodes;
