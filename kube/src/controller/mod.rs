@@ -10,6 +10,7 @@ pub mod manifests;
 pub mod nodes;
 pub mod pods;
 pub mod run;
+pub mod services;
 pub mod source;
 pub mod state;
 pub mod subnets;
