@@ -1065,3 +1065,5 @@ mod policies;
 mod services;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_services;

@@ -173,7 +173,6 @@ struct Endpoint {
 
 /// The parts of an EndpointSlice a Service uses.
 struct Slice {
-    name: String,
     /// `(name, protocol, port)`.
     ports: Vec<(String, Option<Proto>, Option<i32>)>,
     ready: Vec<Endpoint>,
@@ -242,7 +241,7 @@ fn slices_of(slices: &[&EndpointSlice], problems: &mut Vec<String>) -> Vec<Slice
                 pod_port,
             });
         }
-        out.push(Slice { name, ports, ready });
+        out.push(Slice { ports, ready });
     }
     out
 }
