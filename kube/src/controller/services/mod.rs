@@ -20,7 +20,8 @@
 //!   ([`owner::LB_NODE_PORTS`], [`owner::LB_NODE_PORT_VIP`], [`owner::LB_TRAFFIC_POLICY`]).
 //! - Health checks (opt-in: [`HEALTH_CHECK`] on the Service, or the controller's default):
 //!   a `Load_Balancer_Health_Check` per IPv4 VIP of the TCP and UDP load balancers with
-//!   Kube-OVN's settings (interval 5 s, timeout 20 s, 3 successes, 3 failures), and
+//!   Kube-OVN's settings (interval 5 s, timeout 20 s, 3 successes, 3 failures; each can be
+//!   changed per Service with [`HEALTH_CHECK_SETTINGS`]), and
 //!   `ip_port_mappings` from each ready backend that is a pod (`targetRef`) to its port
 //!   `<ns>.<pod>` and a source address of its subnet. IPv4 only: OVN 23.03 probes IPv4
 //!   backends only. Template (Local node-port) load balancers get no health checks.
@@ -161,6 +162,8 @@ pub(crate) struct Planned {
     pub(crate) local_ports: Vec<LocalPort>,
     /// `field: reason` for each part of the Service that could not be used.
     pub(crate) problems: Vec<String>,
+    /// The health checks' settings, when the Service has health checks.
+    pub(crate) health: Option<HealthSettings>,
 }
 
 /// One ready endpoint of a slice.
@@ -333,15 +336,25 @@ fn ports_of(service: &Service, node_ports: bool, problems: &mut Vec<String>) -> 
     out
 }
 
-/// Whether the Service asks for health checks; a bad annotation is a problem and leaves the
-/// default.
-fn health_wanted(service: &Service, default: bool, problems: &mut Vec<String>) -> bool {
-    let value = service
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(HEALTH_CHECK));
-    match value.map(|v| v.trim()) {
+/// Service annotations (ovnkit's) overriding one health-check setting each: seconds between
+/// probes, seconds to answer, answers to come back, misses to go (positive integers).
+pub const HEALTH_CHECK_SETTINGS: [&str; 4] = [
+    "ovnkit.io/health-check-interval",
+    "ovnkit.io/health-check-timeout",
+    "ovnkit.io/health-check-success-count",
+    "ovnkit.io/health-check-failure-count",
+];
+
+/// Whether the Service asks for health checks, and with which settings; a bad annotation is a
+/// problem and leaves the default.
+fn health_wanted(
+    service: &Service,
+    default: bool,
+    problems: &mut Vec<String>,
+) -> Option<HealthSettings> {
+    let annotations = service.metadata.annotations.as_ref();
+    let get = |key: &str| annotations.and_then(|a| a.get(key)).map(|v| v.trim());
+    let on = match get(HEALTH_CHECK) {
         None => default,
         Some("true") => true,
         Some("false") => false,
@@ -351,7 +364,27 @@ fn health_wanted(service: &Service, default: bool, problems: &mut Vec<String>) -
             ));
             default
         }
+    };
+    let mut settings = HealthSettings::default();
+    let fields = [
+        &mut settings.interval,
+        &mut settings.timeout,
+        &mut settings.success,
+        &mut settings.failure,
+    ];
+    for (key, field) in HEALTH_CHECK_SETTINGS.iter().zip(fields) {
+        let Some(v) = get(key) else {
+            continue;
+        };
+        match v.parse::<u32>() {
+            Ok(n) if n > 0 => *field = n,
+            _ => problems.push(format!(
+                "annotation {key}={v:?}: write a positive whole number ({} used)",
+                *field
+            )),
+        }
     }
+    on.then_some(settings)
 }
 
 /// A ready backend of one Service port: where it is, which node, which pod port.
@@ -464,7 +497,8 @@ pub(crate) fn plan(service: &Service, slices: &[&EndpointSlice], settings: &Sett
             None
         }
     };
-    let health = health_wanted(service, settings.health_checks, problems);
+    let health_settings = health_wanted(service, settings.health_checks, problems);
+    let health = health_settings.is_some();
     let ports = ports_of(service, node_ports, problems);
     let parsed = slices_of(slices, problems);
     let vip = settings.node_port_vip;
@@ -541,6 +575,7 @@ pub(crate) fn plan(service: &Service, slices: &[&EndpointSlice], settings: &Sett
         .into_values()
         .chain(templates.into_values())
         .collect();
+    out.health = health_settings;
     out
 }
 

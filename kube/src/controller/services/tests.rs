@@ -116,7 +116,8 @@ fn headless_and_external_name_services_get_no_load_balancer() {
         json!({"type": "ExternalName", "externalName": "example.org"}),
     ] {
         let p = plan(&service(spec, json!({})), &refs, &settings(true));
-        assert_eq!(p, Planned::default());
+        assert!(p.lbs.is_empty() && p.local_ports.is_empty(), "{p:?}");
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
     }
 }
 
@@ -322,6 +323,27 @@ fn health_checks_cover_ipv4_tcp_and_udp_vips_and_pod_backends() {
     let sctp = &p.lbs[1];
     assert_eq!(sctp.proto, Proto::Sctp);
     assert!(sctp.health_vips.is_empty(), "OVN monitors TCP and UDP only");
+    assert_eq!(p.health, Some(HealthSettings::default()));
+    // Settings per Service; a bad one keeps the default and is named.
+    let tuned = service(
+        json!({"clusterIP": "10.96.0.10", "ports": [{"name": "http", "port": 80}]}),
+        json!({HEALTH_CHECK: "true", "ovnkit.io/health-check-interval": "1",
+               "ovnkit.io/health-check-failure-count": "0"}),
+    );
+    let p = plan(&tuned, &refs, &settings(false));
+    assert_eq!(
+        p.health,
+        Some(HealthSettings {
+            interval: 1,
+            ..HealthSettings::default()
+        })
+    );
+    assert_eq!(
+        p.problems,
+        [
+            r#"annotation ovnkit.io/health-check-failure-count="0": write a positive whole number (3 used)"#
+        ]
+    );
     // Off by default, and off when the Service says so.
     let off = service(
         json!({"clusterIP": "10.96.0.10", "ports": [{"name": "http", "port": 80}]}),

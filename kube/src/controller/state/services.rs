@@ -394,7 +394,7 @@ impl ControllerState {
                 name,
                 &planned.lbs,
                 &resolved,
-                svc::HealthSettings::default(),
+                planned.health.unwrap_or_default(),
             )?;
             reconcile::diff(&mut out.plan, checks, owned_checks)?;
             Ok(resolved)
