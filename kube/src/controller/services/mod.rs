@@ -164,6 +164,8 @@ pub(crate) struct Planned {
     pub(crate) problems: Vec<String>,
     /// The health checks' settings, when the Service has health checks.
     pub(crate) health: Option<HealthSettings>,
+    /// Node ports it asks for that another Service holds.
+    pub(crate) refused: Vec<(Proto, u16)>,
 }
 
 /// One ready endpoint of a slice.
@@ -278,8 +280,14 @@ fn cluster_ips(service: &Service, problems: &mut Vec<String>) -> Vec<IpAddr> {
     out
 }
 
-/// The usable ports of a Service.
-fn ports_of(service: &Service, node_ports: bool, problems: &mut Vec<String>) -> Vec<Port> {
+/// The usable ports of a Service; a node port `taken` by another Service is refused.
+fn ports_of(
+    service: &Service,
+    node_ports: bool,
+    taken: &dyn Fn(Proto, u16) -> Option<String>,
+    problems: &mut Vec<String>,
+    refused: &mut Vec<(Proto, u16)>,
+) -> Vec<Port> {
     let ports: &[ServicePort] = service
         .spec
         .as_ref()
@@ -310,7 +318,17 @@ fn ports_of(service: &Service, node_ports: bool, problems: &mut Vec<String>) -> 
         let node_port = match (node_ports, p.node_port) {
             (false, _) | (true, None) => None,
             (true, Some(n)) => match port_number(n) {
-                Some(n) => Some(n),
+                Some(n) => match taken(proto, n) {
+                    None => Some(n),
+                    Some(other) => {
+                        problems.push(format!(
+                            "{at}.nodePort: {n}/{} is taken by Service {other}",
+                            proto.upper()
+                        ));
+                        refused.push((proto, n));
+                        None
+                    }
+                },
                 None => {
                     problems.push(format!("{at}.nodePort: {n} is not a port number"));
                     None
@@ -450,9 +468,18 @@ fn backend_list<'a>(vip: IpAddr, backends: impl Iterator<Item = &'a SocketAddr>)
 }
 
 /// What `service` and its `slices` ask for (see the module docs).
-pub(crate) fn plan(service: &Service, slices: &[&EndpointSlice], settings: &Settings) -> Planned {
+///
+/// `taken` names the Service (`namespace/name`) that holds a node port (protocol and number)
+/// already, if another does.
+pub(crate) fn plan(
+    service: &Service,
+    slices: &[&EndpointSlice],
+    settings: &Settings,
+    taken: &dyn Fn(Proto, u16) -> Option<String>,
+) -> Planned {
     let mut out = Planned::default();
-    let problems = &mut out.problems;
+    let mut problems_list = Vec::new();
+    let problems = &mut problems_list;
     let Some(spec) = &service.spec else {
         return out;
     };
@@ -499,7 +526,7 @@ pub(crate) fn plan(service: &Service, slices: &[&EndpointSlice], settings: &Sett
     };
     let health_settings = health_wanted(service, settings.health_checks, problems);
     let health = health_settings.is_some();
-    let ports = ports_of(service, node_ports, problems);
+    let ports = ports_of(service, node_ports, taken, problems, &mut out.refused);
     let parsed = slices_of(slices, problems);
     let vip = settings.node_port_vip;
     let mut cluster: BTreeMap<Proto, Lb> = BTreeMap::new();
@@ -576,6 +603,7 @@ pub(crate) fn plan(service: &Service, slices: &[&EndpointSlice], settings: &Sett
         .chain(templates.into_values())
         .collect();
     out.health = health_settings;
+    out.problems = problems_list;
     out
 }
 

@@ -40,6 +40,10 @@ fn endpoint(ip: &str, ready: Option<bool>, node: &str, pod: &str) -> Value {
     e
 }
 
+fn free(_: Proto, _: u16) -> Option<String> {
+    None
+}
+
 fn settings(health: bool) -> Settings {
     Settings {
         node_port_vip: "169.254.169.3".parse().unwrap(),
@@ -90,7 +94,7 @@ fn ready_endpoints_behind_every_port_with_named_target_ports_resolved_per_slice(
     );
     let slices = two_slices();
     let refs: Vec<&EndpointSlice> = slices.iter().collect();
-    let p = plan(&svc, &refs, &settings(false));
+    let p = plan(&svc, &refs, &settings(false), &free);
     assert!(p.problems.is_empty(), "{:?}", p.problems);
     assert_eq!(
         vips(&p),
@@ -115,7 +119,7 @@ fn headless_and_external_name_services_get_no_load_balancer() {
         json!({"clusterIP": "None", "ports": [{"name": "http", "port": 80}]}),
         json!({"type": "ExternalName", "externalName": "example.org"}),
     ] {
-        let p = plan(&service(spec, json!({})), &refs, &settings(true));
+        let p = plan(&service(spec, json!({})), &refs, &settings(true), &free);
         assert!(p.lbs.is_empty() && p.local_ports.is_empty(), "{p:?}");
         assert!(p.problems.is_empty(), "{:?}", p.problems);
     }
@@ -127,7 +131,7 @@ fn a_service_without_endpoints_keeps_its_vip_with_no_backend() {
         json!({"clusterIPs": ["10.96.0.11"], "ports": [{"port": 80, "targetPort": 8080}]}),
         json!({}),
     );
-    let p = plan(&svc, &[], &settings(false));
+    let p = plan(&svc, &[], &settings(false), &free);
     assert_eq!(vips(&p), ["tcp Cluster: 10.96.0.11:80 => "]);
 }
 
@@ -142,7 +146,7 @@ fn a_hand_written_slice_without_ports_uses_the_numeric_target_port() {
         Value::Null,
         json!([{"addresses": ["192.0.2.1", "192.0.2.2"]}]),
     );
-    let p = plan(&svc, &[&bare], &settings(false));
+    let p = plan(&svc, &[&bare], &settings(false), &free);
     assert_eq!(
         vips(&p),
         ["tcp Cluster: 10.96.0.12:80 => 192.0.2.1:8080,192.0.2.2:8080"]
@@ -162,10 +166,11 @@ fn client_ip_affinity_sets_the_timeout_default_or_given() {
         &service(spec(json!({})), json!({})),
         &refs,
         &settings(false),
+        &free,
     );
     assert_eq!(p.lbs[0].affinity, Some(10_800));
     let given = spec(json!({"clientIP": {"timeoutSeconds": 60}}));
-    let p = plan(&service(given, json!({})), &refs, &settings(false));
+    let p = plan(&service(given, json!({})), &refs, &settings(false), &free);
     assert_eq!(p.lbs[0].affinity, Some(60));
 }
 
@@ -178,7 +183,7 @@ fn cluster_node_ports_share_the_load_balancer_with_the_node_port_vip() {
                "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}),
         json!({}),
     );
-    let p = plan(&svc, &refs, &settings(false));
+    let p = plan(&svc, &refs, &settings(false), &free);
     assert_eq!(
         vips(&p),
         [
@@ -200,6 +205,31 @@ fn cluster_node_ports_share_the_load_balancer_with_the_node_port_vip() {
 }
 
 #[test]
+fn a_node_port_another_service_holds_is_refused_and_the_rest_served() {
+    let svc = service(
+        json!({"type": "NodePort", "clusterIP": "10.96.0.10",
+               "ports": [{"name": "http", "port": 80, "nodePort": 30080},
+                         {"name": "dns", "port": 53, "protocol": "UDP", "nodePort": 30080}]}),
+        json!({}),
+    );
+    let taken = |p: Proto, n: u16| (p == Proto::Tcp && n == 30080).then(|| "shop/old".to_owned());
+    let p = plan(&svc, &[], &settings(false), &taken);
+    assert_eq!(
+        p.problems,
+        ["spec.ports[0].nodePort: 30080/TCP is taken by Service shop/old"]
+    );
+    assert_eq!(p.refused, [(Proto::Tcp, 30080)]);
+    assert_eq!(
+        vips(&p),
+        [
+            "tcp Cluster: 10.96.0.10:80 => ",
+            "udp Cluster: 10.96.0.10:53 => ",
+            "udp Cluster: 169.254.169.3:30080 => ",
+        ]
+    );
+}
+
+#[test]
 fn local_node_ports_become_a_template_load_balancer_and_per_node_endpoints() {
     let slices = two_slices();
     let refs: Vec<&EndpointSlice> = slices.iter().collect();
@@ -210,7 +240,7 @@ fn local_node_ports_become_a_template_load_balancer_and_per_node_endpoints() {
                          {"name": "dns", "port": 53, "protocol": "UDP", "nodePort": 30053}]}),
         json!({}),
     );
-    let p = plan(&svc, &refs, &settings(false));
+    let p = plan(&svc, &refs, &settings(false), &free);
     assert_eq!(
         vips(&p),
         [
@@ -265,7 +295,7 @@ fn bad_ports_and_annotations_are_named_and_the_rest_is_planned() {
         ]}),
         json!({HEALTH_CHECK: "yes"}),
     );
-    let p = plan(&svc, &refs, &settings(false));
+    let p = plan(&svc, &refs, &settings(false), &free);
     assert_eq!(
         p.problems,
         [
@@ -300,7 +330,7 @@ fn health_checks_cover_ipv4_tcp_and_udp_vips_and_pod_backends() {
         ]}),
         json!({HEALTH_CHECK: "true"}),
     );
-    let p = plan(&svc, &refs, &settings(false));
+    let p = plan(&svc, &refs, &settings(false), &free);
     assert!(p.problems.is_empty(), "{:?}", p.problems);
     let tcp = &p.lbs[0];
     assert_eq!(tcp.proto, Proto::Tcp);
@@ -330,7 +360,7 @@ fn health_checks_cover_ipv4_tcp_and_udp_vips_and_pod_backends() {
         json!({HEALTH_CHECK: "true", "ovnkit.io/health-check-interval": "1",
                "ovnkit.io/health-check-failure-count": "0"}),
     );
-    let p = plan(&tuned, &refs, &settings(false));
+    let p = plan(&tuned, &refs, &settings(false), &free);
     assert_eq!(
         p.health,
         Some(HealthSettings {
@@ -350,7 +380,7 @@ fn health_checks_cover_ipv4_tcp_and_udp_vips_and_pod_backends() {
         json!({HEALTH_CHECK: "false"}),
     );
     assert!(
-        plan(&off, &refs, &settings(true)).lbs[0]
+        plan(&off, &refs, &settings(true), &free).lbs[0]
             .health_vips
             .is_empty()
     );
@@ -378,7 +408,7 @@ fn load_balancer_rows_carry_options_node_port_data_and_mappings() {
         json!({HEALTH_CHECK: "true"}),
     );
     let vip: IpAddr = "169.254.169.3".parse().unwrap();
-    let p = plan(&svc, &refs, &settings(false));
+    let p = plan(&svc, &refs, &settings(false), &free);
     let src = |b: IpAddr| -> Option<IpAddr> {
         b.to_string()
             .starts_with("10.16.")
@@ -437,7 +467,7 @@ fn template_load_balancers_and_node_variables() {
         json!({}),
     );
     let vip: IpAddr = "169.254.169.3".parse().unwrap();
-    let p = plan(&svc, &refs, &settings(false));
+    let p = plan(&svc, &refs, &settings(false), &free);
     let wants = lb_wants("shop", "web", &p.lbs, vip, &|_| None).unwrap();
     assert_eq!(
         row_columns(&wants[1], &["name", "options", "vips", "external_ids"]),

@@ -50,6 +50,11 @@ pub(crate) struct ServicesState {
     checked_subnets: BTreeMap<String, BTreeSet<String>>,
     /// The `Local` node ports of each Service.
     local_ports: BTreeMap<String, Vec<LocalPort>>,
+    /// The Service holding each node port (protocol and number), and the node ports of each.
+    node_ports: BTreeMap<(svc::Proto, u16), String>,
+    claims: BTreeMap<String, BTreeSet<(svc::Proto, u16)>>,
+    /// The Services refused each node port, planned again when it is given up.
+    waiting: BTreeMap<(svc::Proto, u16), BTreeSet<String>>,
     /// The Services reconciled by the last step (planned again if its plan is refused).
     last: BTreeSet<String>,
     /// Whether the nodes' template variables need reconciling.
@@ -244,11 +249,20 @@ impl ControllerState {
             self.attach_group(nb, switches, &group, out);
             self.services.attach_dirty = false;
         }
-        let dirty = std::mem::take(&mut self.services.dirty);
-        for key in &dirty {
-            self.plan_service(key, nb, &mut group, out);
+        // A Service that gives up a node port wakes those refused it: planned in the same
+        // step when they come after it, in the next one otherwise.
+        let mut planned = BTreeSet::new();
+        let mut later = BTreeSet::new();
+        while let Some(key) = self.services.dirty.pop_first() {
+            if planned.contains(&key) {
+                later.insert(key);
+                continue;
+            }
+            self.plan_service(&key, nb, &mut group, out);
+            planned.insert(key);
         }
-        self.services.last = dirty;
+        self.services.dirty = later;
+        self.services.last = planned;
         self.release_check_sources();
         if std::mem::take(&mut self.services.vars_dirty) {
             self.plan_template_vars(nb, out);
@@ -356,9 +370,17 @@ impl ControllerState {
                     .flatten()
                     .filter_map(|k| self.services.slices.objects.get(k))
                     .collect();
-                svc::plan(s, &slices, &settings)
+                let held = &self.services.node_ports;
+                let services = &self.services.services.objects;
+                let taken = |proto, port| {
+                    held.get(&(proto, port))
+                        .filter(|o| o.as_str() != key && services.contains_key(o.as_str()))
+                        .cloned()
+                };
+                svc::plan(s, &slices, &settings, &taken)
             }
         };
+        self.claim_node_ports(key, &planned);
         // Health-check source addresses, one per subnet of a monitored backend.
         let mut sources: BTreeMap<IpAddr, IpAddr> = BTreeMap::new();
         let mut subnets = BTreeSet::new();
@@ -437,6 +459,38 @@ impl ControllerState {
                 .local_ports
                 .insert(key.to_owned(), planned.local_ports);
         }
+    }
+
+    /// Records the node ports `key` holds now and those it was refused; Services waiting for
+    /// a port it gave up are planned again.
+    fn claim_node_ports(&mut self, key: &str, planned: &svc::Planned) {
+        let st = &mut self.services;
+        let now: BTreeSet<(svc::Proto, u16)> = planned
+            .lbs
+            .iter()
+            .flat_map(|l| l.node_ports.iter().map(move |p| (l.proto, *p)))
+            .collect();
+        let before = st.claims.remove(key).unwrap_or_default();
+        for port in before.difference(&now) {
+            if st.node_ports.get(port).map(String::as_str) == Some(key) {
+                st.node_ports.remove(port);
+                let woken = st.waiting.remove(port).unwrap_or_default();
+                st.dirty.extend(woken.into_iter().filter(|w| w != key));
+            }
+        }
+        for port in &now {
+            st.node_ports.insert(*port, key.to_owned());
+        }
+        if !now.is_empty() {
+            st.claims.insert(key.to_owned(), now);
+        }
+        for set in st.waiting.values_mut() {
+            set.remove(key);
+        }
+        for port in &planned.refused {
+            st.waiting.entry(*port).or_default().insert(key.to_owned());
+        }
+        st.waiting.retain(|_, s| !s.is_empty());
     }
 
     /// Puts the load balancer `key` placed in the group unless it is there.

@@ -520,3 +520,48 @@ fn a_restarted_controller_keeps_every_load_balancer_and_collects_deleted_service
     assert_eq!(r.rows::<LoadBalancerGroup>().len(), 1);
     assert_group_everywhere(&r);
 }
+
+#[test]
+fn a_node_port_two_services_ask_for_goes_to_one_and_passes_on_when_it_leaves() {
+    let mut h = Harness::new(ControllerConfig::default());
+    let np = |name: &str, ip: &str| {
+        service(
+            name,
+            json!({"type": "NodePort", "clusterIP": ip,
+                "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}),
+            json!({}),
+        )
+    };
+    let (a, b) = (np("a", "10.96.0.40"), np("b", "10.96.0.41"));
+    h.list(Vec::new(), nodes(), vec![a.clone(), b], Vec::new());
+    h.settle();
+    let node_port_vips = |h: &Harness, lb: &str| -> Vec<String> {
+        h.lb(lb)
+            .unwrap()
+            .vips
+            .into_keys()
+            .filter(|v| v.starts_with("169.254.169.3:"))
+            .collect()
+    };
+    assert_eq!(
+        node_port_vips(&h, "svc-default-a-tcp"),
+        ["169.254.169.3:30080"]
+    );
+    assert!(node_port_vips(&h, "svc-default-b-tcp").is_empty());
+    assert_eq!(
+        h.events_for("b"),
+        [
+            "BadService Service default/b: spec.ports[0].nodePort: 30080/TCP is taken by Service default/a"
+        ]
+    );
+    h.state.service_event(WatchEvent::Delete(a));
+    h.settle();
+    assert_eq!(
+        node_port_vips(&h, "svc-default-b-tcp"),
+        ["169.254.169.3:30080"]
+    );
+    assert_eq!(
+        h.lb("svc-default-b-tcp").unwrap().external_ids["ovnkit.io/node-ports"],
+        "30080"
+    );
+}
