@@ -206,6 +206,10 @@ struct ControllerArgs {
     /// routes into its management port; used nowhere else).
     #[arg(long, value_name = "IP", default_value = "169.254.169.3")]
     node_port_vip: IpAddr,
+    /// Health-check Services' IPv4 backends with OVN (Kube-OVN's settings) unless a Service's
+    /// `ovnkit.io/health-check` annotation says otherwise.
+    #[arg(long)]
+    service_health_checks: bool,
 }
 
 fn main() -> ExitCode {
@@ -309,6 +313,7 @@ async fn controller(args: ControllerArgs) -> Result<()> {
         .with_mtu(args.mtu)
         .with_cluster_domain(args.cluster_domain)
         .with_node_port_vip(args.node_port_vip)
+        .with_service_health_checks(args.service_health_checks)
         .with_lock(args.lock);
     let config = match &args.native_gateway {
         Some(v) => config.with_native_gateway(native_gateway(v)?),

@@ -12,6 +12,7 @@ pub mod nodes;
 pub mod pods;
 mod policy;
 pub mod run;
+pub mod services;
 pub mod source;
 pub mod state;
 pub mod subnets;

@@ -1087,3 +1087,5 @@ mod policy_tests;
 mod services;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_services;
