@@ -326,7 +326,8 @@ fn main() -> Result<()> {
         let remote = server.unix_remote();
         let (wall, txns) = rt.block_on(settle(&remote, listing.clone(), health_checks))?;
         let monitor = ovn_model::snapshot::monitor(ovn_model::nb::DATABASE, &NB_TABLES);
-        let (nb, _events) = rt.block_on(ReplicaClient::start(ReplicaConfig::new(&remote, monitor)))?;
+        let (nb, _events) =
+            rt.block_on(ReplicaClient::start(ReplicaConfig::new(&remote, monitor)))?;
         rt.block_on(nb.wait_synced())?;
         let (lbs, checks, grouped) = counts(&nb);
         println!(
@@ -342,8 +343,12 @@ fn main() -> Result<()> {
             rt.block_on(endpoint_changes(&nb, &listing, health_checks, CHANGES))?,
         ));
     }
-    println!("\nOne endpoint of one Service replaced, {CHANGES} times (the step's planning, then the commit):\n");
-    println!("| health checks | plan ms median (max) | commit ms median (max) | plan + commit ms median | plan steps |");
+    println!(
+        "\nOne endpoint of one Service replaced, {CHANGES} times (the step's planning, then the commit):\n"
+    );
+    println!(
+        "| health checks | plan ms median (max) | commit ms median (max) | plan + commit ms median | plan steps |"
+    );
     println!("|---|---|---|---|---|");
     for (health_checks, c) in changes {
         let plan: Vec<Duration> = c.iter().map(|c| c.plan).collect();
