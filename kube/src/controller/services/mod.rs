@@ -1,5 +1,5 @@
 //! Services as OVN load balancers: what one Service and its EndpointSlices ask for, as plain
-//! values ([`plan`]), and the rows that carry it ([`rows`]). Pure: the controller's state
+//! values (`plan`), and the rows that carry it (`rows`). Pure: the controller's state
 //! ([`super::state`]) gives the inputs, allocates health-check source addresses and diffs the
 //! rows against OVN.
 //!
@@ -106,7 +106,7 @@ impl Proto {
     }
 }
 
-/// The cluster-wide inputs of [`plan`].
+/// The cluster-wide inputs of `plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Settings {
     /// Where nodes forward node-port traffic.
