@@ -1,5 +1,5 @@
 //! Services as OVN load balancers: what one Service and its EndpointSlices ask for, as plain
-//! values ([`plan`]), and the rows that carry it ([`rows`]). Pure: the controller's state
+//! values (`plan`), and the rows that carry it (`rows`). Pure: the controller's state
 //! ([`super::state`]) gives the inputs, allocates health-check source addresses and diffs the
 //! rows against OVN.
 //!
@@ -25,6 +25,9 @@
 //!   `ip_port_mappings` from each ready backend that is a pod (`targetRef`) to its port
 //!   `<ns>.<pod>` and a source address of its subnet. IPv4 only: OVN 23.03 probes IPv4
 //!   backends only. Template (Local node-port) load balancers get no health checks.
+//!
+//! A node port (protocol and number) belongs to one Service: another asking for it is told so
+//! in its event and served without it until the port is given up.
 //!
 //! Kube-OVN has no per-Service switch for health checks (it checks only the VIPs of its
 //! `SwitchLBRule`s), hence ovnkit's own annotation.
