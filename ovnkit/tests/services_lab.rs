@@ -629,6 +629,12 @@ fn cluster_ips_spread_follow_endpoints_stick_hairpin_and_health_check_on_real_ov
     );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(lb_rows(), before, "the restart changed no load balancer");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let after = text.rsplit("holding the lock").next().unwrap_or_default();
+    println!(
+        "restarted controller: {} transaction(s) after taking the lock",
+        after.matches("committed").count()
+    );
     let r = ask_tcp(c0, vip(ECHO, 80), 30);
     assert!(
         r.iter().all(Option::is_some) && answered(&r) == all,
