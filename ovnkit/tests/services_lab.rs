@@ -12,7 +12,8 @@
 //!   getting new connections (the time is printed);
 //! - `ovn-nbctl` reads back the load balancer group on every switch and the router;
 //! - a `Local` NodePort Service's template load balancer and the nodes' template variables
-//!   become per-chassis flows (the backend only on the node that has it).
+//!   become per-chassis flows (the backend only on the node that has it);
+//! - a restarted controller keeps every load balancer as it is.
 
 mod common;
 
@@ -602,10 +603,47 @@ fn cluster_ips_spread_follow_endpoints_stick_hairpin_and_health_check_on_real_ov
         "no problem reported: {:#?}",
         common::events(&state)
     );
+
+    // A restarted controller takes the rows over as they are: the same load balancers (UUIDs,
+    // VIPs, health-check sources and checks), and traffic goes on.
+    let lb_rows = || {
+        let mut rows = nb_rows(
+            nbctl,
+            "Load_Balancer",
+            "_uuid,name,vips,ip_port_mappings,health_check,options",
+        );
+        rows.sort();
+        rows
+    };
+    let before = lb_rows();
+    let log = lab.dir().join("controller.log");
+    controller.kill();
+    let restarted = Controller::start(&central.nb_remote(), &manifests, &state, &log, &[]);
+    wait_for(
+        Duration::from_secs(20),
+        "the restarted controller writes",
+        || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            (text.matches("holding the lock").count() == 2).then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lb_rows(), before, "the restart changed no load balancer");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let after = text.rsplit("holding the lock").next().unwrap_or_default();
+    println!(
+        "restarted controller: {} transaction(s) after taking the lock",
+        after.matches("committed").count()
+    );
+    let r = ask_tcp(c0, vip(ECHO, 80), 30);
+    assert!(
+        r.iter().all(Option::is_some) && answered(&r) == all,
+        "{r:?}"
+    );
     for (_, s) in servers {
         s.stop();
     }
     drop(pods);
-    drop(controller);
+    drop(restarted);
     println!("wall time {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -26,6 +26,9 @@
 //!   `<ns>.<pod>` and a source address of its subnet. IPv4 only: OVN 23.03 probes IPv4
 //!   backends only. Template (Local node-port) load balancers get no health checks.
 //!
+//! A node port (protocol and number) belongs to one Service: another asking for it is told so
+//! in its event and served without it until the port is given up.
+//!
 //! Kube-OVN has no per-Service switch for health checks (it checks only the VIPs of its
 //! `SwitchLBRule`s), hence ovnkit's own annotation.
 

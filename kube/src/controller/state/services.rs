@@ -261,6 +261,7 @@ impl ControllerState {
             self.plan_service(&key, nb, &mut group, out);
             planned.insert(key);
         }
+        Self::fill_group(&mut group, out);
         self.services.dirty = later;
         self.services.last = planned;
         self.release_check_sources();
@@ -424,8 +425,7 @@ impl ControllerState {
         match result {
             Ok(resolved) => {
                 for lb in &planned.lbs {
-                    let lb_key = svc::lb_key(ns, name, lb);
-                    self.join_group(&resolved, &lb_key, group, out);
+                    Self::join_group(&resolved, &svc::lb_key(ns, name, lb), group);
                 }
             }
             Err(e) => out
@@ -493,18 +493,9 @@ impl ControllerState {
         st.waiting.retain(|_, s| !s.is_empty());
     }
 
-    /// Puts the load balancer `key` placed in the group unless it is there.
-    fn join_group(
-        &self,
-        resolved: &Resolved,
-        key: &ovn_model::owner::Key,
-        group: &mut Group,
-        out: &mut StepOutput,
-    ) {
-        let (Some(lb), Some(target)) = (
-            resolved.target(LoadBalancer::TABLE, key),
-            group.target.clone(),
-        ) else {
+    /// Notes the load balancer `key` placed for the group unless it is there already.
+    fn join_group(resolved: &Resolved, key: &ovn_model::owner::Key, group: &mut Group) {
+        let Some(lb) = resolved.target(LoadBalancer::TABLE, key) else {
             return;
         };
         if let RowTarget::Uuid(u) = lb
@@ -512,20 +503,27 @@ impl ControllerState {
         {
             return;
         }
-        let Some(atom) = lb.to_atom() else {
+        if let Some(atom) = lb.to_atom() {
+            group.joining.push(atom);
+        }
+    }
+
+    /// Adds the load balancers noted by [`Self::join_group`] to the group, in one change.
+    fn fill_group(group: &mut Group, out: &mut StepOutput) {
+        let joining = std::mem::take(&mut group.joining);
+        let Some(target) = group.target.as_ref().and_then(RowTarget::to_ref) else {
             return;
         };
-        let m = Mutation::insert("load_balancer", Datum::set([atom]));
-        let target: Target<LoadBalancerGroup> = match target.to_ref() {
-            Some(r) => Target::Ref(r),
-            None => return,
-        };
-        if let Err(e) = out
-            .plan
-            .because(format!("{key}: in the Services' group"), |p| {
-                p.mutate::<LoadBalancerGroup>(target, m)
-            })
-        {
+        if joining.is_empty() {
+            return;
+        }
+        let n = joining.len();
+        let m = Mutation::insert("load_balancer", Datum::set(joining));
+        let target: Target<LoadBalancerGroup> = Target::Ref(target);
+        if let Err(e) = out.plan.because(
+            format!("{n} Service load balancer(s) join the group {}", svc::GROUP),
+            |p| p.mutate::<LoadBalancerGroup>(target, m),
+        ) {
             out.problems
                 .push(format!("the Services' load balancer group: {e}"));
         }
@@ -599,6 +597,8 @@ struct Group {
     uuid: Option<Uuid>,
     /// The load balancers it holds in the snapshot.
     members: Option<BTreeSet<Uuid>>,
+    /// Load balancers to add (existing or new in this step).
+    joining: Vec<ovsdb::Atom>,
 }
 
 impl Group {
@@ -608,11 +608,13 @@ impl Group {
                 target: Some(RowTarget::Uuid(g.uuid)),
                 uuid: Some(g.uuid),
                 members: Some(g.load_balancer.iter().filter_map(|l| l.uuid()).collect()),
+                joining: Vec::new(),
             },
             None => Group {
                 target: None,
                 uuid: None,
                 members: None,
+                joining: Vec::new(),
             },
         }
     }
