@@ -41,8 +41,8 @@ use tokio::sync::{Notify, watch};
 
 const NAMESPACES: usize = 20;
 
-/// The listing, then policies once `policies_go` is notified, then one relabelled pod once
-/// `relabel_go` is.
+/// The listing, then the policies once `policies_go` is notified, then the pods again with
+/// one relabelled once `relabel_go` is.
 struct Source {
     namespaces: Vec<Namespace>,
     pods: Vec<Pod>,
@@ -52,6 +52,7 @@ struct Source {
     relabel_go: Arc<Notify>,
 }
 
+/// `objects` as the first listing, then `later` as a relist once `go` is notified.
 fn listed<K: Send + 'static>(
     objects: Vec<K>,
     later: Vec<K>,
@@ -61,9 +62,15 @@ fn listed<K: Send + 'static>(
         .chain(objects.into_iter().map(WatchEvent::InitApply))
         .chain(std::iter::once(WatchEvent::InitDone))
         .map(Ok);
+    // What comes later comes as a relist (as after a watch restart): the controller takes it
+    // in at once, at `InitDone`, so that a step never sees half of it.
     let then = stream::once(async move {
         go.notified().await;
-        stream::iter(later.into_iter().map(|o| Ok(WatchEvent::Apply(o))))
+        let events = std::iter::once(WatchEvent::Init)
+            .chain(later.into_iter().map(WatchEvent::InitApply))
+            .chain(std::iter::once(WatchEvent::InitDone))
+            .map(Ok);
+        stream::iter(events)
     })
     .flatten();
     stream::iter(first)
@@ -77,11 +84,9 @@ impl ObjectSource for Source {
         listed(self.namespaces.clone(), Vec::new(), Arc::new(Notify::new()))
     }
     fn pods(&self) -> BoxStream<'static, Result<WatchEvent<Pod>, SourceError>> {
-        listed(
-            self.pods.clone(),
-            vec![self.relabelled.clone()],
-            self.relabel_go.clone(),
-        )
+        let mut relisted = self.pods.clone();
+        relisted[0] = self.relabelled.clone();
+        listed(self.pods.clone(), relisted, self.relabel_go.clone())
     }
     fn nodes(&self) -> BoxStream<'static, Result<WatchEvent<Node>, SourceError>> {
         let nodes = (1..=3)
@@ -279,7 +284,11 @@ fn count(lab: &Lab, remote: &str, table: &str) -> Result<usize> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().count())
+    // The first line names the table.
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_matches('"').parse::<ovsdb::Uuid>().is_ok())
+        .count())
 }
 
 fn main() -> Result<()> {

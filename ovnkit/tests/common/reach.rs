@@ -187,8 +187,8 @@ impl Matrix {
         (yes, self.expected.len() - yes)
     }
 
-    /// The matrix as upstream prints it: rows from, columns to; `.` connects, `X` does not,
-    /// `!` marks a pair that differs from `other`.
+    /// The matrix as upstream prints it: rows from, columns to; `.` connects, `X` does not
+    /// (as seen), `!` marks a pair that differs from what was expected.
     fn table(&self, actual: &BTreeMap<(String, String), bool>) -> String {
         let mut s = String::from("from\\to");
         for t in &self.pods {
@@ -215,8 +215,8 @@ impl Matrix {
 }
 
 /// Probes every pair of `m` on `port`/`proto` and compares. A pair expected to connect that
-/// did not is probed again (up to twice: a first packet may be slow); a pair that connected
-/// against expectation fails at once.
+/// did not is probed again (up to four times, waiting longer each time: a loaded machine may
+/// be slow); a pair that connected against expectation fails at once.
 ///
 /// # Panics
 /// With the case name, the port and both matrices when they differ.
@@ -235,7 +235,7 @@ pub fn check(case: &str, pods: &BTreeMap<String, Pod>, m: &Matrix, port: u16, pr
             .collect()
     };
     let mut actual = run(m.expected.keys().cloned().collect());
-    for _ in 0..2 {
+    for wait_ms in [250, 500, 1000, 2000] {
         let missing: Vec<(String, String)> = actual
             .iter()
             .filter(|(k, a)| m.expected[*k] && !**a)
@@ -244,6 +244,9 @@ pub fn check(case: &str, pods: &BTreeMap<String, Pod>, m: &Matrix, port: u16, pr
         if missing.is_empty() {
             break;
         }
+        // A loaded machine (ovn-controller recomputing, the userspace datapath's upcalls)
+        // may miss a probe's window: pairs that must connect get a few more tries.
+        std::thread::sleep(Duration::from_millis(wait_ms));
         actual.extend(run(missing));
     }
     if actual != m.expected {
@@ -253,7 +256,7 @@ pub fn check(case: &str, pods: &BTreeMap<String, Pod>, m: &Matrix, port: u16, pr
             .map(|((f, t), a)| format!("{f} -> {t}: {}", if *a { "connected" } else { "blocked" }))
             .collect();
         panic!(
-            "case {case}: {proto:?} {port}: {} pairs differ ({}); expected (! marks what differs):\n{}",
+            "case {case}: {proto:?} {port}: {} pairs differ ({}); seen (! where it differs from what was expected):\n{}",
             wrong.len(),
             wrong.join(", "),
             m.table(&actual)

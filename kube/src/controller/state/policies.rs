@@ -145,6 +145,11 @@ impl ControllerState {
     /// The policies the changed pods touch, before or after their change.
     fn policies_of_dirty_pods(&mut self) {
         let pods = std::mem::take(&mut self.policies.dirty_pods);
+        let p = &self.policies;
+        if p.compiled.keys().all(|k| p.dirty.contains(k)) {
+            // Every policy is reconciled anyway (a listing, a restart).
+            return;
+        }
         let empty = BTreeMap::new();
         for key in pods {
             let pod = self.pods.objects.get(&key).filter(|p| p.wants_network());
