@@ -39,7 +39,10 @@ fn reclaim_removes_a_forgotten_lab_with_its_daemons_processes_pods_and_namespace
     let marker = lab.dir().join("follow-me");
     std::fs::write(&marker, "").unwrap();
     let mut tail = Command::new("tail");
-    tail.arg("-f").arg(&marker).stdin(Stdio::null()).stdout(Stdio::null());
+    tail.arg("-f")
+        .arg(&marker)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
     let sleeper = LabProcess::spawn(
         "tail",
         tail,

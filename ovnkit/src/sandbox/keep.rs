@@ -54,8 +54,11 @@ pub fn follow(
             continue;
         }
         let t = Instant::now();
-        let (lines, which, failed) =
-            apply(cluster, decisions, &objects, &new, opts, rt, progress, stop)?;
+        let Applied {
+            lines,
+            which,
+            failed,
+        } = apply(cluster, decisions, &objects, &new, opts, rt, progress, stop)?;
         objects = new;
         for l in &lines {
             progress.line(l);
@@ -139,8 +142,17 @@ fn describe(
     !(added.is_empty() && removed.is_empty() && changed.is_empty())
 }
 
-/// Applies the change from `old` to `new`: what changed (lines), which checks to run again,
-/// and the pods that failed to start.
+/// What applying a change did.
+struct Applied {
+    /// One line per change.
+    lines: Vec<String>,
+    /// The checks to run again.
+    which: Which,
+    /// Pods that failed to start, with why.
+    failed: Vec<(String, String)>,
+}
+
+/// Applies the change from `old` to `new`.
 #[allow(clippy::too_many_arguments)]
 fn apply(
     cluster: &mut Cluster,
@@ -151,7 +163,7 @@ fn apply(
     rt: &tokio::runtime::Runtime,
     progress: &Progress,
     stop: &Stop,
-) -> Result<(Vec<String>, Which, Vec<(String, String)>)> {
+) -> Result<Applied> {
     let mut lines = Vec::new();
     let mut which = Which {
         qos: Some(Vec::new()),
@@ -257,5 +269,9 @@ fn apply(
     // catches up with the NB.
     std::thread::sleep(Duration::from_secs(1));
     cluster.central.sync_hv()?;
-    Ok((lines, which, failed))
+    Ok(Applied {
+        lines,
+        which,
+        failed,
+    })
 }

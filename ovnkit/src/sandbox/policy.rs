@@ -65,6 +65,12 @@ pub struct Expected {
     pub by: String,
 }
 
+/// A rule of a policy: its peers and its ports.
+type Rule<'a> = (
+    Option<&'a Vec<NetworkPolicyPeer>>,
+    Option<&'a Vec<NetworkPolicyPort>>,
+);
+
 /// A private subnet: its CIDRs and the CIDRs it lets in.
 #[derive(Debug, Clone)]
 struct Private {
@@ -198,10 +204,7 @@ impl<'a> Rules<'a> {
             return false;
         };
         let ns = policy.metadata.namespace.as_deref().unwrap_or("default");
-        let rules: Vec<(
-            Option<&Vec<NetworkPolicyPeer>>,
-            Option<&Vec<NetworkPolicyPort>>,
-        )> = if direction == "Ingress" {
+        let rules: Vec<Rule<'_>> = if direction == "Ingress" {
             spec.ingress
                 .iter()
                 .flatten()

@@ -290,6 +290,9 @@ pub fn resolve_port(
     }
 }
 
+/// A Service port resolved on a pod: name, container port, protocol.
+type ResolvedPort = (Option<String>, i32, String);
+
 /// The EndpointSlices of a Service with a selector, from the running pods (`namespace/name`
 /// -> address) that match it: one slice per address family and set of resolved ports (pods
 /// that name a port differently go into different slices, as in Kubernetes). A Service
@@ -311,8 +314,7 @@ pub fn endpoint_slices(
         .unwrap_or(("default", service_key));
     let ports = spec.ports.clone().unwrap_or_default();
     // (family, resolved ports) -> endpoints
-    let mut groups: BTreeMap<(&str, Vec<(Option<String>, i32, String)>), Vec<Endpoint>> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(&str, Vec<ResolvedPort>), Vec<Endpoint>> = BTreeMap::new();
     for (k, (ip, node)) in running {
         let Some(pod) = pods.get(k) else { continue };
         if pod.metadata.namespace.as_deref().unwrap_or("default") != ns
@@ -320,7 +322,7 @@ pub fn endpoint_slices(
         {
             continue;
         }
-        let resolved: Vec<(Option<String>, i32, String)> = ports
+        let resolved: Vec<ResolvedPort> = ports
             .iter()
             .filter_map(|p| {
                 let protocol = p.protocol.clone().unwrap_or_else(|| "TCP".to_owned());

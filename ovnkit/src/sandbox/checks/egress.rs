@@ -43,7 +43,7 @@ fn peer_for(ctx: &Ctx<'_>, key: &str) -> Option<String> {
     candidates.map(|(k, _)| k.clone()).next()
 }
 
-/// The rate annotations of the running pods, measured with TCP for [`MEASURE`], one at a time.
+/// The rate annotations of the running pods, measured with TCP for 5 s each, one at a time.
 /// `only`: just these pods.
 pub fn qos(ctx: &Ctx<'_>, only: Option<&[String]>) -> Vec<QosCheck> {
     let mut out = Vec::new();
@@ -131,7 +131,7 @@ fn egress_of(ctx: &Ctx<'_>, subnet: &str) -> (String, Vec<String>) {
     ("distributed".to_owned(), Vec::new())
 }
 
-/// For each subnet with running pods (up to [`GATEWAY_PODS`] of them), the source address the
+/// For each subnet with running pods (up to 6 of them), the source address the
 /// external host sees: a distributed subnet's pods leave through their own node, a
 /// centralized subnet's all through the same one of its gateway nodes.
 pub fn gateways(ctx: &Ctx<'_>) -> Vec<GatewayCheck> {

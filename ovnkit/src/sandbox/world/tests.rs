@@ -159,7 +159,8 @@ fn endpoint_slices_hold_the_running_pods_of_the_selector_with_named_ports_resolv
         .collect();
     let slices = endpoint_slices("a/web", &service, &pods, &running);
     assert_eq!(slices.len(), 2, "8080 and 9090 pods in separate slices");
-    let summary: Vec<(Vec<String>, Vec<(Option<String>, Option<i32>)>)> = slices
+    type Summary = (Vec<String>, Vec<(Option<String>, Option<i32>)>);
+    let summary: Vec<Summary> = slices
         .iter()
         .map(|s| {
             assert_eq!(
