@@ -1,5 +1,7 @@
 //! Shared helpers of the runnable examples (`cargo run -p examples --example NAME`).
 
+pub mod cluster;
+
 /// A plain-text table for the examples' reports.
 #[derive(Debug, Clone)]
 pub struct Table {

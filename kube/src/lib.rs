@@ -14,9 +14,14 @@
 //!   each request to the agent over a unix socket, and the protocol between the two.
 //! - [`node::gateway`]: makes a node's network namespace hold what a `gateway::NodePlan` says
 //!   (routes, forwarding, masquerade); [`health`]: the gateway health probe.
+//! - [`metrics`]: the Prometheus metrics of the controller and the agent, and their endpoint.
+//! - [`trace`]: a packet's path through OVN from one object to another, explained in the
+//!   cluster's words (`ovnkit trace`).
 
 pub mod agent;
 pub mod cni;
 pub mod controller;
 pub mod health;
+pub mod metrics;
 pub mod node;
+pub mod trace;

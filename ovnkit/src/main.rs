@@ -2,9 +2,12 @@
 //!
 //! ```text
 //! ovnkit controller --nb <remotes> [--kubeconfig PATH | --manifests DIR --state-dir DIR]
+//!     [--metrics-addr ADDR]
 //! ovnkit agent --node NAME --nb REMOTES --ovs REMOTE --run-dir DIR [--chassis ID] [--mtu 1400]
 //!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port] [--no-egress]
+//!     [--no-node-ports] [--metrics-addr ADDR]
 //! ovnkit cni                       # the CNI plugin, as `ovnkit` with no arguments and CNI_COMMAND set
+//! ovnkit trace FROM TO [--tcp|--udp|--icmp] [--nb REMOTES] [--sb REMOTE] [--json]
 //! ovnkit sandbox up|status|down    # the whole plugin on one machine (see `ovnkit::sandbox`)
 //! ```
 //!
@@ -12,6 +15,10 @@
 //! `ovnkit_kube::controller` docs). Objects come from a Kubernetes API server (`--kubeconfig`,
 //! else the in-cluster or `KUBECONFIG` configuration) or from a directory of manifests, whose
 //! results go into `--state-dir`. Logs go to stderr; `RUST_LOG` filters them (`info` by default).
+//!
+//! `agent` is the node agent (see the `ovnkit_kube::agent` docs): the CNI socket, the node's
+//! management port `ovn0`, its part of egress (`--no-egress` turns it off) and its node ports
+//! (`--no-node-ports` turns them off).
 //!
 //! `cni` is the CNI plugin (see the `ovnkit_kube::cni` docs). A runtime executes
 //! `<bin_dir>/<type>` with no arguments, so the binary (or a symlink to it) named `ovnkit` in
@@ -53,6 +60,44 @@ enum Command {
     /// The whole plugin on one machine: a lab, the controller, an agent and containerd per
     /// node, pods from Kubernetes manifests, and a report of what the network did.
     Sandbox(ovnkit::sandbox::SandboxArgs),
+    /// Explain a packet's path through OVN, from a pod (or a node's management port) to a
+    /// pod, a Service or an address, with the verdict named by the cluster's objects.
+    Trace(TraceArgs),
+}
+
+#[derive(Args)]
+struct TraceArgs {
+    /// Where the packet starts: `<namespace>/<pod>` or `node/<name>`.
+    from: String,
+    /// Where it goes: `<namespace>/<pod>`, `<namespace>/<service>[:port]`, `node/<name>` or
+    /// `<ip>[:port]`.
+    to: String,
+    /// A TCP packet (the default).
+    #[arg(long, conflicts_with_all = ["udp", "icmp"])]
+    tcp: bool,
+    /// A UDP packet.
+    #[arg(long, conflicts_with = "icmp")]
+    udp: bool,
+    /// An ICMP echo request.
+    #[arg(long)]
+    icmp: bool,
+    /// The OVN northbound database.
+    #[arg(
+        long,
+        value_name = "REMOTES",
+        default_value = "unix:/var/run/ovn/ovnnb_db.sock"
+    )]
+    nb: String,
+    /// The OVN southbound database (ovn-trace reads its logical flows).
+    #[arg(
+        long,
+        value_name = "REMOTE",
+        default_value = "unix:/var/run/ovn/ovnsb_db.sock"
+    )]
+    sb: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -96,6 +141,13 @@ struct AgentArgs {
     /// a management port applies none either.
     #[arg(long)]
     no_egress: bool,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// Do not make the node forward its node ports (nftables DNAT to the node-port VIP, the
+    /// VIP's route into ovn0, masquerade for externalTrafficPolicy Cluster).
+    #[arg(long)]
+    no_node_ports: bool,
 }
 
 #[derive(Args)]
@@ -140,6 +192,9 @@ struct ControllerArgs {
     /// first.
     #[arg(long, value_name = "PORT=ADDRESS@NODE,...")]
     native_gateway: Option<String>,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// The cluster's DNS domain: Services are `<service>.<namespace>.svc.<domain>`.
     #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
     cluster_domain: String,
@@ -188,6 +243,7 @@ fn main() -> ExitCode {
         match command {
             Command::Controller(args) => controller(args).await,
             Command::Agent(args) => agent(args).await,
+            Command::Trace(args) => trace(args).await,
             Command::Cni | Command::Sandbox(_) => {
                 unreachable!("answered before the runtime starts")
             }
@@ -287,7 +343,25 @@ async fn controller(args: ControllerArgs) -> Result<()> {
             (Box::new(source), Arc::new(sink))
         }
     };
-    let progress = run::run(config, &args.nb, source.as_ref(), sink, shutdown()).await?;
+    let mut registry = ovnkit_kube::metrics::Registry::default();
+    let metrics = ovnkit_kube::metrics::ControllerMetrics::new(&mut registry);
+    if let Some(addr) = args.metrics_addr {
+        let (bound, server) =
+            ovnkit_kube::metrics::serve(addr, Arc::new(registry), std::future::pending()).await?;
+        tracing::info!(%bound, "serving metrics");
+        tokio::spawn(server);
+    }
+    let (observer, _) = tokio::sync::watch::channel(run::Progress::default());
+    let progress = run::run_instrumented(
+        config,
+        &args.nb,
+        source.as_ref(),
+        sink,
+        shutdown(),
+        &observer,
+        &metrics,
+    )
+    .await?;
     tracing::info!(
         transactions = progress.transactions,
         refused = progress.refused,
@@ -317,11 +391,55 @@ async fn agent(args: AgentArgs) -> Result<()> {
         )
         .with_qos(qos)
         .with_mgmt_port((!args.no_mgmt_port).then(|| "ovn0".to_owned()))
-        .with_egress(!args.no_egress);
+        .with_egress(!args.no_egress)
+        .with_node_ports(!args.no_node_ports);
     if let Some(c) = args.chassis {
         config = config.with_chassis(c);
     }
+    if let Some(addr) = args.metrics_addr {
+        config = config.with_metrics_addr(addr);
+    }
     ovnkit_kube::agent::run(config, shutdown()).await?;
+    Ok(())
+}
+
+async fn trace(args: TraceArgs) -> Result<()> {
+    use ovnkit_kube::trace::Protocol;
+    let protocol = if args.udp {
+        Protocol::Udp
+    } else if args.icmp {
+        Protocol::Icmp
+    } else {
+        Protocol::Tcp
+    };
+    let tables = [
+        "Logical_Switch",
+        "Logical_Switch_Port",
+        "Logical_Router",
+        "Logical_Router_Port",
+        "Load_Balancer",
+        "ACL",
+        "Port_Group",
+    ];
+    let monitor = ovn_model::snapshot::monitor(ovn_model::nb::DATABASE, &tables);
+    let (nb, _events) =
+        ovsdb::client::ReplicaClient::start(ovsdb::client::ReplicaConfig::new(&args.nb, monitor))
+            .await
+            .with_context(|| format!("reading the NB at {}", args.nb))?;
+    let snap = tokio::time::timeout(std::time::Duration::from_secs(10), nb.wait_synced())
+        .await
+        .with_context(|| format!("the NB at {} did not answer within 10 s", args.nb))?
+        .with_context(|| format!("reading the NB at {}", args.nb))?;
+    let typed = ovn_model::snapshot::Typed::new(&snap);
+    let (sb, from, to) = (args.sb.clone(), args.from.clone(), args.to.clone());
+    let explained = tokio::task::block_in_place(|| {
+        ovnkit_kube::trace::trace(&typed, &sb, &from, &to, protocol)
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&explained)?);
+    } else {
+        println!("{explained}");
+    }
     Ok(())
 }
 

@@ -4,8 +4,8 @@
 //! its local end: an OVS internal port on `br-int` with `iface-id=node-<name>` (and the
 //! `Interface.mac` of the NB port), configured over netlink in the node's namespace (MAC, the
 //! join address with the prefix of [`PORT_CIDR`], MTU, up, tx checksum offload off), and
-//! routes to every subnet's CIDR ([`SWITCH_CIDR`] of each logical switch) via the join
-//! gateway ([`PORT_GATEWAY`]). The routes carry protocol [`ROUTE_PROTOCOL`], so they are told
+//! routes to every subnet's CIDR ([`SWITCH_CIDR`] of each logical switch) and to the node-port
+//! VIPs ([`nodeport`](super::nodeport)) via the join gateway ([`PORT_GATEWAY`]). The routes carry protocol [`ROUTE_PROTOCOL`], so they are told
 //! apart from the gateway executor's and anyone else's; [`keep`] re-syncs them whenever the
 //! NB changes (a subnet added or removed).
 //!
@@ -24,6 +24,7 @@ use ovn_model::owner::{Key, Object};
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
 use super::egress::Egress;
+use super::nodeport::NodePorts;
 use super::ovs::{AGENT, IFACE_ID, NodeOvs, OvsError};
 use super::plumb::{self, PlumbError};
 use super::ports::{NbView, PortError, PortInfo};
@@ -72,7 +73,9 @@ pub struct MgmtState {
 
 /// The management port `device` of `node`: makes it and its routes match the NB now. Returns
 /// `None` while the controller has not made the node's port yet. `previous` is what the last
-/// call returned: the link is configured again only when its device changed.
+/// call returned: the link is configured again only when its device changed. `extra` are
+/// further destinations routed the same way (the node-port VIPs,
+/// [`nodeport`](super::nodeport)).
 ///
 /// # Errors
 /// [`BootstrapError`] naming the step.
@@ -83,6 +86,7 @@ pub async fn sync(
     device: &str,
     mtu: u32,
     previous: Option<&MgmtState>,
+    extra: &[IpNet],
 ) -> Result<Option<MgmtState>, BootstrapError> {
     let lsp_name = format!("node-{node}");
     let Some(lsp) = nb.port(&lsp_name) else {
@@ -102,7 +106,9 @@ pub async fn sync(
         rtnetlink::new_connection().map_err(|e| BootstrapError::Plumb(PlumbError::Socket(e)))?;
     let driver = tokio::spawn(conn);
     let done = previous.and_then(|p| p.index);
-    let result = configure(&handle, device, &info, mtu, nb.subnet_cidrs(), done).await;
+    let mut destinations = nb.subnet_cidrs();
+    destinations.extend_from_slice(extra);
+    let result = configure(&handle, device, &info, mtu, destinations, done).await;
     driver.abort();
     result.map(Some)
 }
@@ -267,12 +273,37 @@ async fn sync_routes(
 /// now and after every change; failures are logged and retried on the next change (or after
 /// a second). With `egress`, once the port is in sync, also makes the node hold its egress
 /// plan ([`egress`](super::egress)), the management port being the device its routes use.
-pub async fn keep(nb: NbView, ovs: NodeOvs, node: String, device: String, mtu: u32, egress: bool) {
+/// With `node_ports`, the port also routes the node-port VIPs, and once it is in sync the node
+/// holds its node ports ([`nodeport`](super::nodeport)).
+pub async fn keep(
+    nb: NbView,
+    ovs: NodeOvs,
+    node: String,
+    device: String,
+    mtu: u32,
+    egress: bool,
+    node_ports: bool,
+) {
     let mut changes = nb.client().changes();
     let mut last = None;
     let mut gateway = egress.then(|| Egress::new(&node, nb.chassis(), &device));
+    let mut ports = node_ports.then(|| NodePorts::new(&node, &device));
     loop {
-        match sync(&nb, &ovs, &node, &device, mtu, last.as_ref()).await {
+        let wanted = ports
+            .as_mut()
+            .map(|p| p.wanted(&nb.client().snapshot()))
+            .unwrap_or_default();
+        match sync(
+            &nb,
+            &ovs,
+            &node,
+            &device,
+            mtu,
+            last.as_ref(),
+            &wanted.routes(),
+        )
+        .await
+        {
             Ok(state) => {
                 if state != last {
                     tracing::info!(device = %device, state = ?state, "management port in sync");
@@ -285,10 +316,20 @@ pub async fn keep(nb: NbView, ovs: NodeOvs, node: String, device: String, mtu: u
                 continue;
             }
         }
+        let mut failed = false;
         if let (Some(g), Some(mgmt)) = (gateway.as_mut(), last.as_ref())
             && let Err(e) = g.sync(&nb.client().snapshot(), mgmt).await
         {
             tracing::warn!(node = %node, error = %DisplayChain(&e), "egress");
+            failed = true;
+        }
+        if let (Some(p), Some(_)) = (ports.as_mut(), last.as_ref())
+            && let Err(e) = p.sync(&wanted)
+        {
+            tracing::warn!(node = %node, error = %DisplayChain(&e), "node ports");
+            failed = true;
+        }
+        if failed {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }

@@ -16,6 +16,9 @@
 //! - [`bootstrap`]: the node's management port `ovn0` and its routes to the subnets.
 //! - [`egress`]: the node's egress plan (forwarding, masquerade), derived from the egress
 //!   policies the controller wrote and applied in the node's namespace.
+//! - [`nodeport`]: NodePort Services on the node (DNAT of its node ports to the node-port VIP,
+//!   routed into OVN; masquerade for `externalTrafficPolicy: Cluster`), derived from the
+//!   load balancers the controller wrote.
 //! - [`run`](mod@run): [`AgentConfig`] and [`run()`](run::run).
 //!
 //! **`ADD`**, in order, each part timed ([`server::AddTiming`]): wait for the port (bounded,
@@ -48,6 +51,7 @@
 
 pub mod bootstrap;
 pub mod egress;
+pub mod nodeport;
 pub mod ovs;
 pub mod plumb;
 pub mod ports;

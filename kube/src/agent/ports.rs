@@ -6,7 +6,9 @@
 //! and `external_ids` (the subnets' CIDRs, [`owner::SWITCH_CIDR`]), and the egress
 //! `Logical_Router_Policy` rows the `gateway` planner owns (`external_ids` including
 //! [`owner::OWNER`]`=gateway` and [`owner::ROLE`]`=egress`; [`egress`](super::egress) derives the
-//! node's egress plan from them). A node of a cluster with 100,000 pods holds its own hundred
+//! node's egress plan from them), and the `Load_Balancer` rows the `services` component owns
+//! (`name`, `protocol` and `external_ids` only; [`nodeport`](super::nodeport) derives the
+//! node's node ports from them). A node of a cluster with 100,000 pods holds its own hundred
 //! ports, not the cluster's (and one egress policy per subnet and node that carries it).
 //!
 //! [`NbView::wait_port`] waits, bounded, for a pod's port and reads what the agent needs from
@@ -19,7 +21,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use ovn_model::nb::{LogicalRouterPolicy, LogicalSwitch, LogicalSwitchPort};
+use ovn_model::nb::{LoadBalancer, LogicalRouterPolicy, LogicalSwitch, LogicalSwitchPort};
 use ovn_model::owner;
 use ovn_model::snapshot::{Monitor, Typed};
 use ovn_model::{LspAddress, MacAddr};
@@ -195,14 +197,25 @@ pub fn monitor(chassis: &str) -> ovsdb::monitor::MonitorRequest {
             )
             .into()])
     });
+    let lbs = egress.and_then(|m| {
+        Ok(
+            m.columns::<LoadBalancer>(&["name", "protocol", "external_ids"])?
+                .filter::<LoadBalancer>([Condition::includes(
+                    "external_ids",
+                    Datum::map([(owner::OWNER, owner::Component::SERVICES)]),
+                )
+                .into()]),
+        )
+    });
     // The columns are the model's own, so the checks above cannot fail.
-    egress.map(Monitor::into_request).unwrap_or_else(|_| {
+    lbs.map(Monitor::into_request).unwrap_or_else(|_| {
         ovn_model::snapshot::monitor(
             ovn_model::nb::DATABASE,
             &[
                 LogicalSwitchPort::TABLE,
                 LogicalSwitch::TABLE,
                 LogicalRouterPolicy::TABLE,
+                LoadBalancer::TABLE,
             ],
         )
     })

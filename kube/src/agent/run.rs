@@ -3,9 +3,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use super::ovs::NodeOvs;
 use super::ports::{DEFAULT_WAIT, NbView};
 use super::server::{self, Agent};
+use crate::metrics::{AgentMetrics, Registry};
 
 /// The agent's configuration: `Default` plus chained setters, checked by
 /// [`AgentConfig::validate`].
@@ -23,11 +26,13 @@ pub struct AgentConfig {
     pub(crate) qos: qos::Config,
     pub(crate) mgmt_port: Option<String>,
     pub(crate) egress: bool,
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
+    pub(crate) node_ports: bool,
 }
 
 impl Default for AgentConfig {
     /// MTU 1400, bridge `br-int`, 30 s waits, the planner's default QoS mechanisms, the
-    /// management port `ovn0`, egress applied on the node, the OVS database at `unix:/var/run/openvswitch/db.sock`, the
+    /// management port `ovn0`, egress and node ports applied on the node, the OVS database at `unix:/var/run/openvswitch/db.sock`, the
     /// run directory `/run/ovnkit`.
     fn default() -> Self {
         AgentConfig {
@@ -43,6 +48,8 @@ impl Default for AgentConfig {
             qos: qos::Config::default(),
             mgmt_port: Some("ovn0".into()),
             egress: true,
+            metrics_addr: None,
+            node_ports: true,
         }
     }
 }
@@ -128,6 +135,21 @@ impl AgentConfig {
         self
     }
 
+    /// Serves the agent's metrics on `addr` (`GET /metrics`; see [`crate::metrics`]).
+    #[must_use]
+    pub fn with_metrics_addr(mut self, addr: std::net::SocketAddr) -> Self {
+        self.metrics_addr = Some(addr);
+        self
+    }
+
+    /// Sets whether the agent makes the node hold its node ports
+    /// ([`nodeport`](super::nodeport); needs the management port).
+    #[must_use]
+    pub fn with_node_ports(mut self, node_ports: bool) -> Self {
+        self.node_ports = node_ports;
+        self
+    }
+
     /// The socket path.
     #[must_use]
     pub fn socket(&self) -> PathBuf {
@@ -176,6 +198,9 @@ pub enum RunError {
     /// The NB could not be reached.
     #[error(transparent)]
     Nb(#[from] super::ports::PortError),
+    /// The metrics endpoint could not be served.
+    #[error(transparent)]
+    Metrics(Box<crate::metrics::ServeError>),
     /// The socket could not be bound.
     #[error("binding {path}")]
     Bind {
@@ -189,11 +214,22 @@ pub enum RunError {
 
 /// Starts an agent: connects to the node's OVS database and the NB (monitoring this node's
 /// ports), reconciles what was left by a previous run (attachments whose network namespace is
-/// gone), and starts keeping the management port and the node's egress plan.
+/// gone), and starts keeping the management port, the node's egress plan and its node ports.
 ///
 /// # Errors
 /// [`RunError`] when a database cannot be reached or the configuration is bad.
 pub async fn start(config: AgentConfig) -> Result<Agent, RunError> {
+    start_with_metrics(config, AgentMetrics::default()).await
+}
+
+/// [`start`], recording what the agent does in `metrics`.
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with_metrics(
+    config: AgentConfig,
+    metrics: AgentMetrics,
+) -> Result<Agent, RunError> {
     config.validate()?;
     let ovs = NodeOvs::start(&config.ovs, &config.bridge).await?;
     let chassis = config
@@ -203,7 +239,8 @@ pub async fn start(config: AgentConfig) -> Result<Agent, RunError> {
         .unwrap_or_else(|| config.node.clone());
     let nb = NbView::start(&config.nb, &chassis).await?;
     tracing::info!(node = %config.node, chassis = %chassis, "connected to the NB and the node's OVS");
-    let agent = Agent::new(config.clone(), nb.clone(), ovs.clone());
+    let agent = Agent::with_metrics(config.clone(), nb.clone(), ovs.clone(), metrics.clone());
+    tokio::spawn(sample_connections(nb.clone(), ovs.clone(), metrics));
     match agent.reconcile().await {
         Ok(n) => tracing::info!(removed = n, "start-up reconcile done"),
         Err(f) => tracing::warn!(error = %f.msg, "start-up reconcile"),
@@ -216,6 +253,7 @@ pub async fn start(config: AgentConfig) -> Result<Agent, RunError> {
             device,
             config.mtu,
             config.egress,
+            config.node_ports,
         ));
     }
     Ok(agent)
@@ -227,7 +265,17 @@ pub async fn start(config: AgentConfig) -> Result<Agent, RunError> {
 /// [`RunError`] when it cannot start.
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let socket = config.socket();
-    let agent = start(config.clone()).await?;
+    let mut registry = Registry::default();
+    let metrics = AgentMetrics::new(&mut registry);
+    if let Some(addr) = config.metrics_addr {
+        let (bound, server) =
+            crate::metrics::serve(addr, Arc::new(registry), std::future::pending())
+                .await
+                .map_err(|e| RunError::Metrics(Box::new(e)))?;
+        tracing::info!(%bound, "serving metrics");
+        tokio::spawn(server);
+    }
+    let agent = start_with_metrics(config.clone(), metrics).await?;
     let listener = server::bind(&config.run_dir).map_err(|source| RunError::Bind {
         path: socket.clone(),
         source,
@@ -236,4 +284,14 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     server::serve(agent, listener, shutdown).await;
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// Samples, every second, whether the agent's two databases are connected.
+async fn sample_connections(nb: NbView, ovs: NodeOvs, metrics: AgentMetrics) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        metrics.connected("OVN_Northbound", nb.is_connected());
+        metrics.connected("Open_vSwitch", ovs.is_connected());
+    }
 }

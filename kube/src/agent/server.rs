@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tracing::Instrument;
 
 use super::ovs::{AttachmentPort, NodeOvs, OvsError};
 use super::plumb::{self, PlumbError, VethSpec};
@@ -91,6 +92,18 @@ struct Inner {
     ovs: NodeOvs,
     planner: qos::Planner,
     timings: Mutex<VecDeque<AddTiming>>,
+    metrics: crate::metrics::AgentMetrics,
+}
+
+/// The CNI command's name, as metrics label it.
+fn command_name(command: Command) -> &'static str {
+    match command {
+        Command::Add => "ADD",
+        Command::Del => "DEL",
+        Command::Check => "CHECK",
+        Command::Gc => "GC",
+        Command::Status => "STATUS",
+    }
 }
 
 fn failure(code: u32, msg: impl Into<String>, details: impl Into<String>) -> Failure {
@@ -138,6 +151,17 @@ impl Agent {
     /// An agent over `nb` and `ovs`, configured by `config`.
     #[must_use]
     pub fn new(config: AgentConfig, nb: NbView, ovs: NodeOvs) -> Self {
+        Agent::with_metrics(config, nb, ovs, crate::metrics::AgentMetrics::default())
+    }
+
+    /// An agent that records what it does in `metrics`.
+    #[must_use]
+    pub fn with_metrics(
+        config: AgentConfig,
+        nb: NbView,
+        ovs: NodeOvs,
+        metrics: crate::metrics::AgentMetrics,
+    ) -> Self {
         let planner = qos::Planner::new(config.qos);
         Agent {
             inner: Arc::new(Inner {
@@ -146,8 +170,15 @@ impl Agent {
                 ovs,
                 planner,
                 timings: Mutex::new(VecDeque::new()),
+                metrics,
             }),
         }
+    }
+
+    /// The agent's metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &crate::metrics::AgentMetrics {
+        &self.inner.metrics
     }
 
     /// The NB view.
@@ -176,6 +207,25 @@ impl Agent {
 
     /// Answers one request.
     pub async fn handle(&self, req: &Request) -> Reply {
+        let span = tracing::info_span!(
+            "cni",
+            command = ?req.command,
+            pod = %req.pod.as_ref().map(|p| format!("{}/{}", p.namespace, p.name)).unwrap_or_default(),
+            container = %req.container_id,
+        );
+        let started = Instant::now();
+        let reply = self.answer(req).instrument(span).await;
+        let result = match &reply {
+            Reply::Failed { failure } => failure.code.to_string(),
+            _ => "ok".to_owned(),
+        };
+        self.inner
+            .metrics
+            .request(command_name(req.command), &result, started.elapsed());
+        reply
+    }
+
+    async fn answer(&self, req: &Request) -> Reply {
         let result = match req.command {
             Command::Add => self
                 .add(req)
@@ -306,6 +356,12 @@ impl Agent {
             total_ms = timing.total.as_millis() as u64,
             "pod attached"
         );
+        self.inner.metrics.add_phases(&[
+            ("wait_port", timing.wait_port),
+            ("plumb", timing.plumb),
+            ("ovs", timing.ovs),
+            ("wait_up", timing.wait_up),
+        ]);
         {
             let mut timings = self.inner.timings.lock().unwrap_or_else(|e| e.into_inner());
             if timings.len() == TIMINGS_KEPT {

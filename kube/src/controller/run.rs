@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use super::config::ControllerConfig;
 use super::source::{EventType, ObjectSource, StatusSink};
 use super::state::{ControllerState, StepOutput};
+use crate::metrics::ControllerMetrics;
 
 /// The shortest time between two steps (events arriving in between are planned together).
 pub const STEP_INTERVAL: Duration = Duration::from_millis(50);
@@ -117,6 +118,26 @@ pub async fn run_observed(
     shutdown: impl Future<Output = ()>,
     observer: &watch::Sender<Progress>,
 ) -> Result<Progress, RunError> {
+    let metrics = ControllerMetrics::new(&mut crate::metrics::Registry::default());
+    run_instrumented(
+        config, nb_remotes, source, sink, shutdown, observer, &metrics,
+    )
+    .await
+}
+
+/// [`run_observed`], recording what the loop does in `metrics`.
+///
+/// # Errors
+/// [`RunError`] when it cannot go on.
+pub async fn run_instrumented(
+    config: ControllerConfig,
+    nb_remotes: &str,
+    source: &dyn ObjectSource,
+    sink: Arc<dyn StatusSink>,
+    shutdown: impl Future<Output = ()>,
+    observer: &watch::Sender<Progress>,
+    metrics: &ControllerMetrics,
+) -> Result<Progress, RunError> {
     let mut state = ControllerState::new(config.clone()).map_err(RunError::Config)?;
     let monitor = snapshot::monitor(ovn_model::nb::DATABASE, &NB_TABLES);
     tracing::info!(nb = nb_remotes, "following the OVN northbound database");
@@ -126,7 +147,7 @@ pub async fn run_observed(
     .await
     .map_err(RunError::Nb)?;
     nb.with_replica(|r| owner::index(r).ok());
-    let _log_nb = AbortOnDrop(tokio::spawn(log_nb_events(nb_events)));
+    let _log_nb = AbortOnDrop(tokio::spawn(log_nb_events(nb_events, metrics.clone())));
     let mut namespaces = source.namespaces();
     let mut pods = source.pods();
     let mut nodes = source.nodes();
@@ -179,6 +200,7 @@ pub async fn run_observed(
             },
             _ = tick.tick() => {
                 let holder = nb.is_synced() && nb.has_lock();
+                metrics.lock_held(config.lock(), holder);
                 let was = progress;
                 progress.settled = false;
                 'tick: {
@@ -216,10 +238,21 @@ pub async fn run_observed(
                     let (mut refused, mut unresolved) = (false, false);
                     while state.is_dirty() {
                         let snap = nb.snapshot();
-                        let out = state.step(&Typed::new(&snap));
+                        let before = state.queue_depths();
+                        let started = Instant::now();
+                        let out = tracing::info_span!("step")
+                            .in_scope(|| state.step(&Typed::new(&snap)));
+                        metrics.step(started.elapsed());
+                        let after = state.queue_depths();
+                        for ((kind, b), (_, a)) in before.iter().zip(&after) {
+                            metrics.objects(kind, b.saturating_sub(*a));
+                        }
+                        for e in out.events.iter().filter(|e| e.type_ == EventType::Warning) {
+                            metrics.error(e.object.kind.as_str(), &e.reason);
+                        }
                         unresolved |= out.retry;
                         let more = out.more;
-                        if !send(&nb, &config, &mut state, &mut progress, out, sink.as_ref()).await {
+                        if !send(&nb, &config, &mut state, &mut progress, out, sink.as_ref(), metrics).await {
                             refused = true;
                             break;
                         }
@@ -239,6 +272,10 @@ pub async fn run_observed(
                     }
                     progress.settled = !state.is_dirty() && !refused;
                 }
+                metrics.queue(&state.queue_depths());
+                if progress.transactions != was.transactions || progress.takeovers != was.takeovers {
+                    metrics.ipam(&state.ipam().all_stats());
+                }
                 if progress != was {
                     observer.send_replace(progress);
                 }
@@ -256,17 +293,22 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Logs what the NB connection does: syncs, refusals, disconnections, the lock.
-async fn log_nb_events(mut events: ReplicaEvents) {
+/// Logs what the NB connection does (syncs, refusals, disconnections, the lock) and records
+/// whether it is synced.
+async fn log_nb_events(mut events: ReplicaEvents, metrics: ControllerMetrics) {
     while let Some(event) = events.next().await {
         match event {
             ReplicaEvent::Synced {
                 remote, resumed, ..
-            } => tracing::info!(%remote, resumed, "NB synced"),
+            } => {
+                metrics.connected(ovn_model::nb::DATABASE, true);
+                tracing::info!(%remote, resumed, "NB synced");
+            }
             ReplicaEvent::Refused { remote, reason } => {
                 tracing::warn!(%remote, reason = %chain(reason.as_ref()), "NB remote refused");
             }
             ReplicaEvent::Disconnected { remote, reason } => {
+                metrics.connected(ovn_model::nb::DATABASE, false);
                 tracing::warn!(%remote, reason = %chain(reason.as_ref()), "NB connection lost");
             }
             ReplicaEvent::LockAcquired { name } => tracing::info!(lock = %name, "lock acquired"),
@@ -289,9 +331,11 @@ async fn send(
     progress: &mut Progress,
     out: StepOutput,
     sink: &dyn StatusSink,
+    metrics: &ControllerMetrics,
 ) -> bool {
     if !out.plan.is_empty() {
         tracing::trace!("sending one transaction:\n{}", out.plan);
+        let started = Instant::now();
         let seq = nb.with_replica(|r| r.seq());
         let result = match out.plan.transaction_holding(config.lock()) {
             Ok(prepared) => prepared
@@ -309,9 +353,11 @@ async fn send(
                     "committed"
                 );
                 wait_seen(nb, seq, &rows).await;
+                metrics.transaction("committed", started.elapsed());
             }
             Err(e) => {
                 progress.refused += 1;
+                metrics.transaction("refused", started.elapsed());
                 tracing::warn!(error = %chain(&e), steps = out.plan.steps().len(), "transaction refused; planning again");
                 state.requeue_all();
                 return false;

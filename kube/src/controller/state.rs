@@ -951,6 +951,19 @@ impl ControllerState {
         f.cluster || !f.nodes.is_empty() || !f.pods.is_empty()
     }
 
+    /// How many objects of each kind wait to be planned (`cluster` and `gateway` are 0 or 1:
+    /// the cluster topology, the egress plan).
+    #[must_use]
+    pub fn queue_depths(&self) -> Vec<(&'static str, usize)> {
+        let d = &self.dirty;
+        vec![
+            ("cluster", usize::from(d.cluster)),
+            ("gateway", usize::from(d.gateway)),
+            ("node", d.nodes.len()),
+            ("pod", d.pods.len()),
+        ]
+    }
+
     /// Marks everything a failed step touched dirty again (the plan did not commit).
     pub fn requeue_all(&mut self) {
         self.dirty.cluster = true;

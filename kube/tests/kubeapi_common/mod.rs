@@ -161,6 +161,12 @@ impl MockApi {
             .expect("the mock service is gone")
     }
 
+    /// The next request, or `None` once the client is gone (for a server that runs until
+    /// the test ends).
+    pub async fn recv(&mut self) -> Option<Request> {
+        self.requests.recv().await
+    }
+
     /// A request already sent and not yet taken, if any.
     pub fn try_next(&mut self) -> Option<Request> {
         self.requests.try_recv().ok()

@@ -24,12 +24,19 @@ pub struct AgentProc {
 
 impl AgentProc {
     pub fn start(lab: &Lab, central: &Central, node: &Node) -> Self {
+        AgentProc::start_with(lab, central, node, &[])
+    }
+
+    /// [`AgentProc::start`] with more arguments for the agent.
+    pub fn start_with(lab: &Lab, central: &Central, node: &Node, extra: &[&str]) -> Self {
+        let mut args = vec!["--htb-ingress", "--port-timeout", "10"];
+        args.extend_from_slice(extra);
         let process = AgentProcess::start(
             Path::new(env!("CARGO_BIN_EXE_ovnkit")),
             lab.dir(),
             central,
             node,
-            &["--htb-ingress", "--port-timeout", "10"],
+            &args,
             Duration::from_secs(30),
         )
         .expect("ovnkit agent starts and answers STATUS");

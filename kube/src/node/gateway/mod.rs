@@ -16,7 +16,7 @@
 //! from it (a child process inherits the namespace of the thread that forks it), so run it
 //! on a thread that has entered the node's namespace, on a current-thread runtime.
 
-mod nft;
+pub(crate) mod nft;
 mod routes;
 
 use std::path::PathBuf;
@@ -112,7 +112,8 @@ fn route_error(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> Appl
     }
 }
 
-fn sysctl(path: &str, value: &str) -> Result<(), ApplyError> {
+/// Writes `value` to the sysctl file `path` unless it holds it already.
+pub(crate) fn sysctl(path: &str, value: &str) -> Result<(), ApplyError> {
     let current = std::fs::read_to_string(path).unwrap_or_default();
     if current.trim() == value {
         return Ok(());

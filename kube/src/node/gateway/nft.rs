@@ -49,7 +49,12 @@ pub fn nft_script(plan: &gateway::NodePlan) -> String {
 }
 
 pub(super) fn sync(plan: &gateway::NodePlan) -> Result<(), ApplyError> {
-    let script = nft_script(plan);
+    run_script(nft_script(plan))
+}
+
+/// Runs `script` with `nft -f -` in the calling thread's network namespace (one nftables
+/// transaction).
+pub(crate) fn run_script(script: String) -> Result<(), ApplyError> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
