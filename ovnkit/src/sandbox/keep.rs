@@ -58,7 +58,11 @@ pub fn follow(
             lines,
             which,
             failed,
-        } = apply(cluster, decisions, &objects, &new, opts, rt, progress, stop)?;
+        } = match apply(cluster, decisions, &objects, &new, opts, rt, progress, stop) {
+            Ok(applied) => applied,
+            Err(_) if stop.requested() => return Ok(()),
+            Err(e) => return Err(e),
+        };
         objects = new;
         for l in &lines {
             progress.line(l);
@@ -70,7 +74,11 @@ pub fn follow(
             decisions,
             features: FEATURES,
         };
-        run_checks(&ctx, report, which, progress, stop)?;
+        match run_checks(&ctx, report, which, progress, stop) {
+            Ok(()) => {}
+            Err(_) if stop.requested() => return Ok(()),
+            Err(e) => return Err(e),
+        }
         pod_rows(&ctx, &failed, report);
         daemons(cluster, report);
         report.time("last change: applied and checked", t.elapsed());

@@ -249,11 +249,12 @@ pub fn render(r: &Report) -> String {
 
     if !r.dns.is_empty() {
         let _ = writeln!(out, "\nDNS:");
-        let mut t = Table::new(&["name", "from", "answer", "check"]);
+        let mut t = Table::new(&["name", "from", "via", "answer", "check"]);
         for d in &r.dns {
             t.row(vec![
                 d.name.clone(),
                 d.client.clone(),
+                d.via.clone(),
                 d.answer.join(", "),
                 outcome(&d.outcome),
             ]);

@@ -142,6 +142,9 @@ pub struct DnsCheck {
     pub name: String,
     /// The pod that asked.
     pub client: String,
+    /// How: `dig` (run in the pod's network namespace) when it is installed, else `UDP
+    /// query` (the sandbox's own).
+    pub via: String,
     /// The addresses expected.
     pub expected: Vec<String>,
     /// The addresses answered.

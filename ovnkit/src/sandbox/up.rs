@@ -115,7 +115,7 @@ pub fn percentile(sorted: &[u64], p: u64) -> u64 {
 }
 
 /// Brings the sandbox up, runs the checks, prints the report; with `keep`, follows the
-/// manifests until stopped. Whether every check held.
+/// manifests until stopped. Whether every check of the last report held.
 pub fn up(opts: &UpOptions) -> Result<bool> {
     let progress = Progress::new();
     let state = StateDir::new(&opts.dir);
@@ -327,8 +327,6 @@ pub fn up(opts: &UpOptions) -> Result<bool> {
     } else {
         print!("{}", report.render());
     }
-    let passed = report.passed;
-
     if opts.keep {
         record.phase = "running".into();
         state.write_record(&record)?;
@@ -352,7 +350,7 @@ pub fn up(opts: &UpOptions) -> Result<bool> {
     }
     progress.line("tearing down");
     drop(cluster);
-    Ok(passed)
+    Ok(report.passed)
 }
 
 /// Writes the working copy with the EndpointSlices of the running pods.

@@ -232,6 +232,12 @@ pub fn node_ports(ctx: &Ctx<'_>) -> Vec<ServiceCheck> {
     out
 }
 
+/// Whether `program` is on `PATH`.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
 /// The A records of every Service (`<service>.<namespace>.svc.<domain>`: the cluster IP, or
 /// a headless Service's ready endpoints), asked from a pod.
 pub fn dns(ctx: &Ctx<'_>) -> Vec<DnsCheck> {
@@ -239,6 +245,7 @@ pub fn dns(ctx: &Ctx<'_>) -> Vec<DnsCheck> {
         .into_iter()
         .chain(ctx.cluster.pods.keys().cloned())
         .find(|k| ctx.cluster.pods.contains_key(k));
+    let dig = on_path("dig");
     let mut out = Vec::new();
     for (key, service) in ctx.services() {
         if service_type(&service) == "ExternalName" {
@@ -270,6 +277,7 @@ pub fn dns(ctx: &Ctx<'_>) -> Vec<DnsCheck> {
         let mut check = DnsCheck {
             name: fqdn.clone(),
             client: client.clone().unwrap_or_default(),
+            via: String::new(),
             expected: expected.clone(),
             answer: Vec::new(),
             outcome: Outcome::Pass,
@@ -287,9 +295,24 @@ pub fn dns(ctx: &Ctx<'_>) -> Vec<DnsCheck> {
         };
         let pod = &ctx.cluster.pods[client].cri;
         let name = fqdn.clone();
-        let answer = in_netns(pod, move || {
-            resolve(DNS_SERVER, &name, Duration::from_secs(1), 3)
-        });
+        let answer = if dig {
+            check.via = "dig".into();
+            let server = format!("@{DNS_SERVER}");
+            pod.exec_in_netns(
+                "dig",
+                &["+short", "+time=1", "+tries=3", &server, &fqdn, "A"],
+            )
+            .map(|out| {
+                let ips: Vec<IpAddr> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+                Ok::<_, std::io::Error>((0u8, ips))
+            })
+            .map_err(anyhow::Error::from)
+        } else {
+            check.via = "UDP query".into();
+            in_netns(pod, move || {
+                resolve(DNS_SERVER, &name, Duration::from_secs(1), 3)
+            })
+        };
         check.outcome = match answer {
             Ok(Ok((0, ips))) => {
                 let mut got: Vec<String> = ips.iter().map(ToString::to_string).collect();
