@@ -72,6 +72,8 @@ pub struct RunningPod {
     pub mac: String,
     /// From `RunPodSandbox` to the app container started.
     pub ready: Duration,
+    /// `RunPodSandbox` alone (the network namespace, CNI ADD, the pause container).
+    pub sandbox: Duration,
 }
 
 /// The whole sandbox. Field order is teardown order.
@@ -372,6 +374,7 @@ fn run_pod(
         ip: cri.ip(),
         mac: mac_of(&cri),
         ready: t.run_sandbox + t.create_container + t.start_container,
+        sandbox: t.run_sandbox,
         node,
         cri,
     })

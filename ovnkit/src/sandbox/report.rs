@@ -198,6 +198,10 @@ pub struct Scale {
     pub ready_p99_ms: u64,
     /// max in ms.
     pub ready_max_ms: u64,
+    /// `RunPodSandbox` alone (CNI ADD inside), p50 in ms.
+    pub sandbox_p50_ms: u64,
+    /// p99 in ms.
+    pub sandbox_p99_ms: u64,
     /// From writing the pods into the controller's manifests to the controller having
     /// allocated every one, in ms.
     pub controller_allocated_ms: u64,

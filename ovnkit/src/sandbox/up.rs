@@ -308,12 +308,16 @@ pub fn up(opts: &UpOptions) -> Result<bool> {
     if opts.pods > 0 {
         let mut ready: Vec<u64> = cluster.pods.values().map(|p| ms(p.ready)).collect();
         ready.sort_unstable();
+        let mut sandbox: Vec<u64> = cluster.pods.values().map(|p| ms(p.sandbox)).collect();
+        sandbox.sort_unstable();
         report.scale = Some(Scale {
             pods: cluster.pods.len(),
             creators_per_node: opts.creators,
             ready_p50_ms: percentile(&ready, 50),
             ready_p99_ms: percentile(&ready, 99),
             ready_max_ms: ready.last().copied().unwrap_or(0),
+            sandbox_p50_ms: percentile(&sandbox, 50),
+            sandbox_p99_ms: percentile(&sandbox, 99),
             controller_allocated_ms: ms(allocated),
             pods_wall_ms: ms(pods_wall),
             reachability_ms: report.reachability.as_ref().map_or(0, |m| m.ms),
