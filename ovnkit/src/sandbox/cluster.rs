@@ -315,6 +315,37 @@ impl Cluster {
         failed
     }
 
+    /// Removes every pod through CRI (CNI DEL through the agents), `per_node` at a time on
+    /// each node; what failed to be removed is left to containerd's own teardown.
+    pub fn remove_pods(&mut self, per_node: usize) {
+        let mut queues: Vec<Mutex<Vec<RunningPod>>> = (0..self.nodes.len())
+            .map(|_| Mutex::new(Vec::new()))
+            .collect();
+        for (_, p) in std::mem::take(&mut self.pods) {
+            let node = p.node.min(queues.len().saturating_sub(1));
+            queues[node]
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(p);
+        }
+        std::thread::scope(|s| {
+            for queue in &queues {
+                for _ in 0..per_node.max(1) {
+                    s.spawn(move || {
+                        loop {
+                            let Some(mut p) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop()
+                            else {
+                                break;
+                            };
+                            drop(p.servers.take());
+                            let _ = p.cri.remove();
+                        }
+                    });
+                }
+            }
+        });
+    }
+
     /// The pod rows' check: the runtime's IP and the pod's MAC are the controller's.
     pub fn address_outcome(
         &self,

@@ -352,8 +352,18 @@ pub fn up(opts: &UpOptions) -> Result<bool> {
             &stop,
         )?;
     }
-    progress.line("tearing down");
+    progress.line(format!(
+        "tearing down: removing {} pods through CRI",
+        cluster.pods.len()
+    ));
+    let t = Instant::now();
+    cluster.remove_pods(opts.creators);
+    progress.line(format!(
+        "pods removed in {:.1}s; stopping containerd, the agents, the controller and the lab",
+        t.elapsed().as_secs_f64()
+    ));
     drop(cluster);
+    progress.line("torn down");
     Ok(report.passed)
 }
 

@@ -302,7 +302,9 @@ pub fn dns(ctx: &Ctx<'_>) -> Vec<DnsCheck> {
             // dig can use (ovn-org/ovn#192); the C libraries' resolvers send none either.
             pod.exec_in_netns(
                 "dig",
-                &["+short", "+noedns", "+time=1", "+tries=3", &server, &fqdn, "A"],
+                &[
+                    "+short", "+noedns", "+time=1", "+tries=3", &server, &fqdn, "A",
+                ],
             )
             .map(|out| {
                 let ips: Vec<IpAddr> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
