@@ -98,8 +98,9 @@ struct UpArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Concurrent pod creations per node.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    /// Concurrent pod creations per node (more rarely helps on a small machine: the pods
+    /// come no faster, each one slower).
+    #[arg(long, value_name = "N", default_value_t = 1)]
     creators: usize,
     #[command(flatten)]
     dir: DirArg,
