@@ -5,7 +5,7 @@
 //!     [--metrics-addr ADDR]
 //! ovnkit agent --node NAME --nb REMOTES --ovs REMOTE --run-dir DIR [--chassis ID] [--mtu 1400]
 //!     [--port-timeout SECS] [--htb-ingress] [--policing-egress] [--no-mgmt-port] [--no-egress]
-//!     [--no-node-ports] [--metrics-addr ADDR]
+//!     [--no-node-ports] [--metrics-addr ADDR] [--dns-server IP] [--cluster-domain cluster.local]
 //! ovnkit cni                       # the CNI plugin, as `ovnkit` with no arguments and CNI_COMMAND set
 //! ovnkit trace FROM TO [--tcp|--udp|--icmp] [--nb REMOTES] [--sb REMOTE] [--json]
 //! ovnkit sandbox up|status|down    # the whole plugin on one machine (see `ovnkit::sandbox`)
@@ -148,6 +148,14 @@ struct AgentArgs {
     /// VIP's route into ovn0, masquerade for externalTrafficPolicy Cluster).
     #[arg(long)]
     no_node_ports: bool,
+    /// The pods' nameserver, put into each CNI result with the cluster's search path (none
+    /// without it): the upstream resolver for names outside the cluster; OVN answers the
+    /// Services' names on the way.
+    #[arg(long, value_name = "IP")]
+    dns_server: Option<IpAddr>,
+    /// The cluster's DNS domain (the controller's `--cluster-domain`), for the pods' search path.
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    cluster_domain: String,
 }
 
 #[derive(Args)]
@@ -202,6 +210,10 @@ struct ControllerArgs {
     /// routes into its management port; used nowhere else).
     #[arg(long, value_name = "IP", default_value = "169.254.169.3")]
     node_port_vip: IpAddr,
+    /// Health-check Services' IPv4 backends with OVN (Kube-OVN's settings) unless a Service's
+    /// `ovnkit.io/health-check` annotation says otherwise.
+    #[arg(long)]
+    service_health_checks: bool,
 }
 
 fn main() -> ExitCode {
@@ -212,6 +224,15 @@ fn main() -> ExitCode {
     let command = Cli::parse().command;
     if matches!(command, Command::Cni) {
         return cni();
+    }
+    if let Command::Trace(args) = command {
+        return match trace(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ovnkit: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     // The sandbox prints progress lines of its own; its logs are warnings only by default.
     let default_filter = if matches!(command, Command::Sandbox(_)) {
@@ -243,8 +264,7 @@ fn main() -> ExitCode {
         match command {
             Command::Controller(args) => controller(args).await,
             Command::Agent(args) => agent(args).await,
-            Command::Trace(args) => trace(args).await,
-            Command::Cni | Command::Sandbox(_) => {
+            Command::Cni | Command::Trace(_) | Command::Sandbox(_) => {
                 unreachable!("answered before the runtime starts")
             }
         }
@@ -308,6 +328,7 @@ async fn controller(args: ControllerArgs) -> Result<()> {
         .with_mtu(args.mtu)
         .with_cluster_domain(args.cluster_domain)
         .with_node_port_vip(args.node_port_vip)
+        .with_service_health_checks(args.service_health_checks)
         .with_lock(args.lock);
     let config = match &args.native_gateway {
         Some(v) => config.with_native_gateway(native_gateway(v)?),
@@ -392,7 +413,8 @@ async fn agent(args: AgentArgs) -> Result<()> {
         .with_qos(qos)
         .with_mgmt_port((!args.no_mgmt_port).then(|| "ovn0".to_owned()))
         .with_egress(!args.no_egress)
-        .with_node_ports(!args.no_node_ports);
+        .with_node_ports(!args.no_node_ports)
+        .with_dns(args.dns_server, args.cluster_domain);
     if let Some(c) = args.chassis {
         config = config.with_chassis(c);
     }
@@ -403,8 +425,9 @@ async fn agent(args: AgentArgs) -> Result<()> {
     Ok(())
 }
 
-async fn trace(args: TraceArgs) -> Result<()> {
-    use ovnkit_kube::trace::Protocol;
+/// `ovnkit trace`: synchronous (the library's NB read runs its own runtime).
+fn trace(args: TraceArgs) -> Result<()> {
+    use ovnkit_kube::trace::{self, Protocol};
     let protocol = if args.udp {
         Protocol::Udp
     } else if args.icmp {
@@ -412,29 +435,9 @@ async fn trace(args: TraceArgs) -> Result<()> {
     } else {
         Protocol::Tcp
     };
-    let tables = [
-        "Logical_Switch",
-        "Logical_Switch_Port",
-        "Logical_Router",
-        "Logical_Router_Port",
-        "Load_Balancer",
-        "ACL",
-        "Port_Group",
-    ];
-    let monitor = ovn_model::snapshot::monitor(ovn_model::nb::DATABASE, &tables);
-    let (nb, _events) =
-        ovsdb::client::ReplicaClient::start(ovsdb::client::ReplicaConfig::new(&args.nb, monitor))
-            .await
-            .with_context(|| format!("reading the NB at {}", args.nb))?;
-    let snap = tokio::time::timeout(std::time::Duration::from_secs(10), nb.wait_synced())
-        .await
-        .with_context(|| format!("the NB at {} did not answer within 10 s", args.nb))?
-        .with_context(|| format!("reading the NB at {}", args.nb))?;
-    let typed = ovn_model::snapshot::Typed::new(&snap);
-    let (sb, from, to) = (args.sb.clone(), args.from.clone(), args.to.clone());
-    let explained = tokio::task::block_in_place(|| {
-        ovnkit_kube::trace::trace(&typed, &sb, &from, &to, protocol)
-    })?;
+    let snap = trace::nb_snapshot(&args.nb)?;
+    let nb = ovn_model::snapshot::Typed::new(&snap);
+    let explained = trace::trace(&nb, &args.sb, &args.from, &args.to, protocol)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&explained)?);
     } else {

@@ -4,13 +4,12 @@
 //! are plumbed by CNI `ADD`s over the agents' sockets and run a TCP server that answers with
 //! its pod's name and the client address it sees.
 //!
-//! The test writes into the NB what the controller's Services planner writes for a NodePort
-//! Service (the contract of `ovnkit_kube::agent::nodeport`): a load balancer group on the join
-//! switch, the pods' switch and the cluster router; a Service load balancer with VIP
-//! `169.254.169.3:30080` to both pods (`externalTrafficPolicy: Cluster`); a template load
-//! balancer `^OVNKIT_NODE_PORT_VIP:30081` -> `^OVNKIT_NP_TCP_30081` (`Local`) with one
-//! `Chassis_Template_Var` row per chassis, node 0's naming its own pod and node 1's empty.
-//! Both carry the node-port data keys. The agents read only those rows.
+//! Two NodePort Services come as manifests with their EndpointSlices: `web`
+//! (`externalTrafficPolicy: Cluster`, node port 30080, both pods) and `local` (`Local`, node
+//! port 30081, only the pod on node 0). The controller turns them into a Service load balancer
+//! with VIP `169.254.169.3:30080`, a template load balancer `^OVNKIT_NODE_PORT_VIP:30081` with
+//! one `Chassis_Template_Var` per chassis (node 0's naming its own pod, node 1's empty), all
+//! carrying the node-port data keys that the agents follow.
 
 mod common;
 
@@ -21,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::agent::{AgentProc, PodSpec, TestPod, added, call, cluster};
-use common::wait_for;
+use common::{wait_for, write_manifest};
 use ovn_testbed::{ExternalNet, Netns, Node, NsThread};
 use ovnkit_kube::cni::protocol::Command;
 
@@ -130,21 +129,26 @@ fn ovn0_ip(node: &Node) -> IpAddr {
     cidr.split('/').next().unwrap().parse().expect("an address")
 }
 
-/// The `external_ids` arguments of a load balancer the `services` component owns, with the
-/// node-port data keys.
-fn lb_ids(service: &str, ports: u16, policy: &str) -> Vec<String> {
-    [
-        ("ovnkit.io/owner", "services".to_owned()),
-        ("ovnkit.io/object", format!("service/default/{service}")),
-        ("ovnkit.io/role", "load-balancer".to_owned()),
-        ("ovnkit.io/id", "tcp".to_owned()),
-        ("ovnkit.io/node-ports", ports.to_string()),
-        ("ovnkit.io/node-port-vip", VIP.to_owned()),
-        ("ovnkit.io/traffic-policy", policy.to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| format!("external_ids:\"{k}\"=\"{v}\""))
-    .collect()
+/// A NodePort Service in `default` selecting nothing by itself (its slice is written beside
+/// it): port 80 to the pods' `BACKEND_PORT`, node port `node_port`, `policy` its
+/// `externalTrafficPolicy`.
+fn service(name: &str, cluster_ip: &str, node_port: u16, policy: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  type: NodePort\n  clusterIP: {cluster_ip}\n  clusterIPs: [{cluster_ip}]\n  externalTrafficPolicy: {policy}\n  ports:\n  - name: http\n    protocol: TCP\n    port: 80\n    targetPort: {BACKEND_PORT}\n    nodePort: {node_port}\n"
+    )
+}
+
+/// The EndpointSlice of Service `service` with ready `endpoints` (address, pod, node).
+fn slice(service: &str, endpoints: &[(IpAddr, &str, &String)]) -> String {
+    let mut s = format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {service}-1\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {service}\naddressType: IPv4\nports:\n- name: http\n  protocol: TCP\n  port: {BACKEND_PORT}\nendpoints:\n"
+    );
+    for (ip, pod, node) in endpoints {
+        s.push_str(&format!(
+            "- addresses: [\"{ip}\"]\n  conditions: {{ready: true}}\n  nodeName: {node}\n  targetRef: {{kind: Pod, namespace: default, name: {pod}}}\n"
+        ));
+    }
+    s
 }
 
 #[test]
@@ -180,60 +184,26 @@ fn node_ports_answer_on_every_node_for_cluster_and_only_where_a_local_endpoint_r
         .map(|p| NameEcho::start(&p.ns, &p.name))
         .collect();
 
-    // What the controller writes for the two Services.
-    let nbctl = |args: &[&str]| c.central.nbctl(args).expect("ovn-nbctl");
-    // The chassis' template variables first: a template load balancer whose variables a
-    // chassis lacks makes its ovn-controller log parse errors until they come (the
-    // controller writes both in one transaction).
-    for (i, n) in c.nodes.iter().enumerate() {
-        let local = if i == 0 {
-            format!("{}:{BACKEND_PORT}", ips[0])
-        } else {
-            String::new()
-        };
-        nbctl(&[
-            "create",
-            "Chassis_Template_Var",
-            &format!("chassis={}", n.chassis()),
-            &format!("variables:OVNKIT_NODE_PORT_VIP=\"{VIP}\""),
-            &format!("variables:OVNKIT_NP_TCP_{LOCAL_PORT}=\"{local}\""),
-        ]);
-    }
-    let backends = format!("{}:{BACKEND_PORT},{}:{BACKEND_PORT}", ips[0], ips[1]);
-    let mut args = vec![
-        "create".to_owned(),
-        "Load_Balancer".to_owned(),
-        "name=svc-web-tcp".to_owned(),
-        "protocol=tcp".to_owned(),
-        format!("vips:\"{VIP}:{CLUSTER_PORT}\"=\"{backends}\""),
-    ];
-    args.extend(lb_ids("web", CLUSTER_PORT, "Cluster"));
-    let cluster_lb = nbctl(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut args = vec![
-        "create".to_owned(),
-        "Load_Balancer".to_owned(),
-        "name=svc-local-tcp-np".to_owned(),
-        "protocol=tcp".to_owned(),
-        format!("vips:\"^OVNKIT_NODE_PORT_VIP:{LOCAL_PORT}\"=\"^OVNKIT_NP_TCP_{LOCAL_PORT}\""),
-        "options:template=true".to_owned(),
-        "options:address-family=ipv4".to_owned(),
-    ];
-    args.extend(lb_ids("local", LOCAL_PORT, "Local"));
-    let local_lb = nbctl(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let (cluster_lb, local_lb) = (cluster_lb.trim(), local_lb.trim());
-    let group = nbctl(&[
-        "create",
-        "Load_Balancer_Group",
-        "name=services",
-        &format!("load_balancer={cluster_lb},{local_lb}"),
-    ]);
-    for (table, row) in [
-        ("Logical_Switch", "join"),
-        ("Logical_Switch", "ovn-default"),
-        ("Logical_Router", "ovn-cluster"),
-    ] {
-        nbctl(&["add", table, row, "load_balancer_group", group.trim()]);
-    }
+    // The two Services and their EndpointSlices, as an API server and its endpoint-slice
+    // controller would hold them: `web` (Cluster) on both pods, `local` (Local) on b0 only.
+    let manifests = c.lab.dir().join("manifests");
+    let nodes: Vec<String> = c.nodes.iter().map(|n| n.name()).collect();
+    let web = (
+        service("web", "10.96.0.20", CLUSTER_PORT, "Cluster"),
+        slice(
+            "web",
+            &[(ips[0], "b0", &nodes[0]), (ips[1], "b1", &nodes[1])],
+        ),
+    );
+    let local = (
+        service("local", "10.96.0.21", LOCAL_PORT, "Local"),
+        slice("local", &[(ips[0], "b0", &nodes[0])]),
+    );
+    write_manifest(
+        &manifests,
+        "services.yaml",
+        &[web.0.clone(), web.1.clone(), local.0, local.1],
+    );
     c.central.sync_hv().expect("sync");
 
     // Each agent holds both node ports, masquerades the Cluster one only, and routes the VIP
@@ -316,8 +286,8 @@ fn node_ports_answer_on_every_node_for_cluster_and_only_where_a_local_endpoint_r
         );
     }
 
-    // The Local load balancer goes: its port leaves every node; the Cluster one stays.
-    nbctl(&["destroy", "Load_Balancer", local_lb]);
+    // The Local Service goes: its port leaves every node; the Cluster one stays.
+    write_manifest(&manifests, "services.yaml", &[web.0, web.1]);
     for (i, n) in c.nodes.iter().enumerate() {
         wait_for(
             Duration::from_secs(30),
@@ -333,7 +303,7 @@ fn node_ports_answer_on_every_node_for_cluster_and_only_where_a_local_endpoint_r
     assert!(ask(external.netns(), to, Duration::from_secs(2)).is_some());
 
     // The last one goes: no table, no route.
-    nbctl(&["destroy", "Load_Balancer", cluster_lb]);
+    write_manifest(&manifests, "services.yaml", &[]);
     for (i, n) in c.nodes.iter().enumerate() {
         wait_for(
             Duration::from_secs(30),

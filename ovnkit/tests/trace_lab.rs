@@ -6,7 +6,7 @@
 //! manifest mode, `ovnkit agent` on both nodes (management ports, egress), and pods plumbed
 //! by CNI `ADD`s over the agents' sockets in three namespaces: `default` (distributed gateway),
 //! `web` (a private subnet) and `corp` (a centralized gateway on node 1); one more pod of
-//! `default` is never started.
+//! `default` is never started. Last, a NetworkPolicy isolates a pod.
 
 mod common;
 
@@ -186,6 +186,22 @@ fn trace_verdicts_match_what_real_connections_do_and_name_the_rule_that_drops() 
         source_seen_by(ns_of("corp/c"), host, Duration::from_secs(1)).ok()
     });
     assert_eq!(seen, IpAddr::V4(ExternalNet::node_ip(&nodes[1])));
+
+    // 6. A NetworkPolicy isolating default/b's ingress (only pods labelled role=client may
+    // come, and a is not): dropped, and the verdict names the policy.
+    write_manifest(
+        &manifests,
+        "policies.yaml",
+        &["apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: only-clients\n  namespace: default\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress:\n  - from: [{podSelector: {matchLabels: {role: client}}}]\n".to_owned()],
+    );
+    let (v, json) = wait_for(Duration::from_secs(30), "the policy in the trace", || {
+        let (v, json) = trace(&nb, &sb, "default/a", &format!("default/b:{PORT}"));
+        (v["verdict"] == "dropped_by_acl").then_some((v, json))
+    });
+    assert_eq!(v["rule"]["kind"], "network_policy", "{json:#}");
+    assert_eq!(v["rule"]["name"], "default/only-clients");
+    central.sync_hv().expect("sync");
+    assert!(!connects(ns_of("default/a"), at("default/b")));
     drop(echo);
     drop(servers);
 }

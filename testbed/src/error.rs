@@ -7,10 +7,12 @@ use std::time::Duration;
 /// The Debian packages the lab and the tests built on it need (see `docs/lab.md`), separated by spaces: OVN and
 /// Open vSwitch, `ping`, `ethtool`, `ip`, `nft` for the node-side gateway (masquerade in a
 /// node's namespace), and for the CRI lab containerd, runc, the standard CNI plugins,
-/// busybox (the local images) and `protoc` (the CRI client's build). The one list:
+/// busybox (the local images), `protoc` (the CRI client's build) and `dig` (DNS queries from
+/// pods, answered by OVN). The one list:
 /// `cargo xtask install` installs exactly these.
 pub const PACKAGES: &str = "openvswitch-switch ovn-central ovn-host iputils-ping ethtool iproute2 \
-     nftables containerd runc containernetworking-plugins busybox-static protobuf-compiler";
+     nftables containerd runc containernetworking-plugins busybox-static protobuf-compiler \
+     bind9-dnsutils";
 
 /// Everything that can go wrong while bringing up, using or tearing down a lab.
 #[derive(Debug, thiserror::Error)]

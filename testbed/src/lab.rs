@@ -34,6 +34,8 @@ const PROGRAMS: &[&str] = &[
     "ctr",
     "runc",
     "busybox",
+    // The DNS lab: queries from inside pods.
+    "dig",
 ];
 
 /// Where Debian's `containernetworking-plugins` puts the standard CNI plugins.

@@ -41,6 +41,7 @@ const PROBES: &[(&str, &str)] = &[
     ("containernetworking-plugins", "/usr/lib/cni/ptp"),
     ("busybox-static", "busybox"),
     ("protobuf-compiler", "protoc"),
+    ("bind9-dnsutils", "dig"),
 ];
 
 fn main() -> ExitCode {

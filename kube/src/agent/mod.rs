@@ -27,6 +27,9 @@
 //! the port's MAC, MTU, addresses and default route, tx checksum offload off on both ends ->
 //! OVS `Port`+`Interface` with `iface-id` and the agent's owner tags, one transaction ->
 //! `qos::Planner::plan_node` for the pod's interface -> wait for `Logical_Switch_Port.up`.
+//! The result carries the pod's resolver settings when the agent has a DNS server
+//! ([`AgentConfig::with_dns`], [`AgentConfig::pod_dns`]): OVN answers the Services' names on
+//! the way to that server (the controller's DNS records).
 //!
 //! **State** lives in the systems themselves, never in files of the agent: the OVS ports'
 //! `external_ids` say which container, interface and network namespace each belongs to. On

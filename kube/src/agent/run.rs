@@ -1,5 +1,6 @@
 //! Running the agent: [`AgentConfig`] and [`run`].
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use super::ovs::NodeOvs;
 use super::ports::{DEFAULT_WAIT, NbView};
 use super::server::{self, Agent};
+use crate::cni::protocol::Dns;
 use crate::metrics::{AgentMetrics, Registry};
 
 /// The agent's configuration: `Default` plus chained setters, checked by
@@ -28,12 +30,15 @@ pub struct AgentConfig {
     pub(crate) egress: bool,
     pub(crate) metrics_addr: Option<std::net::SocketAddr>,
     pub(crate) node_ports: bool,
+    pub(crate) dns_server: Option<IpAddr>,
+    pub(crate) cluster_domain: String,
 }
 
 impl Default for AgentConfig {
     /// MTU 1400, bridge `br-int`, 30 s waits, the planner's default QoS mechanisms, the
-    /// management port `ovn0`, egress and node ports applied on the node, the OVS database at `unix:/var/run/openvswitch/db.sock`, the
-    /// run directory `/run/ovnkit`.
+    /// management port `ovn0`, egress and node ports applied on the node, the OVS database at
+    /// `unix:/var/run/openvswitch/db.sock`, the run directory `/run/ovnkit`, no DNS in the CNI
+    /// result (cluster domain `cluster.local`).
     fn default() -> Self {
         AgentConfig {
             node: String::new(),
@@ -50,6 +55,8 @@ impl Default for AgentConfig {
             egress: true,
             metrics_addr: None,
             node_ports: true,
+            dns_server: None,
+            cluster_domain: "cluster.local".into(),
         }
     }
 }
@@ -150,6 +157,41 @@ impl AgentConfig {
         self
     }
 
+    /// Sets the pods' resolver: with a `server`, every `ADD` answers the resolver settings of
+    /// [`AgentConfig::pod_dns`] in the `dns` of its CNI result; without one, none. The server
+    /// is the upstream resolver for names outside the cluster (nothing needs to listen there
+    /// for the cluster's own names: OVN answers the queries for Services on their way, see
+    /// the controller's `dns` records); `cluster_domain` must be the controller's.
+    #[must_use]
+    pub fn with_dns(mut self, server: Option<IpAddr>, cluster_domain: impl Into<String>) -> Self {
+        self.dns_server = server;
+        self.cluster_domain = cluster_domain.into();
+        self
+    }
+
+    /// The resolver settings of a pod in `namespace`: the server, the search path
+    /// `<namespace>.svc.<domain> svc.<domain> <domain>` (so that `web` and `web.shop` find
+    /// Services) and `ndots:5`, as the kubelet writes them for `dnsPolicy: ClusterFirst`;
+    /// `None` without a server.
+    #[must_use]
+    pub fn pod_dns(&self, namespace: &str) -> Option<Dns> {
+        let server = self.dns_server?;
+        let domain = self
+            .cluster_domain
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        Some(Dns {
+            nameservers: vec![server.to_string()],
+            domain: None,
+            search: vec![
+                format!("{}.svc.{domain}", namespace.to_ascii_lowercase()),
+                format!("svc.{domain}"),
+                domain,
+            ],
+            options: vec!["ndots:5".to_owned()],
+        })
+    }
+
     /// The socket path.
     #[must_use]
     pub fn socket(&self) -> PathBuf {
@@ -180,6 +222,19 @@ impl AgentConfig {
             .is_some_and(|d| d.is_empty() || d.len() > 15)
         {
             return bad("the management port's name must have 1 to 15 characters");
+        }
+        let domain = self.cluster_domain.trim_end_matches('.');
+        let domain_ok = !domain.is_empty()
+            && domain.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !domain_ok {
+            return Err(RunError::Config(format!(
+                "the cluster domain {:?} is not a DNS name",
+                self.cluster_domain
+            )));
         }
         Ok(())
     }
@@ -293,5 +348,47 @@ async fn sample_connections(nb: NbView, ovs: NodeOvs, metrics: AgentMetrics) {
         tick.tick().await;
         metrics.connected("OVN_Northbound", nb.is_connected());
         metrics.connected("Open_vSwitch", ovs.is_connected());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_a_dns_server_a_pod_gets_the_kubelet_s_cluster_first_settings() {
+        let config =
+            AgentConfig::default().with_dns(Some("10.96.0.10".parse().unwrap()), "Cluster.Local.");
+        assert_eq!(
+            config.pod_dns("Shop"),
+            Some(Dns {
+                nameservers: vec!["10.96.0.10".into()],
+                domain: None,
+                search: vec![
+                    "shop.svc.cluster.local".into(),
+                    "svc.cluster.local".into(),
+                    "cluster.local".into(),
+                ],
+                options: vec!["ndots:5".into()],
+            })
+        );
+    }
+
+    #[test]
+    fn without_a_dns_server_a_pod_gets_no_dns_settings() {
+        let config = AgentConfig::default().with_dns(None, "cluster.local");
+        assert_eq!(config.pod_dns("default"), None);
+        assert_eq!(AgentConfig::default().pod_dns("default"), None);
+    }
+
+    #[test]
+    fn a_cluster_domain_that_is_no_dns_name_is_refused() {
+        let config = AgentConfig::default()
+            .with_node("n1")
+            .with_nb("unix:/nb.sock")
+            .with_dns(Some("10.96.0.10".parse().unwrap()), "cluster..local");
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("cluster domain"), "{e}");
+        assert!(config.with_dns(None, "cluster.local").validate().is_ok());
     }
 }

@@ -369,7 +369,13 @@ impl Agent {
             }
             timings.push_back(timing);
         }
-        Ok(attachment_of(req, &port, &plumbed, mtu))
+        Ok(attachment_of(
+            req,
+            &port,
+            &plumbed,
+            mtu,
+            cfg.pod_dns(&pod.namespace),
+        ))
     }
 
     async fn apply_qos(
@@ -563,7 +569,13 @@ impl Agent {
     }
 }
 
-fn attachment_of(req: &Request, port: &PortInfo, plumbed: &plumb::Plumbed, mtu: u32) -> Attachment {
+fn attachment_of(
+    req: &Request,
+    port: &PortInfo,
+    plumbed: &plumb::Plumbed,
+    mtu: u32,
+    dns: Option<crate::cni::protocol::Dns>,
+) -> Attachment {
     let gateway_for = |ip: &ipnet::IpNet| port.gateways.iter().find(|g| ip.contains(*g)).copied();
     let ips: Vec<IpConfig> = port
         .ips
@@ -600,7 +612,7 @@ fn attachment_of(req: &Request, port: &PortInfo, plumbed: &plumb::Plumbed, mtu: 
         },
         ips,
         routes,
-        dns: None,
+        dns,
     }
 }
 

@@ -10,7 +10,8 @@ use ipnet::IpNet;
 /// `Default` is Kube-OVN's: router `ovn-cluster`, default subnet `ovn-default` on
 /// `10.16.0.0/16`, join subnet `join` on `100.64.0.0/16` with the router at `100.64.0.1`, pod MTU
 /// 1400 (Geneve), distributed egress, the OVSDB lock `ovnkit_controller`; DNS domain
-/// `cluster.local`; node ports forwarded to `169.254.169.3`.
+/// `cluster.local`; node ports forwarded to `169.254.169.3`; no Service health checks unless
+/// asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControllerConfig {
     pub(crate) router: String,
@@ -26,6 +27,7 @@ pub struct ControllerConfig {
     pub(crate) batch: usize,
     pub(crate) cluster_domain: String,
     pub(crate) node_port_vip: IpAddr,
+    pub(crate) service_health_checks: bool,
 }
 
 impl Default for ControllerConfig {
@@ -44,6 +46,7 @@ impl Default for ControllerConfig {
             batch: 5000,
             cluster_domain: "cluster.local".into(),
             node_port_vip: IpAddr::V4(Ipv4Addr::new(169, 254, 169, 3)),
+            service_health_checks: false,
         }
     }
 }
@@ -123,6 +126,20 @@ impl ControllerConfig {
     pub fn with_node_port_vip(mut self, vip: IpAddr) -> Self {
         self.node_port_vip = vip;
         self
+    }
+
+    /// Sets whether Services get OVN health checks of their IPv4 backends unless their
+    /// `ovnkit.io/health-check` annotation says otherwise (default: off).
+    #[must_use]
+    pub fn with_service_health_checks(mut self, on: bool) -> Self {
+        self.service_health_checks = on;
+        self
+    }
+
+    /// Whether Services get health checks by default.
+    #[must_use]
+    pub fn service_health_checks(&self) -> bool {
+        self.service_health_checks
     }
 
     /// The cluster's DNS domain.

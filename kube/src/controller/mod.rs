@@ -5,11 +5,14 @@
 
 pub mod annotations;
 pub mod config;
+mod dns;
 pub mod kubeapi;
 pub mod manifests;
 pub mod nodes;
 pub mod pods;
+mod policy;
 pub mod run;
+pub mod services;
 pub mod source;
 pub mod state;
 pub mod subnets;

@@ -30,6 +30,11 @@ pub struct PodView {
     pub ordinal: Option<u64>,
     /// Its annotations.
     pub annotations: BTreeMap<String, String>,
+    /// Its labels (NetworkPolicies select by them).
+    pub labels: BTreeMap<String, String>,
+    /// Its named container ports: name to protocol (`TCP`, `UDP`, `SCTP`) and number
+    /// (NetworkPolicies may name them).
+    pub named_ports: BTreeMap<String, (String, u16)>,
 }
 
 impl PodView {
@@ -49,6 +54,17 @@ impl PodView {
         let ordinal = statefulset
             .then(|| name.rsplit_once('-').and_then(|(_, n)| n.parse().ok()))
             .flatten();
+        let named_ports = spec
+            .into_iter()
+            .flat_map(|s| &s.containers)
+            .flat_map(|c| c.ports.iter().flatten())
+            .filter_map(|p| {
+                let name = p.name.clone()?;
+                let number = u16::try_from(p.container_port).ok()?;
+                let protocol = p.protocol.clone().unwrap_or_else(|| "TCP".into());
+                Some((name, (protocol, number)))
+            })
+            .collect();
         Some(PodView {
             namespace,
             uid: meta.uid.clone(),
@@ -57,6 +73,8 @@ impl PodView {
             finished: matches!(phase, Some("Succeeded" | "Failed")),
             ordinal,
             annotations: meta.annotations.clone().unwrap_or_default(),
+            labels: meta.labels.clone().unwrap_or_default(),
+            named_ports,
             name,
         })
     }

@@ -243,6 +243,7 @@ impl ControllerState {
 
     /// A namespace event.
     pub fn namespace_event(&mut self, event: WatchEvent<Namespace>) {
+        self.policies.namespace_event(event.clone());
         let changed = self.namespaces.apply(event, |n| {
             Some((
                 n.metadata.name.clone()?,
@@ -251,7 +252,6 @@ impl ControllerState {
         });
         if !changed.is_empty() {
             self.dirty.cluster = true;
-            self.policies.namespaces_changed(&changed);
         }
     }
 
@@ -744,8 +744,9 @@ impl ControllerState {
         });
         let switch = switches.get(&subnet.name);
         let mac = ovn_model::MacAddr::from(lease.mac.octets());
+        let port_key = topology::key(object, "port");
         let want = topology::port(
-            topology::key(object, "port"),
+            port_key.clone(),
             &pod.port_name(),
             &switch,
             mac,
@@ -755,8 +756,14 @@ impl ControllerState {
             &data,
             format!("pod {key}"),
         );
-        match want.and_then(|w| reconcile::diff(&mut out.plan, vec![w], owned).map(drop)) {
-            Ok(()) => {}
+        let steps = out.plan.steps().len();
+        match want.and_then(|w| reconcile::diff(&mut out.plan, vec![w], owned)) {
+            // Policies put a new or changed port in their port groups in this transaction.
+            Ok(r) if out.plan.steps().len() > steps => self.policies.pod_port(
+                key,
+                r.target(nb::LogicalSwitchPort::TABLE, &port_key).cloned(),
+            ),
+            Ok(_) => {}
             Err(e) => {
                 out.events
                     .push(warning(pod.object(), "PlanFailed", e.to_string()));
@@ -1075,6 +1082,10 @@ fn warning(object: ObjectRef, reason: &str, message: String) -> ObjectEvent {
 
 mod dns;
 mod policies;
+#[cfg(test)]
+mod policy_tests;
 mod services;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_services;

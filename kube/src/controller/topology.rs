@@ -12,6 +12,19 @@
 //! | `Logical_Switch_Port` | `node-<name>` | `node/<name>`, `port` |
 //! | `Logical_Switch_Port` | `<namespace>.<pod>` | `pod/<ns>/<name>`, `port` |
 //!
+//! Services (owner component `services`, built by [`super::services`]) add:
+//!
+//! | row | name | owner object, role |
+//! |---|---|---|
+//! | `Load_Balancer` | `svc-<ns>-<name>-<proto>` | `service/<ns>/<name>`, `tcp`/`udp`/`sctp` |
+//! | `Load_Balancer` (template, `Local` node ports) | `svc-<ns>-<name>-<proto>-local` | `service/<ns>/<name>`, `<proto>-local` |
+//! | `Load_Balancer_Health_Check` | - | `service/<ns>/<name>`, `health-check` (id: protocol and VIP) |
+//! | `Chassis_Template_Var` | the node's chassis | `node/<name>`, `template-vars` |
+//! | `Load_Balancer_Group` | `ovnkit-services` | none: the table has no `external_ids`, the name is its identity |
+//!
+//! The group goes into every switch's and the router's `load_balancer_group`, a column only
+//! the `services` component writes (by mutation; the rows above leave it alone).
+//!
 //! Kube-OVN's ACL priorities for a private subnet, all `to-lport` on its switch and stateful
 //! (`allow-related`, so that replies to connections its pods open get back in): drop anything
 //! for the subnet (1000), allow from the subnet itself and from each `allow` CIDR (1001), allow

@@ -68,6 +68,22 @@ impl std::fmt::Display for Rule {
     }
 }
 
+/// The ACL that decided the packet's fate: the last ACL flow it matched at an ACL priority
+/// (northd's own flows below 1000 excluded), allowing or dropping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecidingAcl {
+    /// The stage (`ls_out_acl`, `ls_in_acl_after_lb`, ...).
+    pub stage: String,
+    /// The ACL's priority (the flow's less the 1000 northd adds).
+    pub priority: i64,
+    /// Whether it dropped the packet.
+    pub drops: bool,
+    /// What it belongs to.
+    pub rule: Rule,
+    /// The owner object its tags name (`networkpolicy/<ns>/<name>`, `subnet/<name>`), if any.
+    pub object: Option<String>,
+}
+
 /// How the trace ended, in the cluster's words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
@@ -152,9 +168,9 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// The hops and the verdict of `trace`, with ACLs looked up in `nb`.
+/// The hops, the verdict and the deciding ACL of `trace`, with ACLs looked up in `nb`.
 #[must_use]
-pub fn explain(trace: &Trace, nb: &Typed<'_>) -> (Vec<Hop>, Verdict) {
+pub fn explain(trace: &Trace, nb: &Typed<'_>) -> (Vec<Hop>, Verdict, Option<DecidingAcl>) {
     let acls: Vec<Acl> = nb.rows::<Acl>().collect();
     let mut hops = Vec::new();
     for section in &trace.sections {
@@ -211,7 +227,19 @@ pub fn explain(trace: &Trace, nb: &Typed<'_>) -> (Vec<Hop>, Verdict) {
         },
         End::Unknown => Verdict::Unknown,
     };
-    (hops, verdict)
+    let deciding = trace
+        .sections
+        .iter()
+        .flat_map(|s| &s.stages)
+        .rfind(|s| is_acl(s) && s.priority >= 1000)
+        .map(|s| DecidingAcl {
+            stage: s.name.clone(),
+            priority: i64::from(s.priority) - 1000,
+            drops: s.drops(),
+            rule: rule_of(s, &acls),
+            object: find_acl(s, &acls).and_then(|a| a.external_ids.get(owner::OBJECT).cloned()),
+        });
+    (hops, verdict, deciding)
 }
 
 fn dp_kind(section: &super::parse::Section) -> String {
@@ -221,8 +249,10 @@ fn dp_kind(section: &super::parse::Section) -> String {
     }
 }
 
+/// Whether the stage evaluates ACLs (`ls_in_acl`, `ls_out_acl`, `ls_in_acl_after_lb`, ...),
+/// not their hints or pre-stages.
 fn is_acl(stage: &Stage) -> bool {
-    stage.name.ends_with("_acl") || stage.name.ends_with("_acl_eval")
+    stage.name.contains("_acl") && !stage.name.contains("hint") && !stage.name.contains("pre_acl")
 }
 
 /// What a stage did that is worth a line.
@@ -258,20 +288,23 @@ fn note(stage: &Stage, acls: &[Acl]) -> Option<String> {
 }
 
 /// The NB ACL behind an ACL stage: same direction, priority (northd adds 1000) and a match
-/// that the flow's match contains.
-fn rule_of(stage: &Stage, acls: &[Acl]) -> Rule {
+/// that the flow's match contains (the longest, when several do).
+fn find_acl<'a>(stage: &Stage, acls: &'a [Acl]) -> Option<&'a Acl> {
     let direction = if stage.name.starts_with("ls_out") {
         AclDirection::ToLport
     } else {
         AclDirection::FromLport
     };
     let priority = i64::from(stage.priority) - 1000;
-    let acl = acls
-        .iter()
+    acls.iter()
         .filter(|a| a.direction == direction && a.priority == priority)
         .filter(|a| stage.match_.contains(&a.match_))
-        .max_by_key(|a| a.match_.len());
-    let Some(acl) = acl else {
+        .max_by_key(|a| a.match_.len())
+}
+
+/// What the NB ACL behind an ACL stage belongs to.
+fn rule_of(stage: &Stage, acls: &[Acl]) -> Rule {
+    let Some(acl) = find_acl(stage, acls) else {
         return Rule::Acl {
             uuid: String::new(),
             match_: stage.match_.clone(),

@@ -23,7 +23,7 @@ use ovn_model::snapshot::Typed;
 use serde::Serialize;
 
 pub use endpoints::{Destination, EndpointError, Protocol, Source};
-pub use explain::{Hop, Rule, Verdict};
+pub use explain::{DecidingAcl, Hop, Rule, Verdict};
 
 /// What a trace found.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +42,8 @@ pub struct Explained {
     pub hops: Vec<Hop>,
     /// The verdict.
     pub verdict: Verdict,
+    /// The ACL that decided (allowed or dropped), if one did.
+    pub acl: Option<DecidingAcl>,
     /// What `ovn-trace` printed.
     pub ovn_trace: String,
 }
@@ -90,6 +92,14 @@ pub enum TraceError {
     /// An end could not be resolved.
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    /// The NB could not be read.
+    #[error("reading the NB at {remotes}: {message}")]
+    Nb {
+        /// The remotes.
+        remotes: String,
+        /// Why.
+        message: String,
+    },
     /// `ovn-trace` (or `ovn-sbctl`) could not run or failed.
     #[error("{program}: {message}")]
     Tool {
@@ -128,7 +138,7 @@ pub fn trace(
     args.push(microflow.clone());
     let output = run("ovn-trace", &args)?;
     let parsed = parse::parse(&output);
-    let (hops, mut verdict) = explain::explain(&parsed, nb);
+    let (hops, mut verdict, acl) = explain::explain(&parsed, nb);
     if let Verdict::Delivered { port } = &verdict {
         let lsp: Option<LogicalSwitchPort> = nb.by_name(port);
         let bound = run(
@@ -156,7 +166,47 @@ pub fn trace(
         lb_backend,
         hops,
         verdict,
+        acl,
         ovn_trace: output,
+    })
+}
+
+/// The NB tables [`trace`] reads.
+pub const NB_TABLES: [&str; 7] = [
+    "Logical_Switch",
+    "Logical_Switch_Port",
+    "Logical_Router",
+    "Logical_Router_Port",
+    "Load_Balancer",
+    "ACL",
+    "Port_Group",
+];
+
+/// A snapshot of the NB tables [`trace`] reads, from `remotes`, waiting up to 10 s for the
+/// first sync (for callers without a runtime of their own: it runs one).
+///
+/// # Errors
+/// [`TraceError::Nb`] when the NB cannot be read.
+pub fn nb_snapshot(remotes: &str) -> Result<ovsdb::replica::Snapshot, TraceError> {
+    let nb_err = |message: String| TraceError::Nb {
+        remotes: remotes.to_owned(),
+        message,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| nb_err(e.to_string()))?;
+    rt.block_on(async {
+        let monitor = ovn_model::snapshot::monitor(ovn_model::nb::DATABASE, &NB_TABLES);
+        let (nb, _events) = ovsdb::client::ReplicaClient::start(ovsdb::client::ReplicaConfig::new(
+            remotes, monitor,
+        ))
+        .await
+        .map_err(|e| nb_err(e.to_string()))?;
+        tokio::time::timeout(std::time::Duration::from_secs(10), nb.wait_synced())
+            .await
+            .map_err(|_| nb_err("no sync within 10 s".to_owned()))?
+            .map_err(|e| nb_err(e.to_string()))
     })
 }
 

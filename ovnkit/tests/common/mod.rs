@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
 pub mod agent;
+pub mod reach;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
