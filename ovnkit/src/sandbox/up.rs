@@ -41,8 +41,17 @@ pub struct UpOptions {
     pub creators: usize,
 }
 
-/// The agents' flags: OVS linux-htb for ingress limits, and a bound on how long ADD waits.
-pub const AGENT_ARGS: &[&str] = &["--htb-ingress", "--port-timeout", "30"];
+/// The agents' flags: OVS linux-htb for ingress limits, a bound on how long ADD waits, and
+/// the pods' resolver (OVN answers the Services' names on the way to it).
+pub const AGENT_ARGS: &[&str] = &[
+    "--htb-ingress",
+    "--port-timeout",
+    "30",
+    "--dns-server",
+    "10.96.0.10",
+    "--cluster-domain",
+    "cluster.local",
+];
 
 /// Removes the state directory when dropped (after everything declared later is gone).
 struct RemoveOnDrop(StateDir);

@@ -33,10 +33,10 @@ pub struct Features {
 
 /// This build's features.
 pub const FEATURES: Features = Features {
-    services: false,
-    node_ports: false,
-    policies: false,
-    dns: false,
+    services: true,
+    node_ports: true,
+    policies: true,
+    dns: true,
 };
 
 /// The cluster DNS domain the controller is started with.
@@ -72,7 +72,9 @@ impl<'a> Ctx<'a> {
     /// Where the expected verdicts come from, in words.
     pub fn expectations(&self) -> String {
         if self.features.policies {
-            "private subnets and NetworkPolicies, as the sandbox reads the manifests".into()
+            "private subnets and NetworkPolicies, as the sandbox reads the manifests \
+             (independently of the controller's ACLs)"
+                .into()
         } else {
             "private subnets, as the sandbox reads the manifests (NetworkPolicies are not \
              enforced in this build)"
