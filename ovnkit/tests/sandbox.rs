@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ovn_testbed::{Lab, namespaces_with_prefix, process_alive};
 use ovnkit::sandbox::objects::DEFAULT_MANIFESTS;
-use ovnkit::sandbox::report::{Outcome, Report};
+use ovnkit::sandbox::report::{Cell, Matrix, Outcome, Report};
 use ovnkit::sandbox::status::Status;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ovnkit");
@@ -127,6 +127,7 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
     let shown = serde_json::to_string_pretty(&report).unwrap();
     assert!(report.passed, "failures: {:?}\n{shown}", report.failures);
     assert!(report.failures.is_empty());
+    assert!(report.unavailable.is_empty(), "{:?}", report.unavailable);
     assert_eq!(report.nodes.len(), 2);
     assert_eq!(report.pods.len(), 14, "every pod of the manifests");
     assert!(
@@ -135,16 +136,35 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
             .iter()
             .all(|p| p.outcome == Outcome::Pass && !p.ip.is_empty())
     );
+
+    // Every pair, and the denials of the private subnet and of the NetworkPolicy among them.
     let matrix = report.reachability.as_ref().expect("a reachability matrix");
     assert_eq!(matrix.cells.len(), 14 * 13, "every pair");
     assert_eq!(matrix.outcome, Outcome::Pass);
-    assert!(
+    let blocked_by = |what: &str| {
         matrix
             .cells
             .iter()
-            .any(|c| !c.ping.expected && !c.ping.reached),
-        "the private subnet's denials were probed"
+            .any(|c| c.by.contains(what) && !c.tcp.expected && !c.tcp.reached)
+    };
+    assert!(blocked_by("private subnet secure"));
+    assert!(blocked_by("policy apps/db-from-web"));
+    let web_to_db = cell(matrix, "apps/web-0", "apps/db-1");
+    assert!(
+        web_to_db.tcp.reached && !web_to_db.ping.reached,
+        "the policy admits web on TCP 8080 only: {web_to_db:?}"
     );
+
+    // Two ClusterIP ports and the NodePort Service's cluster IP, its node port on both nodes,
+    // three DNS names: every one answered as expected.
+    assert_eq!(report.services.len(), 3);
+    assert_eq!(report.node_ports.len(), 2);
+    for check in report.services.iter().chain(&report.node_ports) {
+        assert_eq!(check.outcome, Outcome::Pass, "{check:?}");
+        assert_eq!(check.answers.len(), 3, "every web pod answered: {check:?}");
+    }
+    assert_eq!(report.dns.len(), 3);
+    assert!(report.dns.iter().all(|d| d.outcome == Outcome::Pass));
     let subnets: BTreeSet<&str> = report.gateways.iter().map(|g| g.subnet.as_str()).collect();
     assert_eq!(
         subnets,
@@ -153,12 +173,9 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
     assert!(report.gateways.iter().all(|g| g.outcome == Outcome::Pass));
     assert_eq!(report.qos.len(), 2);
     assert!(report.qos.iter().all(|q| q.outcome == Outcome::Pass));
-    for check in report.services.iter().chain(&report.node_ports) {
-        assert!(!check.outcome.failed(), "{check:?}");
-    }
-    assert!(!report.services.is_empty() && !report.node_ports.is_empty() && !report.dns.is_empty());
 
-    // While it runs: status shows it, and an edit of the manifests changes the network.
+    // While it runs, status shows it, and an edit of the manifests changes the network: a pod
+    // added, a QoS annotation changed, the NetworkPolicy removed.
     wait(
         work.path(),
         Duration::from_secs(30),
@@ -171,15 +188,18 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
          spec: {containers: [{name: app, image: busybox}]}\n",
     )
     .unwrap();
-    let edited = DEFAULT_MANIFESTS.replace(
+    let policy = DEFAULT_MANIFESTS
+        .find("# Only the web pods reach the database")
+        .expect("the policy comes last");
+    let edited = DEFAULT_MANIFESTS[..policy].replace(
         "ovn.kubernetes.io/egress_rate: \"20\"",
         "ovn.kubernetes.io/egress_rate: \"10\"",
     );
-    assert_ne!(edited, DEFAULT_MANIFESTS);
+    assert!(edited.contains("egress_rate: \"10\"") && !edited.contains("kind: NetworkPolicy"));
     let tmp = manifests.join(".cluster.yaml.tmp");
     fs::write(&tmp, edited).unwrap();
     fs::rename(&tmp, manifests.join("cluster.yaml")).unwrap();
-    let after = wait(
+    let (live, r) = wait(
         work.path(),
         Duration::from_secs(300),
         "the edit applied and checked",
@@ -191,26 +211,30 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
                 .then_some((s.pods, r))
         },
     );
-    let (live, r) = after;
     assert!(
         live.iter()
             .any(|p| p.pod == "default/late" && !p.ip.is_empty())
     );
-    assert!(
-        r.changes
-            .iter()
-            .any(|c| c.contains("pod default/late created through CRI")),
-        "{:?}",
-        r.changes
-    );
+    for change in [
+        "pod default/late created through CRI",
+        "pod default/uploader: ovn.kubernetes.io/egress_rate=10",
+        "network policy apps/db-from-web removed",
+    ] {
+        assert!(
+            r.changes.iter().any(|c| c.contains(change)),
+            "{change}: {:?}",
+            r.changes
+        );
+    }
     assert!(r.passed, "after the edit: {:?}", r.failures);
     let late = r.pods.iter().find(|p| p.name == "late").unwrap();
     assert_eq!(late.outcome, Outcome::Pass);
     let m = r.reachability.as_ref().unwrap();
+    assert!(cell(m, "default/late", "default/client").ping.reached);
+    let client_to_db = cell(m, "default/client", "apps/db-0");
     assert!(
-        m.cells
-            .iter()
-            .any(|c| c.from == "default/late" && c.ping.reached)
+        client_to_db.ping.expected && client_to_db.ping.reached && client_to_db.tcp.reached,
+        "without the policy, the database is open: {client_to_db:?}"
     );
 
     let (ok, text) = run(&["sandbox", "down", "--dir", &state.display().to_string()]);
@@ -218,6 +242,14 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
     let exit = child.wait().unwrap();
     assert!(exit.success(), "up exits 0 after down: {exit}");
     assert_nothing_left(&report, &state);
+}
+
+/// The matrix cell `from` -> `to`.
+fn cell<'a>(m: &'a Matrix, from: &str, to: &str) -> &'a Cell {
+    m.cells
+        .iter()
+        .find(|c| c.from == from && c.to == to)
+        .unwrap_or_else(|| panic!("no cell {from} -> {to}"))
 }
 
 #[test]

@@ -129,11 +129,15 @@ fn matrix(m: &Matrix, out: &mut String) {
         );
     }
     let mut restricted: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in m.cells.iter().filter(|c| !c.by.is_empty()) {
+    for c in m
+        .cells
+        .iter()
+        .filter(|c| !(c.ping.expected && c.tcp.expected))
+    {
         *restricted.entry(c.by.as_str()).or_default() += 1;
     }
     for (by, n) in restricted {
-        let _ = writeln!(out, "  {n} pairs restricted by {by}");
+        let _ = writeln!(out, "  {n} pairs blocked (ping, or ping and TCP) by {by}");
     }
     for c in &m.cells {
         for (what, p) in [("ping", &c.ping), ("TCP", &c.tcp)] {
