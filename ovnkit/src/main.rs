@@ -8,6 +8,7 @@
 //!     [--no-node-ports] [--metrics-addr ADDR] [--dns-server IP] [--cluster-domain cluster.local]
 //! ovnkit cni                       # the CNI plugin, as `ovnkit` with no arguments and CNI_COMMAND set
 //! ovnkit trace FROM TO [--tcp|--udp|--icmp] [--nb REMOTES] [--sb REMOTE] [--json]
+//! ovnkit sandbox up|status|down    # the whole plugin on one machine (see `ovnkit::sandbox`)
 //! ```
 //!
 //! `controller` turns Namespaces, Pods and Nodes into one OVN logical topology (see the
@@ -56,6 +57,9 @@ enum Command {
     /// Run the CNI plugin: the `CNI_*` environment and the network configuration on stdin, the
     /// answer on stdout (what a runtime gets from `ovnkit` run with no arguments).
     Cni,
+    /// The whole plugin on one machine: a lab, the controller, an agent and containerd per
+    /// node, pods from Kubernetes manifests, and a report of what the network did.
+    Sandbox(ovnkit::sandbox::SandboxArgs),
     /// Explain a packet's path through OVN, from a pod (or a node's management port) to a
     /// pod, a Service or an address, with the verdict named by the cluster's objects.
     Trace(TraceArgs),
@@ -230,14 +234,25 @@ fn main() -> ExitCode {
             }
         };
     }
+    // The sandbox prints progress lines of its own; its logs are warnings only by default.
+    let default_filter = if matches!(command, Command::Sandbox(_)) {
+        "warn"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let command = match command {
+        // The sandbox runs runtimes and threads of its own.
+        Command::Sandbox(args) => return ovnkit::sandbox::run(args),
+        other => other,
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -249,7 +264,7 @@ fn main() -> ExitCode {
         match command {
             Command::Controller(args) => controller(args).await,
             Command::Agent(args) => agent(args).await,
-            Command::Cni | Command::Trace(_) => {
+            Command::Cni | Command::Trace(_) | Command::Sandbox(_) => {
                 unreachable!("answered before the runtime starts")
             }
         }

@@ -12,7 +12,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs::{self};
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use common::agent::{AgentProc, ECHO_PORT, source_seen};
@@ -21,6 +20,7 @@ use ovn_testbed::{
     CentralOptions, CniConfig, Containerd, CriPod, ExternalNet, Lab, Node, PodSpec, SourceEcho,
     tcp_throughput,
 };
+use ovnkit::sandbox::procs::conflist;
 
 /// Whether the node's namespace has a link called `name`.
 fn node_has_link(node: &Node, name: &str) -> bool {
@@ -35,16 +35,6 @@ fn has_ovs_port(node: &Node, name: &str) -> bool {
         .unwrap()
         .lines()
         .any(|p| p == name)
-}
-
-/// The conflist containerd loads: the `ovnkit` binary, talking to `socket`.
-fn conflist(socket: &Path) -> String {
-    serde_json::json!({
-        "cniVersion": "1.0.0",
-        "name": "ovnkit",
-        "plugins": [{ "type": "ovnkit", "agentSocket": socket }]
-    })
-    .to_string()
 }
 
 /// (namespace, name, node index, annotations)

@@ -39,12 +39,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Directories outside the lab that containerd and libcni create on first use and never
 /// remove: the shims' sockets and libcni's result cache. Removed (when empty) by the
 /// containerd that created them.
-const SYSTEM_DIRS: &[&str] = &[
+pub(crate) const SYSTEM_DIRS: &[&str] = &[
     "/run/containerd/s",
     "/run/containerd",
     "/var/lib/cni/results",
     "/var/lib/cni",
 ];
+
+/// The file in a containerd's directory listing the [`SYSTEM_DIRS`] it created.
+pub(crate) const CREATED_DIRS: &str = "created-dirs";
 
 /// The CNI setup of a lab containerd: the conflist and the plugins it names.
 ///
@@ -296,11 +299,18 @@ impl Node {
             .exec("cat", &["/proc/sys/net/ipv4/ip_forward"])?
             .trim()
             .to_string();
-        let created_dirs = SYSTEM_DIRS
+        let created_dirs: Vec<PathBuf> = SYSTEM_DIRS
             .iter()
             .map(PathBuf::from)
             .filter(|d| !d.exists())
             .collect();
+        // For `reclaim`, which removes them (when empty) if this process dies undropped.
+        let listed = dir.join(CREATED_DIRS);
+        let text: String = created_dirs
+            .iter()
+            .map(|d| format!("{}\n", d.display()))
+            .collect();
+        fs::write(&listed, text).map_err(io_err("writing", &listed))?;
 
         let t = Instant::now();
         let log_path = dir.join("containerd.log");
@@ -319,6 +329,9 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);
+        // Its own process group: a terminal's Ctrl-C goes to the program that owns the lab,
+        // which then stops containerd after removing its pods, not to containerd itself.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command.spawn().map_err(|source| Error::Spawn {
             command: cmd::show(&command),
             source,
@@ -332,8 +345,13 @@ impl Node {
             config: config.clone(),
             pidfile,
         };
-        fs::write(&process.pidfile, format!("{pid}\n"))
-            .map_err(io_err("writing", &process.pidfile))?;
+        // Two lines: the PID and the config path its command line carries, which is how
+        // `reclaim` tells that the PID is still this containerd.
+        fs::write(
+            &process.pidfile,
+            format!("{pid}\n{}\n", process.config.display()),
+        )
+        .map_err(io_err("writing", &process.pidfile))?;
         let cri = cmd::wait_for(
             || format!("containerd's socket {}", socket.display()),
             START_TIMEOUT,
@@ -422,8 +440,9 @@ impl Process {
     /// The PID is alive (not a zombie), the pidfile names it, and its command line carries
     /// this containerd's config path.
     fn is_ours(&self) -> bool {
-        let pidfile_ok =
-            fs::read_to_string(&self.pidfile).is_ok_and(|text| text.trim() == self.pid.to_string());
+        let pidfile_ok = fs::read_to_string(&self.pidfile).is_ok_and(|text| {
+            text.lines().next().map(str::trim) == Some(self.pid.to_string().as_str())
+        });
         let config = self.config.as_os_str().as_encoded_bytes();
         let cmdline_ok = fs::read(format!("/proc/{}/cmdline", self.pid))
             .is_ok_and(|raw| raw.split(|b| *b == 0).any(|arg| arg == config));
@@ -483,7 +502,7 @@ impl Containerd {
 
     /// The directory of pod network namespace files.
     pub fn netns_dir(&self) -> PathBuf {
-        self.dir.join("state/io.containerd.grpc.v1.cri/netns")
+        netns_dir(&self.dir)
     }
 
     /// The cgroup parent of every pod (`/ovk<lab>-n<index>`), under each cgroup hierarchy.
@@ -612,56 +631,74 @@ impl Containerd {
             }
         }
     }
+}
 
-    /// The cgroup directories of this containerd's pods: `<hierarchy><cgroup_parent>` under
-    /// every mounted cgroup hierarchy that has one.
-    fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        let relative = self.cgroup_parent.trim_start_matches('/');
-        mount_points()
-            .into_iter()
-            .filter(|(_, fstype)| fstype == "cgroup" || fstype == "cgroup2")
-            .map(|(point, _)| point.join(relative))
-            .filter(|dir| dir.is_dir())
-            .collect()
-    }
+/// The cgroup directories of pods with cgroup parent `cgroup_parent` (`/ovk<lab>-n<index>`):
+/// `<hierarchy><cgroup_parent>` under every mounted cgroup hierarchy that has one.
+fn cgroup_dirs(cgroup_parent: &str) -> Vec<PathBuf> {
+    let relative = cgroup_parent.trim_start_matches('/');
+    mount_points()
+        .into_iter()
+        .filter(|(_, fstype)| fstype == "cgroup" || fstype == "cgroup2")
+        .map(|(point, _)| point.join(relative))
+        .filter(|dir| dir.is_dir())
+        .collect()
+}
 
-    /// Kills what a failed teardown left running: processes in this containerd's cgroups
-    /// (the pods' own, by construction), then shims started for its socket.
-    fn kill_leftovers(&self) {
-        for dir in self.cgroup_dirs() {
-            for procs in walk_dirs(&dir).iter().map(|d| d.join("cgroup.procs")) {
-                for pid in fs::read_to_string(&procs).unwrap_or_default().lines() {
-                    if let Ok(pid) = pid.trim().parse::<i32>() {
-                        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                    }
+/// What a stopped containerd with directory `dir`, socket `socket` and pod cgroup parent
+/// `cgroup_parent` may leave on the host, removed: processes in its cgroups (the pods' own,
+/// by construction) and shims started for its socket are killed, mounts under its directory
+/// are unmounted deepest first, pod network namespace files removed, and its cgroup
+/// directories removed bottom up. Returns how many processes were killed.
+pub(crate) fn remove_leftovers(dir: &Path, socket: &Path, cgroup_parent: &str) -> usize {
+    let mut killed = 0;
+    for cgroup in cgroup_dirs(cgroup_parent) {
+        for procs in walk_dirs(&cgroup).iter().map(|d| d.join("cgroup.procs")) {
+            for pid in fs::read_to_string(&procs).unwrap_or_default().lines() {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    killed += usize::from(kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok());
                 }
             }
         }
-        let address = self.socket.as_os_str().as_encoded_bytes();
-        for pid in shims_for(address) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    for pid in shims_for(socket.as_os_str().as_encoded_bytes()) {
+        killed += usize::from(kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok());
+    }
+    for mount in mounts_under(dir) {
+        let _ = umount2(&mount, MntFlags::MNT_DETACH);
+    }
+    if let Ok(entries) = fs::read_dir(netns_dir(dir)) {
+        for entry in entries.flatten() {
+            let _ = fs::remove_file(entry.path());
         }
     }
+    // A cgroup can be removed once its last process is gone, which takes a moment after
+    // SIGKILL.
+    for _ in 0..100 {
+        let mut left = false;
+        for cgroup in cgroup_dirs(cgroup_parent) {
+            for sub in walk_dirs(&cgroup) {
+                left |= fs::remove_dir(sub).is_err();
+            }
+        }
+        if !left {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    killed
+}
+
+/// The directory of pod network namespace files of the containerd in `dir`.
+fn netns_dir(dir: &Path) -> PathBuf {
+    dir.join("state/io.containerd.grpc.v1.cri/netns")
 }
 
 impl Drop for Containerd {
     fn drop(&mut self) {
         self.remove_all_pods();
         self.process.stop();
-        self.kill_leftovers();
-        for mount in mounts_under(&self.dir) {
-            let _ = umount2(&mount, MntFlags::MNT_DETACH);
-        }
-        if let Ok(entries) = fs::read_dir(self.netns_dir()) {
-            for entry in entries.flatten() {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-        for dir in self.cgroup_dirs() {
-            for sub in walk_dirs(&dir) {
-                let _ = fs::remove_dir(sub);
-            }
-        }
+        remove_leftovers(&self.dir, &self.socket, &self.cgroup_parent);
         let forward = self
             .node_ns
             .exec("cat", &["/proc/sys/net/ipv4/ip_forward"])

@@ -182,9 +182,30 @@ pub(crate) fn is_alive(pid: i32) -> bool {
 /// Whether process `pid` was started with `--pidfile=<pidfile>`.
 pub(crate) fn owns_pidfile(pid: i32, pidfile: &Path) -> bool {
     let wanted = format!("--pidfile={}", pidfile.display());
+    has_arg(pid, wanted.as_bytes())
+}
+
+/// Whether process `pid`'s command line has an argument equal to `arg`.
+pub(crate) fn has_arg(pid: i32, arg: &[u8]) -> bool {
     fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|raw| raw.split(|b| *b == 0).any(|arg| arg == wanted.as_bytes()))
+        .map(|raw| raw.split(|b| *b == 0).any(|a| a == arg))
         .unwrap_or(false)
+}
+
+/// The PID a pidfile names, if that process is alive and is the one the pidfile was written
+/// for: started with `--pidfile=<pidfile>` (the detached daemons), or carrying the argument
+/// on the pidfile's second line (processes the lab started in the foreground, which write no
+/// pidfile themselves: [`LabProcess`](crate::LabProcess), containerd).
+pub(crate) fn pidfile_owner(pidfile: &Path) -> Option<i32> {
+    let text = fs::read_to_string(pidfile).ok()?;
+    let mut lines = text.lines();
+    let pid: i32 = lines.next()?.trim().parse().ok()?;
+    if pid <= 1 || !is_alive(pid) {
+        return None;
+    }
+    let owner = lines.next().map(str::trim).filter(|l| !l.is_empty());
+    let owned = owns_pidfile(pid, pidfile) || owner.is_some_and(|o| has_arg(pid, o.as_bytes()));
+    owned.then_some(pid)
 }
 
 fn wait_dead(pid: i32, timeout: Duration) -> bool {

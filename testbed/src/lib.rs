@@ -54,6 +54,14 @@
 //! [`CniConfig::with_plugin`] under the name its conflist `"type"` uses. The pitfalls the lab
 //! handles, and the ones a plugin author meets, are in `docs/lab.md`.
 //!
+//! # After a crash
+//!
+//! A program that keeps a lab beyond its own lifetime (`ovnkit sandbox up --keep`) records
+//! the lab's directory; [`reclaim`] removes everything of that lab from the directory and the
+//! lab's name prefix when the program died without dropping it: daemons and
+//! [`LabProcess`]es by their checked pidfiles, containerd's leftovers, namespaces, the
+//! directory.
+//!
 //! [`golden`] holds the golden-file check the planners' test suites share.
 //!
 //! It sits beside the ovnkit crates, not under them: the libraries never depend on it; their
@@ -102,6 +110,8 @@ mod node;
 mod ovsdb_server;
 mod pod;
 mod probe;
+mod process;
+mod reclaim;
 mod traffic;
 
 pub use central::{Central, CentralOptions};
@@ -116,11 +126,13 @@ pub use error::{Error, PACKAGES, Result};
 pub use external::ExternalNet;
 pub use lab::{CNI_PLUGIN_DIR, Lab, check_install, namespaces_with_prefix, schemas};
 pub use leftovers::mounts_under;
-pub use netns::{EnterNetns, Netns, NsThread};
+pub use netns::{EnterNetns, Netns, NsThread, spawn_in};
 pub use node::{Node, UNDERLAY_PREFIX};
 pub use ovsdb_server::{OvsdbServer, OvsdbServerOptions, Pki, TlsFiles};
 pub use pod::{POD_MTU, Pod, PodConfig};
 pub use probe::{PingTimeline, Pinger, SourceEcho, source_seen_by};
+pub use process::LabProcess;
+pub use reclaim::{Reclaimed, lab_id_of, reclaim};
 pub use traffic::{PingStats, Throughput, ping, tcp_throughput};
 
 /// Whether process `pid` exists and is not a zombie. Tests use it to check that a dropped lab

@@ -105,8 +105,10 @@ impl EnterNetns for Netns {
     }
 }
 
-/// Starts `f` on a new thread that has entered `ns`.
-pub(crate) fn spawn_in<T, F>(ns: &impl EnterNetns, f: F) -> Result<NsThread<T>>
+/// Starts `f` on a new thread that has entered `ns` (a lab namespace or a CRI pod's). Sockets
+/// `f` opens live in that namespace, also after they are handed to another thread; processes
+/// it spawns start there.
+pub fn spawn_in<T, F>(ns: &impl EnterNetns, f: F) -> Result<NsThread<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,

@@ -1,13 +1,18 @@
 //! The project's two commands, runnable on a fresh Debian machine as root:
 //!
-//! - `cargo xtask tour`: installs OVN/OVS when missing, then runs the lab tour example.
+//! - `cargo xtask sandbox`: installs what is missing (OVN/OVS, containerd, runc, the CNI
+//!   plugins, busybox for the local images, protoc), builds `ovnkit`, runs
+//!   `ovnkit sandbox up` on the default manifests (a 3-node lab, the controller, an agent and
+//!   containerd per node, pods through CRI), prints the report and tears everything down; its
+//!   exit code is the report's verdict. Arguments after `sandbox` go to `ovnkit sandbox up`.
 //! - `cargo xtask test`: installs OVN/OVS when missing, then runs `cargo fmt --check`, clippy with
 //!   `-D warnings` (`incompatible_msrv` included), the release checks of [`release`], the doc
 //!   build with warnings denied, the README's library example (`sdk_quickstart`) and every test
 //!   (the real-OVN ones included).
 //!
 //! `cargo xtask install` only does the install step; `cargo xtask package` only the release
-//! checks that `test` also runs (dependencies' `rust-version`s, `cargo package`).
+//! checks that `test` also runs (dependencies' `rust-version`s, `cargo package`);
+//! `cargo xtask tour` runs the lab tour example (the testbed alone, without the plugin).
 
 use std::env;
 use std::path::Path;
@@ -43,15 +48,19 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("install") => install(),
+        Some("sandbox") => install().and_then(|()| sandbox(&args[1..])),
         Some("tour") => install().and_then(|()| tour(&args[1..])),
         Some("test") => install().and_then(|()| test()),
         Some("package") => release_checks(&cargo()),
         _ => {
-            eprintln!("usage: cargo xtask <tour|test|install|package>");
-            eprintln!("  tour     install OVN/OVS if missing, run the lab tour example");
+            eprintln!("usage: cargo xtask <sandbox|test|install|package|tour>");
+            eprintln!(
+                "  sandbox  install what is missing, run the plugin on a 3-node lab: report, verdict"
+            );
             eprintln!("  test     install OVN/OVS if missing, then fmt, clippy, all tests, docs");
             eprintln!("  install  only install OVN/OVS (Debian packages) if missing");
             eprintln!("  package  only the rust-version and cargo package checks of `test`");
+            eprintln!("  tour     install OVN/OVS if missing, run the lab tour example");
             return ExitCode::from(2);
         }
     };
@@ -135,6 +144,43 @@ fn install() -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `ovnkit sandbox up` on the default manifests (plus `extra` arguments): the report on
+/// stdout, everything torn down at the end, the verdict as the result.
+fn sandbox(extra: &[String]) -> Result<(), String> {
+    if !is_root() {
+        return Err(
+            "the sandbox creates network namespaces and runs daemons: run it as root".into(),
+        );
+    }
+    run(Command::new(cargo()).args(["build", "--package", "ovnkit", "--bin", "ovnkit"]))?;
+    let mut command = Command::new(cargo());
+    command
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "ovnkit",
+            "--bin",
+            "ovnkit",
+            "--",
+        ])
+        .args(["sandbox", "up"])
+        .args(extra);
+    let shown = format!("{command:?}").replace('"', "");
+    println!("xtask: running {shown}");
+    let status = command
+        .status()
+        .map_err(|e| format!("could not start {shown}: {e}"))?;
+    match status.code() {
+        Some(0) => {
+            println!("xtask: the sandbox passed every check");
+            Ok(())
+        }
+        Some(1) => Err("the sandbox ran, and some checks failed (see the report above)".into()),
+        _ => Err(format!("the sandbox could not run ({status})")),
+    }
 }
 
 fn tour(extra: &[String]) -> Result<(), String> {

@@ -2,22 +2,22 @@
 //! use in place of the CNI plugin, and a lab with a central, two nodes and the controller.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use ovn_testbed::{Central, CentralOptions, Lab, Netns, Node};
+use ovnkit::sandbox::procs::{AgentProcess, log_tail};
 use ovnkit_kube::cni::protocol::{Attachment, Command, PodRef, Reply, Request};
 
-use super::{Controller, results, wait_for, write_manifest};
+use super::{Controller, results, write_manifest};
 
-/// An `ovnkit agent` inside a node's namespace; SIGKILLed (by its own PID) when dropped, and
-/// its log tail printed when the test fails.
+/// An `ovnkit agent` inside a node's namespace ([`AgentProcess`], the sandbox's too);
+/// SIGKILLed (by its own PID) when dropped, and its log tail printed when the test fails.
 pub struct AgentProc {
-    child: Child,
+    process: AgentProcess,
     pub log: PathBuf,
     pub socket: PathBuf,
 }
@@ -29,52 +29,22 @@ impl AgentProc {
 
     /// [`AgentProc::start`] with more arguments for the agent.
     pub fn start_with(lab: &Lab, central: &Central, node: &Node, extra: &[&str]) -> Self {
-        let run_dir = lab.dir().join(format!("agent-{}", node.name()));
-        let log = lab.dir().join(format!("agent-{}.log", node.name()));
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("agent log");
-        // In the node's network namespace but the host's mount namespace (`nsenter`, not `ip
-        // netns exec`, which makes a mount namespace of its own): pod namespace files that a
-        // runtime mounts later must be visible to the agent, as a DaemonSet's
-        // HostToContainer mount propagation makes them. nsenter execs the agent: the child's
-        // PID is the agent's.
-        let child = std::process::Command::new("nsenter")
-            .arg(format!("--net=/var/run/netns/{}", node.netns().name()))
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_ovnkit"))
-            .args([
-                "agent",
-                "--node",
-                &node.name(),
-                "--nb",
-                &central.nb_remote(),
-            ])
-            .args(["--ovs", &node.ovsdb().unix_remote(), "--run-dir"])
-            .arg(&run_dir)
-            .args(["--htb-ingress", "--port-timeout", "10"])
-            .args(extra)
-            .env("RUST_LOG", "info,ovnkit_kube=debug")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("ovnkit agent starts");
-        let mut agent = AgentProc {
-            child,
-            log,
-            socket: run_dir.join("agent.sock"),
+        let mut args = vec!["--htb-ingress", "--port-timeout", "10"];
+        args.extend_from_slice(extra);
+        let process = AgentProcess::start(
+            Path::new(env!("CARGO_BIN_EXE_ovnkit")),
+            lab.dir(),
+            central,
+            node,
+            &args,
+            Duration::from_secs(30),
+        )
+        .expect("ovnkit agent starts and answers STATUS");
+        let agent = AgentProc {
+            log: process.log().to_owned(),
+            socket: process.socket().to_owned(),
+            process,
         };
-        let socket = agent.socket.clone();
-        wait_for(Duration::from_secs(30), "the agent answers STATUS", || {
-            assert!(
-                matches!(agent.child.try_wait(), Ok(None)),
-                "the agent exited"
-            );
-            (socket.exists() && matches!(call(&socket, &status()), Some(Reply::Done))).then_some(())
-        });
         let mode = fs::metadata(&agent.socket).unwrap().permissions();
         assert_eq!(
             std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
@@ -84,9 +54,7 @@ impl AgentProc {
     }
 
     pub fn kill(&mut self) {
-        // Our own child, not reaped yet: its PID cannot have been reused.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 }
 
@@ -94,12 +62,8 @@ impl Drop for AgentProc {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
-            let log = fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
             eprintln!("--- agent log {} (last lines) ---", self.log.display());
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
+            eprintln!("{}", log_tail(&self.log, 60));
         }
     }
 }

@@ -8,14 +8,16 @@ pub mod reach;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A controller process; killed (SIGKILL) and reaped when dropped.
+use ovnkit::sandbox::procs::{ControllerProcess, log_tail};
+
+/// A controller process ([`ControllerProcess`], the sandbox's too); killed (SIGKILL) and
+/// reaped when dropped, with its log's tail printed when the test fails.
 pub struct Controller {
-    child: Child,
+    process: ControllerProcess,
     pub log: PathBuf,
 }
 
@@ -23,61 +25,43 @@ impl Controller {
     /// Starts `ovnkit controller` on `nb` with `manifests` and `state`; its log goes to
     /// `log` (appended, so that restarts keep one log).
     pub fn start(nb: &str, manifests: &Path, state: &Path, log: &Path, extra: &[&str]) -> Self {
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("controller log");
-        let child = Command::new(env!("CARGO_BIN_EXE_ovnkit"))
-            .args(["controller", "--nb", nb, "--manifests"])
-            .arg(manifests)
-            .arg("--state-dir")
-            .arg(state)
-            .args(extra)
-            .env("RUST_LOG", "info,ovnkit_kube=debug")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("ovnkit controller starts");
+        let process = ControllerProcess::start(
+            Path::new(env!("CARGO_BIN_EXE_ovnkit")),
+            nb,
+            manifests,
+            state,
+            log,
+            extra,
+        )
+        .expect("ovnkit controller starts");
         Controller {
-            child,
+            process,
             log: log.to_owned(),
         }
     }
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        u32::try_from(self.process.pid()).expect("a PID")
     }
 
     /// SIGKILL, and reap.
     pub fn kill(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        // Our own child: its PID cannot have been reused before we reap it.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     /// Whether the process still runs.
     pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.is_running()
     }
 }
 
 impl Drop for Controller {
     fn drop(&mut self) {
-        self.stop();
+        self.process.kill();
         if std::thread::panicking() {
-            let log = fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
             eprintln!("--- controller log (last lines) ---");
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
+            eprintln!("{}", log_tail(&self.log, 60));
         }
     }
 }
