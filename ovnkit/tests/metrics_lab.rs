@@ -113,6 +113,10 @@ fn controller_and_agent_export_their_families_and_the_counters_move_when_pods_co
     assert!(value(&before, committed) >= 1.0);
     assert!(value(&before, "ovnkit_controller_step_duration_seconds_count") >= 1.0);
     assert!(value(&before, "ovnkit_reconcile_objects_total{kind=\"pod\"}") >= 2.0);
+    for kind in ["cluster", "pod"] {
+        let series = format!("ovnkit_reconcile_duration_seconds_count{{kind=\"{kind}\"}}");
+        assert!(value(&before, &series) >= 1.0, "{series}");
+    }
     assert_eq!(value(&before, "ovnkit_queue_depth{kind=\"pod\"}"), 0.0);
     assert!(
         before
@@ -127,6 +131,8 @@ fn controller_and_agent_export_their_families_and_the_counters_move_when_pods_co
         (s.get(used) == Some(&3.0)).then_some(s)
     });
     assert!(value(&after, committed) > value(&before, committed));
+    let pod_parts = "ovnkit_reconcile_duration_seconds_count{kind=\"pod\"}";
+    assert!(value(&after, pod_parts) > value(&before, pod_parts));
 
     // The agent: a pod attached through its socket shows as an ADD and its phases.
     let agent = AgentProc::start_with(&lab, &central, &node, &["--metrics-addr", "127.0.0.1:0"]);

@@ -6,7 +6,8 @@
 //! manifest mode, `ovnkit agent` on both nodes (management ports, egress), and pods plumbed
 //! by CNI `ADD`s over the agents' sockets in three namespaces: `default` (distributed gateway),
 //! `web` (a private subnet) and `corp` (a centralized gateway on node 1); one more pod of
-//! `default` is never started. Last, a NetworkPolicy isolates a pod.
+//! `default` is never started. Then a ClusterIP and NodePort Service on one pod, and last a
+//! NetworkPolicy that isolates that pod.
 
 mod common;
 
@@ -19,20 +20,58 @@ use ovn_testbed::{CentralOptions, ExternalNet, Lab, Netns, SourceEcho, source_se
 use ovnkit_kube::cni::protocol::Command;
 
 const PORT: u16 = 8080;
+const CLUSTER_IP: &str = "10.96.0.30";
+const NODE_PORT: u16 = 30090;
+/// Where nodes send node-port traffic into OVN (the controller's and agents' default).
+const NODE_PORT_VIP: &str = "169.254.169.3";
 
-/// `ovnkit trace FROM TO --json` -> (verdict object, whole JSON).
-fn trace(nb: &str, sb: &str, from: &str, to: &str) -> (serde_json::Value, serde_json::Value) {
+/// `ovnkit trace FROM TO --json` -> (verdict object, whole JSON), or what it printed on
+/// stderr when it failed.
+fn try_trace(
+    nb: &str,
+    sb: &str,
+    from: &str,
+    to: &str,
+) -> Result<(serde_json::Value, serde_json::Value), String> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ovnkit"))
         .args(["trace", from, to, "--nb", nb, "--sb", sb, "--json"])
         .output()
         .expect("ovnkit trace runs");
-    assert!(
-        out.status.success(),
-        "ovnkit trace {from} {to}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    (json["verdict"].clone(), json)
+    Ok((json["verdict"].clone(), json))
+}
+
+/// [`try_trace`] that must succeed.
+fn trace(nb: &str, sb: &str, from: &str, to: &str) -> (serde_json::Value, serde_json::Value) {
+    try_trace(nb, sb, from, to).unwrap_or_else(|e| panic!("ovnkit trace {from} {to}: {e}"))
+}
+
+/// Whether some hop of the trace notes the load balancer choosing `backend`.
+fn chose_backend(json: &serde_json::Value, backend: &str) -> bool {
+    json["hops"].as_array().is_some_and(|hops| {
+        hops.iter()
+            .flat_map(|h| h["notes"].as_array().into_iter().flatten())
+            .any(|n| {
+                n.as_str()
+                    .is_some_and(|n| n.starts_with("load balancer:") && n.contains(backend))
+            })
+    })
+}
+
+/// A ClusterIP and NodePort Service `echo` in `default` on `backend` (address, node), port 80
+/// to the pods' 8080, node port [`NODE_PORT`], and its EndpointSlice.
+fn echo_service(backend: IpAddr, node: &str) -> Vec<String> {
+    vec![
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: echo\n  namespace: default\nspec:\n  type: NodePort\n  clusterIP: {CLUSTER_IP}\n  clusterIPs: [{CLUSTER_IP}]\n  externalTrafficPolicy: Cluster\n  ports:\n  - name: http\n    protocol: TCP\n    port: 80\n    targetPort: {PORT}\n    nodePort: {NODE_PORT}\n"
+        ),
+        format!(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: echo-1\n  namespace: default\n  labels:\n    kubernetes.io/service-name: echo\naddressType: IPv4\nports:\n- name: http\n  protocol: TCP\n  port: {PORT}\nendpoints:\n- addresses: [\"{backend}\"]\n  conditions: {{ready: true}}\n  nodeName: {node}\n  targetRef: {{kind: Pod, namespace: default, name: b}}\n"
+        ),
+    ]
 }
 
 /// Whether a TCP connection from `ns` to `to` gets an answer (retried briefly: the first
@@ -187,16 +226,73 @@ fn trace_verdicts_match_what_real_connections_do_and_name_the_rule_that_drops() 
     });
     assert_eq!(seen, IpAddr::V4(ExternalNet::node_ip(&nodes[1])));
 
-    // 6. A NetworkPolicy isolating default/b's ingress (only pods labelled role=client may
+    // 6. To a ClusterIP: the Service's load balancer picks default/b, delivered, and a
+    // connection to the cluster IP reaches b.
+    let b_ip = pods["default/b"].1;
+    write_manifest(
+        &manifests,
+        "services.yaml",
+        &echo_service(b_ip, &nodes[1].name()),
+    );
+    let (v, json) = wait_for(Duration::from_secs(30), "the Service in the trace", || {
+        try_trace(&nb, &sb, "default/a", "default/echo:80").ok()
+    });
+    assert_eq!(v["verdict"], "delivered", "{json:#}");
+    assert_eq!(v["port"], "default.b", "{json:#}");
+    assert_eq!(
+        json["destination"]["load_balancer"][0],
+        "svc-default-echo-tcp"
+    );
+    let backend = format!("{b_ip}:{PORT}");
+    assert!(chose_backend(&json, &backend), "{json:#}");
+    central.sync_hv().expect("sync");
+    let vip: SocketAddr = format!("{CLUSTER_IP}:80").parse().unwrap();
+    let seen = wait_for(Duration::from_secs(20), "the cluster IP answers", || {
+        source_seen_by(ns_of("default/a"), vip, Duration::from_secs(1)).ok()
+    });
+    assert_eq!(seen, pods["default/a"].1, "b sees a's own address");
+
+    // 7. A node port from outside: a node forwards it to the node-port VIP through its
+    // management port, so the trace starts there: the load balancer picks default/b,
+    // delivered; and the external host's connection to node 0's address reaches b, which
+    // sees node 0's management (ovn0) address.
+    let to_vip = format!("{NODE_PORT_VIP}:{NODE_PORT}");
+    let node0 = format!("node/{}", nodes[0].name());
+    let (v, json) = trace(&nb, &sb, &node0, &to_vip);
+    assert_eq!(v["verdict"], "delivered", "{json:#}");
+    assert_eq!(v["port"], "default.b", "{json:#}");
+    assert_eq!(
+        json["destination"]["load_balancer"][0],
+        "svc-default-echo-tcp"
+    );
+    assert!(chose_backend(&json, &backend), "{json:#}");
+    let node_port = SocketAddr::new(IpAddr::V4(ExternalNet::node_ip(&nodes[0])), NODE_PORT);
+    let seen = wait_for(
+        Duration::from_secs(30),
+        "node 0's node port answers",
+        || source_seen_by(external.netns(), node_port, Duration::from_secs(1)).ok(),
+    );
+    assert_eq!(
+        seen,
+        json["source"]["ip"]
+            .as_str()
+            .unwrap()
+            .parse::<IpAddr>()
+            .unwrap()
+    );
+
+    // 8. A NetworkPolicy isolating default/b's ingress (only pods labelled role=client may
     // come, and a is not): dropped, and the verdict names the policy.
     write_manifest(
         &manifests,
         "policies.yaml",
         &["apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: only-clients\n  namespace: default\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress:\n  - from: [{podSelector: {matchLabels: {role: client}}}]\n".to_owned()],
     );
+    // (`ovnkit trace` reads the NB, then asks `ovn-trace` of the SB: until the NB it read
+    // holds the policy's ACLs too, the flow that drops names an ACL it cannot find.)
     let (v, json) = wait_for(Duration::from_secs(30), "the policy in the trace", || {
         let (v, json) = trace(&nb, &sb, "default/a", &format!("default/b:{PORT}"));
-        (v["verdict"] == "dropped_by_acl").then_some((v, json))
+        (v["verdict"] == "dropped_by_acl" && v["rule"]["kind"] != "acl").then_some((v, json))
     });
     assert_eq!(v["rule"]["kind"], "network_policy", "{json:#}");
     assert_eq!(v["rule"]["name"], "default/only-clients");

@@ -240,9 +240,11 @@ pub async fn run_instrumented(
                         let snap = nb.snapshot();
                         let before = state.queue_depths();
                         let started = Instant::now();
-                        let out = tracing::info_span!("step")
-                            .in_scope(|| state.step(&Typed::new(&snap)));
+                        let out = tracing::info_span!("step").in_scope(|| {
+                            state.step_clocked(&Typed::new(&snap), &mut || started.elapsed())
+                        });
                         metrics.step(started.elapsed());
+                        metrics.reconciled(&out.durations);
                         let after = state.queue_depths();
                         for ((kind, b), (_, a)) in before.iter().zip(&after) {
                             metrics.objects(kind, b.saturating_sub(*a));

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::time::Duration;
 
 use gateway::{EgressIntent, GatewayType, NodeState};
 use ipam::Ipam;
@@ -49,6 +50,11 @@ pub struct StepOutput {
     pub retry: bool,
     /// More dirty objects than one step takes: step again now.
     pub more: bool,
+    /// How long each part of the step that had work took, by the kind it reconciles
+    /// (`cluster`, `node`, `pod`, `gateway`, `service`, `networkpolicy`, `dns`), as measured
+    /// by the clock given to [`ControllerState::step_clocked`] (empty from
+    /// [`ControllerState::step`]).
+    pub durations: Vec<(&'static str, Duration)>,
 }
 
 impl StepOutput {
@@ -63,6 +69,7 @@ impl StepOutput {
             events,
             retry: false,
             more: false,
+            durations: Vec::new(),
         }
     }
 }
@@ -379,17 +386,29 @@ impl ControllerState {
 
     /// One reconcile step against `nb` (see the module docs).
     pub fn step(&mut self, nb: &Typed<'_>) -> StepOutput {
-        let mut out = StepOutput {
-            plan: Plan::nb(),
-            annotations: Vec::new(),
-            forget: Vec::new(),
-            problems: Vec::new(),
-            events: Vec::new(),
-            retry: false,
-            more: false,
-        };
+        self.step_inner(nb, None)
+    }
+
+    /// [`step`](Self::step), timing each part that has work with `clock` (a monotonic
+    /// reading, such as the time since the loop started) into [`StepOutput::durations`].
+    pub fn step_clocked(
+        &mut self,
+        nb: &Typed<'_>,
+        clock: &mut dyn FnMut() -> Duration,
+    ) -> StepOutput {
+        self.step_inner(nb, Some(clock))
+    }
+
+    fn step_inner(
+        &mut self,
+        nb: &Typed<'_>,
+        clock: Option<&mut dyn FnMut() -> Duration>,
+    ) -> StepOutput {
+        let mut out = StepOutput::events_only(Vec::new());
+        let mut timer = PartTimer::new(clock);
         let mut resolved = Resolved::default();
-        if std::mem::take(&mut self.dirty.cluster) {
+        let cluster_dirty = std::mem::take(&mut self.dirty.cluster);
+        if cluster_dirty {
             let events = self.recompute_subnets();
             out.events.extend(events);
             out.events.extend(self.sync_ipam());
@@ -402,18 +421,25 @@ impl ControllerState {
                     .problems
                     .push(format!("the cluster topology could not be planned: {e}")),
             }
+            timer.part("cluster", &mut out);
         }
         let switches = SwitchTargets {
             resolved: &resolved,
             nb,
         };
-        for name in std::mem::take(&mut self.dirty.nodes) {
-            self.plan_node(&name, nb, &switches, &mut out);
+        let nodes = std::mem::take(&mut self.dirty.nodes);
+        if !nodes.is_empty() {
+            timer.restart();
+            for name in nodes {
+                self.plan_node(&name, nb, &switches, &mut out);
+            }
+            timer.part("node", &mut out);
         }
         // A batch counts the pods whose rows change: after a restart, pods that OVN already
         // holds as asked cost a look each, not a place in the transaction. Looks are bounded
         // too, so that one step never keeps the loop from the sources for long.
         let (mut changed, mut examined) = (0, 0);
+        timer.restart();
         while changed < self.config.batch && examined < self.config.batch * EXAMINE_PER_CHANGE {
             let Some(key) = self.dirty.pods.pop_first() else {
                 break;
@@ -427,13 +453,36 @@ impl ControllerState {
                 changed += 1;
             }
         }
+        if examined > 0 {
+            timer.part("pod", &mut out);
+        }
         out.more = !self.dirty.pods.is_empty();
         if std::mem::take(&mut self.dirty.gateway) {
+            timer.restart();
             self.plan_gateway(nb, &mut out);
+            timer.part("gateway", &mut out);
         }
+        // These three look at their own dirtiness; a part is timed when it had some.
+        let parts = [
+            cluster_dirty || self.services.is_dirty(),
+            self.policies_pending(),
+            cluster_dirty || self.dns.is_dirty(),
+        ];
+        timer.restart();
         self.plan_services(nb, &switches, &mut out);
+        if parts[0] {
+            timer.part("service", &mut out);
+        }
+        timer.restart();
         self.plan_policies(nb, &mut out);
+        if parts[1] {
+            timer.part("networkpolicy", &mut out);
+        }
+        timer.restart();
         self.plan_dns(nb, &switches, &mut out);
+        if parts[2] {
+            timer.part("dns", &mut out);
+        }
         self.dedupe_events(&mut out.events);
         out
     }
@@ -1089,3 +1138,32 @@ mod services;
 mod tests;
 #[cfg(test)]
 mod tests_services;
+
+/// Times the parts of one step with an optional clock.
+struct PartTimer<'c> {
+    clock: Option<&'c mut dyn FnMut() -> Duration>,
+    started: Duration,
+}
+
+impl<'c> PartTimer<'c> {
+    fn new(mut clock: Option<&'c mut dyn FnMut() -> Duration>) -> Self {
+        let started = clock.as_mut().map_or(Duration::ZERO, |c| c());
+        PartTimer { clock, started }
+    }
+
+    /// A part starts now.
+    fn restart(&mut self) {
+        if let Some(c) = self.clock.as_mut() {
+            self.started = c();
+        }
+    }
+
+    /// The part of `kind` that started at the last restart ends now.
+    fn part(&mut self, kind: &'static str, out: &mut StepOutput) {
+        if let Some(c) = self.clock.as_mut() {
+            let now = c();
+            out.durations.push((kind, now.saturating_sub(self.started)));
+            self.started = now;
+        }
+    }
+}

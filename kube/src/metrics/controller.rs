@@ -87,6 +87,7 @@ impl OvsdbFamilies {
 #[derive(Debug, Clone)]
 pub struct ControllerMetrics {
     step: Histogram,
+    reconcile: Family<KindLabel, Histogram>,
     objects: Family<KindLabel, Counter>,
     errors: Family<ErrorLabels, Counter>,
     queue: Family<KindLabel, Gauge>,
@@ -106,6 +107,7 @@ impl ControllerMetrics {
     pub fn new(registry: &mut Registry) -> Self {
         let m = ControllerMetrics {
             step: Histogram::new(duration_buckets()),
+            reconcile: Family::new_with_constructor(|| Histogram::new(duration_buckets())),
             objects: Family::default(),
             errors: Family::default(),
             queue: Family::default(),
@@ -124,6 +126,12 @@ impl ControllerMetrics {
             "Planning one reconcile step",
             Unit::Seconds,
             m.step.clone(),
+        );
+        registry.register_with_unit(
+            "ovnkit_reconcile_duration",
+            "Planning one kind's part of a step, by kind",
+            Unit::Seconds,
+            m.reconcile.clone(),
         );
         registry.register(
             "ovnkit_reconcile_objects",
@@ -188,6 +196,17 @@ impl ControllerMetrics {
     /// A step was planned in `took`.
     pub fn step(&self, took: Duration) {
         self.step.observe(took.as_secs_f64());
+    }
+
+    /// The parts of a step, by kind, took these durations.
+    pub fn reconciled(&self, parts: &[(&str, Duration)]) {
+        for (kind, took) in parts {
+            self.reconcile
+                .get_or_create(&KindLabel {
+                    kind: (*kind).to_owned(),
+                })
+                .observe(took.as_secs_f64());
+        }
     }
 
     /// `n` objects of `kind` were planned.

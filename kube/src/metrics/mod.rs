@@ -10,6 +10,7 @@
 //! | family | type | labels | what |
 //! |---|---|---|---|
 //! | `ovnkit_controller_step_duration_seconds` | histogram | - | planning one step (every dirty object) |
+//! | `ovnkit_reconcile_duration_seconds` | histogram | `kind` (`cluster`, `node`, `pod`, `gateway`, `service`, `networkpolicy`, `dns`) | planning one kind's part of a step |
 //! | `ovnkit_reconcile_objects_total` | counter | `kind` | objects planned, by kind |
 //! | `ovnkit_reconcile_errors_total` | counter | `kind`, `reason` | warnings reported on objects (a bad annotation, an address that could not be had, ...) |
 //! | `ovnkit_queue_depth` | gauge | `kind` | objects waiting to be planned |

@@ -133,7 +133,8 @@ pub fn source(nb: &Typed<'_>, text: &str) -> Result<Source, EndpointError> {
 }
 
 /// The destination: a pod, a Service (`<namespace>/<service>[:port]`, when the NB has its load
-/// balancer), `node/<name>`, or an address (`<ip>[:port]`).
+/// balancer), `node/<name>`, or an address (`<ip>[:port]`; when it is a Service load balancer's
+/// VIP, such as a cluster IP or the node-port VIP with a node port, that load balancer's too).
 ///
 /// # Errors
 /// [`EndpointError`] naming what is missing.
@@ -151,7 +152,7 @@ pub fn destination(
             port,
             pod_port: None,
             mac,
-            load_balancer: None,
+            load_balancer: port.and_then(|p| load_balancer_with_vip(nb, ip, p)),
         });
     }
     if let Some((ns, name)) = body.split_once('/')
@@ -215,19 +216,13 @@ fn service(
                 && !ip.is_loopback()
                 && !is_node_port_vip(lb, ip)
             {
-                let backends: Vec<String> = backends
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|b| !b.is_empty())
-                    .map(str::to_owned)
-                    .collect();
                 return Ok(Some(Destination {
                     name: text.to_owned(),
                     ip,
                     port: vport,
                     pod_port: None,
                     mac: None,
-                    load_balancer: Some((lb.name.clone(), backends)),
+                    load_balancer: Some((lb.name.clone(), backend_list(backends))),
                 }));
             }
         }
@@ -237,6 +232,35 @@ fn service(
         port,
         vips: all.join(", "),
     })
+}
+
+/// The Service load balancer (not a template) holding the VIP `ip:port` (a cluster IP, or the
+/// node-port VIP), and its backends.
+fn load_balancer_with_vip(nb: &Typed<'_>, ip: IpAddr, port: u16) -> Option<(String, Vec<String>)> {
+    let key = match ip {
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+    };
+    nb.rows::<LoadBalancer>()
+        .filter(|lb| {
+            lb.external_ids.get(owner::OWNER).map(String::as_str)
+                == Some(owner::Component::SERVICES)
+                && lb.options.get("template").map(String::as_str) != Some("true")
+        })
+        .find_map(|lb| {
+            let backends = lb.vips.get(&key)?;
+            Some((lb.name.clone(), backend_list(backends)))
+        })
+}
+
+/// `a:1,b:2` -> [`a:1`, `b:2`].
+fn backend_list(backends: &str) -> Vec<String> {
+    backends
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Whether `ip` is the node-port VIP a load balancer names.

@@ -261,7 +261,11 @@ fn note(stage: &Stage, acls: &[Acl]) -> Option<String> {
     if is_acl(stage) && stage.priority >= 1000 && !stage.drops() {
         return Some(format!("allowed by {}", rule_of(stage, acls)));
     }
-    if actions.contains("ct_lb") {
+    // A load balancer's choice: a stage matching a VIP, or one naming its backends (the
+    // `ct_lb` that commits a balanced connection on its way out names neither).
+    if actions.contains("ct_lb")
+        && (stage.match_.contains(".dst ==") || actions.contains("backends="))
+    {
         let chosen = stage
             .actions
             .iter()

@@ -227,7 +227,15 @@ impl ControllerState {
         }
     }
 
+    /// Whether [`plan_policies`](Self::plan_policies) has policies to reconcile, or changed
+    /// pods to place in the policies there are.
+    pub(super) fn policies_pending(&self) -> bool {
+        !self.policies.dirty.is_empty()
+            || !self.policies.dirty_pods.is_empty() && !self.policies.compiled.is_empty()
+    }
+
     /// Reconciles the dirty policies.
+
     pub(super) fn plan_policies(&mut self, nb: &Typed<'_>, out: &mut StepOutput) {
         self.policies_of_dirty_pods();
         if self.policies.dirty.is_empty() {

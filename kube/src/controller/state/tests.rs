@@ -543,3 +543,42 @@ fn a_pods_snat_address_becomes_its_own_nat_rule_on_the_native_gateway_only() {
         ]
     );
 }
+
+#[test]
+fn a_clocked_step_times_the_kinds_that_had_work_and_only_those() {
+    let mut h = Harness::new();
+    let (namespaces, pods, nodes) = lab_objects();
+    h.list(namespaces, pods, nodes);
+    // A simulated clock: every reading is 1 ms after the last.
+    let mut ms = 0;
+    let mut clock = || {
+        ms += 1;
+        std::time::Duration::from_millis(ms)
+    };
+    let snap = h.nb.snapshot();
+    let out = h.state.step_clocked(&Typed::new(&snap), &mut clock);
+    let kinds: Vec<&str> = out.durations.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        ["cluster", "node", "pod", "gateway", "service", "dns"]
+    );
+    // Each part spans the readings between its start and its end, none of zero length.
+    assert!(
+        out.durations.iter().all(|(_, d)| !d.is_zero()),
+        "{:?}",
+        out.durations
+    );
+    let prepared = out.plan.transaction().unwrap();
+    prepared.apply(&mut h.nb).unwrap();
+    h.settle();
+
+    // Nothing dirty: nothing timed. The unclocked step times nothing.
+    let snap = h.nb.snapshot();
+    let out = h.state.step_clocked(&Typed::new(&snap), &mut clock);
+    assert_eq!(out.durations, []);
+    h.state
+        .pod_event(WatchEvent::Apply(pod("default", "late", "node1", &[])));
+    let out = h.state.step(&Typed::new(&snap));
+    assert!(out.durations.is_empty());
+    assert!(!out.plan.is_empty());
+}
