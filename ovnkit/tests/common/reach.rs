@@ -215,7 +215,7 @@ impl Matrix {
 }
 
 /// Probes every pair of `m` on `port`/`proto` and compares. A pair expected to connect that
-/// did not is probed again (up to four times, waiting longer each time: a loaded machine may
+/// did not is probed again (up to five times, waiting longer each time: a loaded machine may
 /// be slow); a pair that connected against expectation fails at once.
 ///
 /// # Panics
@@ -235,7 +235,7 @@ pub fn check(case: &str, pods: &BTreeMap<String, Pod>, m: &Matrix, port: u16, pr
             .collect()
     };
     let mut actual = run(m.expected.keys().cloned().collect());
-    for wait_ms in [250, 500, 1000, 2000] {
+    for wait_ms in [250, 500, 1000, 2000, 4000] {
         let missing: Vec<(String, String)> = actual
             .iter()
             .filter(|(k, a)| m.expected[*k] && !**a)
