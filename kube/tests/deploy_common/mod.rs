@@ -4,8 +4,8 @@
 //! unchanged from a round trip through the type, so a misspelt or misplaced field is caught
 //! instead of being dropped).
 //!
-//! Shared by `kube/tests/deploy_manifests.rs` (RBAC) and `ovnkit/tests/deploy_flags.rs`
-//! (flags, paths).
+//! Shared by `kube/tests/deploy_manifests.rs` (RBAC), `ovnkit/tests/deploy_flags.rs` (flags)
+//! and `ovnkit/tests/deploy_image.rs` (image, paths, probes).
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
