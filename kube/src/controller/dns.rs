@@ -119,12 +119,8 @@ fn service_records(
         }
     }
     let fqdn = format!("{name}.{ns}.svc.{domain}").to_ascii_lowercase();
-    let cluster_ips: Vec<&str> = match spec.cluster_ips.as_deref() {
-        Some(ips) if !ips.is_empty() => ips.iter().map(String::as_str).collect(),
-        _ => spec.cluster_ip.as_deref().into_iter().collect(),
-    };
-    let cluster_ips: Vec<&str> = cluster_ips.into_iter().filter(|s| !s.is_empty()).collect();
-    if cluster_ips.iter().any(|ip| ip.eq_ignore_ascii_case("None")) {
+    let cluster_ips = cluster_ips(spec);
+    if is_headless(svc) {
         headless_records(
             &fqdn,
             spec.publish_not_ready_addresses.unwrap_or(false),
@@ -161,6 +157,25 @@ fn service_records(
 
 /// The records of a headless Service named `fqdn`: its endpoints' addresses, and one name per
 /// endpoint hostname.
+/// The Service's cluster IPs as written (`None` for a headless one), empty ones left out.
+fn cluster_ips(spec: &k8s_openapi::api::core::v1::ServiceSpec) -> Vec<&str> {
+    let ips: Vec<&str> = match spec.cluster_ips.as_deref() {
+        Some(ips) if !ips.is_empty() => ips.iter().map(String::as_str).collect(),
+        _ => spec.cluster_ip.as_deref().into_iter().collect(),
+    };
+    ips.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
+/// Whether the Service is headless (`clusterIP: None`): only then do its records follow its
+/// endpoints.
+pub(crate) fn is_headless(service: &Service) -> bool {
+    service.spec.as_ref().is_some_and(|spec| {
+        cluster_ips(spec)
+            .iter()
+            .any(|ip| ip.eq_ignore_ascii_case("None"))
+    })
+}
+
 fn headless_records(fqdn: &str, not_ready_too: bool, slices: &[&EndpointSlice], out: &mut Records) {
     let mut all: BTreeSet<IpAddr> = BTreeSet::new();
     let mut by_host: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();

@@ -294,7 +294,18 @@ impl ControllerState {
     /// An EndpointSlice event.
     pub fn endpoint_slice_event(&mut self, event: WatchEvent<EndpointSlice>) {
         let changed = self.services.endpoint_slice_event(event);
-        self.dns.services_changed(&changed);
+        // Only a headless Service's records hold its endpoints.
+        let headless: Vec<String> = changed
+            .into_iter()
+            .filter(|key| {
+                self.services
+                    .services
+                    .objects
+                    .get(key)
+                    .is_some_and(crate::controller::dns::is_headless)
+            })
+            .collect();
+        self.dns.services_changed(&headless);
     }
 
     /// A NetworkPolicy event.
