@@ -235,7 +235,6 @@ impl ControllerState {
     }
 
     /// Reconciles the dirty policies.
-
     pub(super) fn plan_policies(&mut self, nb: &Typed<'_>, out: &mut StepOutput) {
         self.policies_of_dirty_pods();
         if self.policies.dirty.is_empty() {
