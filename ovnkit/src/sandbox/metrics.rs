@@ -819,6 +819,51 @@ mod tests {
     }
 
     #[test]
+    fn a_daemon_not_scraped_is_named_with_why_and_does_not_fail_the_verdict() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = listener.local_addr().unwrap();
+        drop(listener);
+        let targets = Targets {
+            controller: Some(closed),
+            agents: vec![AgentTarget {
+                node: "node1".into(),
+                netns: "ovkxxxxx-n1".into(),
+                addr: None,
+            }],
+        };
+        let m = targets.scrape();
+        assert_eq!(m.controller, None);
+        assert!(m.agents.is_empty());
+        assert_eq!(m.not_scraped.len(), 2, "{:?}", m.not_scraped);
+        assert!(
+            m.not_scraped[0].starts_with(&format!("controller: connecting to {closed}")),
+            "{:?}",
+            m.not_scraped
+        );
+        assert_eq!(
+            m.not_scraped[1],
+            "agent node1: its log names no metrics address"
+        );
+        let mut report = super::super::report::Report {
+            metrics: Some(m),
+            ..Default::default()
+        };
+        report.conclude();
+        assert!(report.passed);
+        let text = report.render();
+        assert!(
+            text.contains(&format!(
+                "metrics: not scraped: controller: connecting to {closed}"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("metrics: not scraped: agent node1: its log names no metrics address"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_scrape_of_a_closed_port_names_the_address() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
