@@ -1,7 +1,7 @@
 //! `ovnkit sandbox` through the binary, as a user runs it: `up --json` on the default
-//! manifests (2 nodes) passes every check of its report, follows an edit of the manifests
-//! while it runs (`--keep`), and `down` leaves nothing of it; `down` after a SIGKILLed `up`
-//! removes everything too.
+//! manifests (2 nodes) passes every check of its report, carries the daemons' metrics (in
+//! the report and in `status`), follows an edit of the manifests while it runs (`--keep`),
+//! and `down` leaves nothing of it; `down` after a SIGKILLed `up` removes everything too.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ovn_testbed::{Lab, namespaces_with_prefix, process_alive};
 use ovnkit::sandbox::objects::DEFAULT_MANIFESTS;
-use ovnkit::sandbox::report::{Cell, Matrix, Outcome, Report};
+use ovnkit::sandbox::report::{Cell, Matrix, Metrics, Outcome, PodRow, Report};
 use ovnkit::sandbox::status::Status;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ovnkit");
@@ -173,15 +173,18 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
     assert!(report.gateways.iter().all(|g| g.outcome == Outcome::Pass));
     assert_eq!(report.qos.len(), 2);
     assert!(report.qos.iter().all(|q| q.outcome == Outcome::Pass));
+    assert_metrics(report.metrics.as_ref(), &report.pods, "the report");
 
-    // While it runs, status shows it, and an edit of the manifests changes the network: a pod
-    // added, a QoS annotation changed, the NetworkPolicy removed.
-    wait(
+    // While it runs, status shows it (with the daemons' metrics, scraped live), and an edit
+    // of the manifests changes the network: a pod added, a QoS annotation changed, the
+    // NetworkPolicy removed.
+    let live = wait(
         work.path(),
         Duration::from_secs(30),
         "status: running",
-        || status(&state).running.then_some(()),
+        || Some(status(&state)).filter(|s| s.running),
     );
+    assert_metrics(live.metrics.as_ref(), &report.pods, "status");
     fs::write(
         manifests.join("late.yaml"),
         "apiVersion: v1\nkind: Pod\nmetadata: {name: late, namespace: default}\n\
@@ -242,6 +245,31 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
     let exit = child.wait().unwrap();
     assert!(exit.success(), "up exits 0 after down: {exit}");
     assert_nothing_left(&report, &state);
+}
+
+/// The metrics part: the controller planned steps and pods, and each agent served one
+/// successful `ADD` per pod of its node.
+fn assert_metrics(metrics: Option<&Metrics>, pods: &[PodRow], what: &str) {
+    let m = metrics.unwrap_or_else(|| panic!("{what}: no metrics part"));
+    assert!(m.not_scraped.is_empty(), "{what}: {:?}", m.not_scraped);
+    let c = m
+        .controller
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no controller metrics"));
+    assert!(c.steps > 0, "{what}: {c:?}");
+    let pod = c.kinds.iter().find(|k| k.kind == "pod");
+    assert!(
+        pod.is_some_and(|k| k.reconciles > 0 && k.objects > 0),
+        "{what}: {c:?}"
+    );
+    assert!(c.lock_held, "{what}: {c:?}");
+    assert_eq!(m.agents.len(), 2, "{what}: {m:?}");
+    for a in &m.agents {
+        let on_node = pods.iter().filter(|p| p.node == a.node).count() as u64;
+        assert!(on_node > 0, "{what}: no pod on {}", a.node);
+        assert_eq!(a.count("ADD", "ok"), on_node, "{what}: {a:?}");
+        assert!(a.add_p99_ms.is_some(), "{what}: {a:?}");
+    }
 }
 
 /// The matrix cell `from` -> `to`.

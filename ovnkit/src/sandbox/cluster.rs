@@ -19,6 +19,7 @@ use ovn_testbed::{
 use ovnkit_kube::controller::manifests::annotations_file;
 use ovnkit_kube::controller::source::Kind;
 
+use super::metrics::Targets;
 use super::net::{PROBE_PORT, PodServers, serve};
 use super::procs::{AgentProcess, ControllerProcess, conflist};
 use super::report::Outcome;
@@ -101,6 +102,8 @@ pub struct Cluster {
     pub work: PathBuf,
     /// The controller's state directory.
     pub state: PathBuf,
+    /// Where the controller and the agents serve their metrics.
+    pub metrics: Targets,
 }
 
 /// The node names of a lab's nodes.

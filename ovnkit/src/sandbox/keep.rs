@@ -81,6 +81,7 @@ pub fn follow(
         }
         pod_rows(&ctx, &failed, report);
         daemons(cluster, report);
+        report.metrics = Some(cluster.metrics.scrape());
         report.time("last change: applied and checked", t.elapsed());
         report.conclude();
         state.write_report(report)?;

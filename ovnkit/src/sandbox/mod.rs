@@ -30,6 +30,8 @@
 //! unless `--keep` is given. With `--keep` it stays in the foreground and follows the
 //! manifests: a pod added is created through CRI, a pod removed is removed, any other change
 //! reaches the controller, and the checks the change affects run again; `status` shows it.
+//! The report and `status` carry the daemons' own figures, scraped from their `/metrics`
+//! ([`metrics`]).
 //!
 //! Everything lives in the state directory (`--dir`, default [`statedir::DEFAULT_DIR`]) and
 //! the lab's directory, recorded before anything starts, so `down` can stop and remove every
@@ -39,6 +41,7 @@ pub mod checks;
 pub mod cluster;
 pub mod down;
 pub mod keep;
+pub mod metrics;
 pub mod net;
 pub mod objects;
 pub mod policy;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::report::{Cell, Matrix, Outcome, Report};
+use super::report::{Cell, Matrix, Metrics, Outcome, Report};
 
 /// A plain-text table with aligned columns.
 struct Table {
@@ -164,6 +164,118 @@ fn matrix(m: &Matrix, out: &mut String) {
     }
 }
 
+/// A duration in ms: one decimal below 10 ms.
+fn ms(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.1} ms")
+    } else {
+        format!("{v:.0} ms")
+    }
+}
+
+/// A quantile estimated from histogram buckets: `<= X ms`, or `-` without observations or in
+/// the `+Inf` bucket.
+fn le(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("<= {}", ms(v)))
+}
+
+/// The `metrics` part: the controller's figures and one row per agent.
+pub(super) fn metrics(m: &Metrics, out: &mut String) {
+    if let Some(c) = &m.controller {
+        let _ = writeln!(
+            out,
+            "\nmetrics: controller: {} steps, mean {}, p99 {}; transactions {} committed, {} \
+             refused, p99 {}; lock {}",
+            c.steps,
+            ms(c.step_mean_ms),
+            le(c.step_p99_ms),
+            c.transactions_committed,
+            c.transactions_refused,
+            le(c.transaction_p99_ms),
+            if c.lock_held { "held" } else { "NOT held" }
+        );
+        let mut t = Table::new(&["kind", "reconciles", "p99", "objects"]);
+        for k in &c.kinds {
+            t.row(vec![
+                k.kind.clone(),
+                k.reconciles.to_string(),
+                le(k.p99_ms),
+                k.objects.to_string(),
+            ]);
+        }
+        t.render(out);
+        if c.warnings.is_empty() {
+            let _ = writeln!(out, "  warnings: none");
+        } else {
+            let w: Vec<String> = c
+                .warnings
+                .iter()
+                .map(|w| format!("{} {} x{}", w.kind, w.reason, w.count))
+                .collect();
+            let _ = writeln!(out, "  warnings: {}", w.join(", "));
+        }
+        let mut t = Table::new(&["subnet", "CIDR", "used", "available"]);
+        for s in &c.subnets {
+            t.row(vec![
+                s.subnet.clone(),
+                s.cidr.clone(),
+                s.used.to_string(),
+                s.available.to_string(),
+            ]);
+        }
+        t.render(out);
+    }
+    if !m.agents.is_empty() {
+        let _ = writeln!(out, "\nmetrics: agents (CNI requests; ADD phases: mean):");
+        let mut header = vec!["node", "ADD", "DEL", "ADD p50", "ADD p99"];
+        let phases: Vec<&str> = m
+            .agents
+            .first()
+            .map(|a| a.add_phases.iter().map(|(p, _)| p.as_str()).collect())
+            .unwrap_or_default();
+        header.extend(&phases);
+        let mut t = Table::new(&header);
+        let by_result = |a: &super::report::AgentMetrics, command: &str| {
+            let counts: Vec<String> = a
+                .requests
+                .iter()
+                .filter(|r| r.command == command)
+                .map(|r| format!("{} x{}", r.result, r.count))
+                .collect();
+            if counts.is_empty() {
+                "0".to_owned()
+            } else {
+                counts.join(", ")
+            }
+        };
+        for a in &m.agents {
+            let mut row = vec![
+                a.node.clone(),
+                by_result(a, "ADD"),
+                by_result(a, "DEL"),
+                le(a.add_p50_ms),
+                le(a.add_p99_ms),
+            ];
+            row.extend(
+                a.add_phases
+                    .iter()
+                    .map(|(_, mean)| mean.map_or_else(|| "-".to_owned(), ms)),
+            );
+            t.row(row);
+        }
+        t.render(out);
+    }
+    if m.controller.is_none() && m.agents.is_empty() {
+        out.push('\n');
+        if m.not_scraped.is_empty() {
+            let _ = writeln!(out, "metrics: not scraped: no daemon to scrape");
+        }
+    }
+    for why in &m.not_scraped {
+        let _ = writeln!(out, "metrics: not scraped: {why}");
+    }
+}
+
 /// Renders `r`.
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
@@ -318,6 +430,10 @@ pub fn render(r: &Report) -> String {
             s.controller_allocated_ms,
             s.reachability_ms
         );
+    }
+
+    if let Some(m) = &r.metrics {
+        metrics(m, &mut out);
     }
 
     if !r.changes.is_empty() {

@@ -211,6 +211,123 @@ pub struct Scale {
     pub reachability_ms: u64,
 }
 
+/// The daemons' own figures, from their `/metrics` (see [`super::metrics`]).
+///
+/// Durations are in ms. A quantile is estimated from the histogram's buckets: the upper bound
+/// of the bucket where the cumulative count reaches it (`None` without observations, or when
+/// that is the `+Inf` bucket).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Metrics {
+    /// The controller's, unless it could not be scraped.
+    pub controller: Option<ControllerMetrics>,
+    /// Each agent's that could be scraped, by node.
+    pub agents: Vec<AgentMetrics>,
+    /// Why a daemon could not be scraped, one line per daemon (`agent node2: connecting to
+    /// 127.0.0.1:40123: ...`).
+    pub not_scraped: Vec<String>,
+}
+
+/// The controller's figures.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ControllerMetrics {
+    /// Reconcile steps planned.
+    pub steps: u64,
+    /// Their mean duration.
+    pub step_mean_ms: f64,
+    /// Their p99 (a bucket's upper bound).
+    pub step_p99_ms: Option<f64>,
+    /// Per kind: its parts of the steps and the objects planned.
+    pub kinds: Vec<KindMetrics>,
+    /// Warnings reported on objects, by kind and reason.
+    pub warnings: Vec<WarningCount>,
+    /// Transactions committed.
+    pub transactions_committed: u64,
+    /// Transactions refused.
+    pub transactions_refused: u64,
+    /// Transaction latency (send to the replica showing it), p99.
+    pub transaction_p99_ms: Option<f64>,
+    /// Whether it holds the writers' lock.
+    pub lock_held: bool,
+    /// Addresses per subnet and family.
+    pub subnets: Vec<SubnetUsage>,
+}
+
+/// One kind's part of the controller's steps (`ovnkit_reconcile_duration_seconds{kind}`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct KindMetrics {
+    /// `cluster`, `node`, `pod`, ...
+    pub kind: String,
+    /// Steps with a part of this kind.
+    pub reconciles: u64,
+    /// Their p99 (a bucket's upper bound).
+    pub p99_ms: Option<f64>,
+    /// Objects of this kind planned.
+    pub objects: u64,
+}
+
+/// Warnings of one kind and reason.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WarningCount {
+    /// The object's kind.
+    pub kind: String,
+    /// Why.
+    pub reason: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// A subnet's addresses (`subnet_used_ip_count`, `subnet_available_ip_count`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SubnetUsage {
+    /// The subnet.
+    pub subnet: String,
+    /// Its CIDR of this family.
+    pub cidr: String,
+    /// Leased.
+    pub used: u64,
+    /// Free.
+    pub available: u64,
+}
+
+/// A node agent's figures.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AgentMetrics {
+    /// Its node.
+    pub node: String,
+    /// CNI requests served, by command and result.
+    pub requests: Vec<RequestCount>,
+    /// Successful `ADD`s, p50 (a bucket's upper bound).
+    pub add_p50_ms: Option<f64>,
+    /// Successful `ADD`s, p99.
+    pub add_p99_ms: Option<f64>,
+    /// The mean of each part of a successful `ADD`, in their order (`wait_port`, `plumb`,
+    /// `ovs`, `wait_up`); `None` before any `ADD`.
+    pub add_phases: Vec<(String, Option<f64>)>,
+}
+
+impl AgentMetrics {
+    /// The requests of `command` (`ADD`, `DEL`) that ended with `result` (`ok` or a CNI
+    /// error code).
+    pub fn count(&self, command: &str, result: &str) -> u64 {
+        self.requests
+            .iter()
+            .filter(|r| r.command == command && r.result == result)
+            .map(|r| r.count)
+            .sum()
+    }
+}
+
+/// CNI requests of one command and result.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RequestCount {
+    /// `ADD`, `DEL`, `CHECK`, `STATUS`, ...
+    pub command: String,
+    /// `ok` or the CNI error code.
+    pub result: String,
+    /// How many.
+    pub count: u64,
+}
+
 /// How long a part took.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timing {
@@ -257,6 +374,8 @@ pub struct Report {
     pub gateways: Vec<GatewayCheck>,
     /// Scale figures (`--pods N`).
     pub scale: Option<Scale>,
+    /// The daemons' metrics, scraped after the checks.
+    pub metrics: Option<Metrics>,
     /// Manifest changes applied while running (`--keep`).
     pub changes: Vec<String>,
     /// How long each part took.

@@ -3,7 +3,8 @@
 //! default manifests for a user to edit.
 //!
 //! ```text
-//! <dir>/sandbox.json     the record: who runs it, the lab's directory and id
+//! <dir>/sandbox.json     the record: who runs it, the lab's directory and id, where the
+//!                        daemons serve their metrics
 //! <dir>/report.json      the last report (what `status` shows)
 //! <dir>/report.txt       the same as text
 //! <dir>/manifests/       the default manifests, when no --manifests DIR was given
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::metrics::Targets;
 use super::report::Report;
 
 /// The default state directory.
@@ -38,6 +40,9 @@ pub struct Record {
     pub keep: bool,
     /// What `up` is doing: `starting`, `creating pods`, `checking`, `running`.
     pub phase: String,
+    /// Where the controller and the agents serve their metrics, once they run.
+    #[serde(default)]
+    pub metrics: Option<Targets>,
 }
 
 impl Record {

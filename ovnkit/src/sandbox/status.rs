@@ -1,5 +1,6 @@
 //! `ovnkit sandbox status`: the live state of a sandbox: whether `up` runs, the pods as the
-//! controller allocated them, what the NB holds, and the last check results.
+//! controller allocated them, what the NB holds, the daemons' metrics (scraped now), and the
+//! last check results.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,7 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 
 use super::cluster::pod_results;
-use super::report::Report;
+use super::report::{Metrics, Report};
 use super::statedir::{Record, StateDir};
 
 /// The NB tables `status` counts.
@@ -55,6 +56,8 @@ pub struct Status {
     pub pods: Vec<LivePod>,
     /// Rows per NB table.
     pub nb: BTreeMap<String, usize>,
+    /// The daemons' metrics, scraped now (while `up` runs).
+    pub metrics: Option<Metrics>,
     /// The last report.
     pub report: Option<Report>,
 }
@@ -105,6 +108,7 @@ pub fn status(state: &StateDir) -> Status {
     let running = record.as_ref().is_some_and(Record::up_running);
     let mut pods = Vec::new();
     let mut nb = BTreeMap::new();
+    let mut metrics = None;
     if let Some(lab) = record
         .as_ref()
         .and_then(|r| r.lab_dir.as_ref())
@@ -122,6 +126,13 @@ pub fn status(state: &StateDir) -> Status {
             });
         }
         nb = nb_counts(lab);
+        metrics = record.as_ref().map(|r| match &r.metrics {
+            Some(targets) => targets.scrape(),
+            None => Metrics {
+                not_scraped: vec![format!("the daemons are not started yet ({})", r.phase)],
+                ..Metrics::default()
+            },
+        });
     }
     Status {
         dir: state.path().display().to_string(),
@@ -129,6 +140,7 @@ pub fn status(state: &StateDir) -> Status {
         record,
         pods,
         nb,
+        metrics,
         report: state.report(),
     }
 }
@@ -182,6 +194,9 @@ pub fn render(s: &Status) -> String {
     if !s.nb.is_empty() {
         let counts: Vec<String> = s.nb.iter().map(|(t, n)| format!("{t} {n}")).collect();
         let _ = writeln!(out, "\nNB rows: {}", counts.join(", "));
+    }
+    if let Some(m) = &s.metrics {
+        super::render::metrics(m, &mut out);
     }
     match &s.report {
         Some(r) => {

@@ -15,6 +15,7 @@ use super::cluster::{
     Cluster, Progress, node_names, pod_results, start_agents, start_echo, start_runtimes,
     wait_allocated,
 };
+use super::metrics::Targets;
 use super::objects::{DEFAULT_FILE, DEFAULT_MANIFESTS, Follower};
 use super::procs::ControllerProcess;
 use super::report::{Daemon, NodeRow, Outcome, PodRow, Report, Scale};
@@ -41,8 +42,9 @@ pub struct UpOptions {
     pub creators: usize,
 }
 
-/// The agents' flags: OVS linux-htb for ingress limits, a bound on how long ADD waits, and
-/// the pods' resolver (OVN answers the Services' names on the way to it).
+/// The agents' flags: OVS linux-htb for ingress limits, a bound on how long ADD waits, the
+/// pods' resolver (OVN answers the Services' names on the way to it), and metrics on a free
+/// port of the node's loopback.
 pub const AGENT_ARGS: &[&str] = &[
     "--htb-ingress",
     "--port-timeout",
@@ -51,6 +53,8 @@ pub const AGENT_ARGS: &[&str] = &[
     "10.96.0.10",
     "--cluster-domain",
     "cluster.local",
+    "--metrics-addr",
+    "127.0.0.1:0",
 ];
 
 /// Removes the state directory when dropped (after everything declared later is gone).
@@ -247,7 +251,12 @@ pub fn up(opts: &UpOptions) -> Result<bool> {
         &work,
         &cstate,
         &lab.dir().join("controller.log"),
-        &["--cluster-domain", CLUSTER_DOMAIN],
+        &[
+            "--cluster-domain",
+            CLUSTER_DOMAIN,
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
     )?;
     let keys: Vec<String> = objects.pods.keys().cloned().collect();
     let within = Duration::from_secs(60 + keys.len() as u64 / 5);
@@ -262,6 +271,13 @@ pub fn up(opts: &UpOptions) -> Result<bool> {
     report.time("agents", t.elapsed());
     progress.line(format!("agents: {} up", agents.len()));
     stop.check()?;
+    let netns: Vec<(String, String)> = nodes
+        .iter()
+        .map(|n| (n.name(), n.netns().name().to_owned()))
+        .collect();
+    let targets = Targets::learn(&controller, &agents, &netns, Duration::from_secs(10));
+    record.metrics = Some(targets.clone());
+    state.write_record(&record)?;
     let t = Instant::now();
     let runtimes = start_runtimes(&nodes, &agents, &exe)?;
     report.time("containerd (with the local images)", t.elapsed());
@@ -280,6 +296,7 @@ pub fn up(opts: &UpOptions) -> Result<bool> {
         lab,
         work,
         state: cstate,
+        metrics: targets,
     };
     record.phase = "creating pods".into();
     state.write_record(&record)?;
@@ -333,6 +350,7 @@ pub fn up(opts: &UpOptions) -> Result<bool> {
         });
     }
     daemons(&mut cluster, &mut report);
+    report.metrics = Some(cluster.metrics.scrape());
     report.conclude();
     state.write_report(&report)?;
     if opts.json {
