@@ -416,11 +416,14 @@ pub fn render(r: &Report) -> String {
     if let Some(s) = &r.scale {
         let _ = writeln!(
             out,
-            "\nscale: {} pods ({} creators per node): ready p50 {} ms, p99 {} ms, max {} ms \
+            "\nscale: {} pods ({} per node): ready p50 {} ms, p99 {} ms, max {} ms \
              (RunPodSandbox alone p50 {} ms, p99 {} ms); all created in {} ms; the controller \
              allocated them in {} ms; reachability check {} ms",
             s.pods,
-            s.creators_per_node,
+            match s.creators_per_node {
+                1 => "one creator".to_owned(),
+                n => format!("{n} creators"),
+            },
             s.ready_p50_ms,
             s.ready_p99_ms,
             s.ready_max_ms,
