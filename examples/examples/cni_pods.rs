@@ -15,17 +15,14 @@
 //! cargo run -p examples --example cni_pods      # as root, after `cargo xtask install`
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc;
-use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use examples::Table;
-use ovn_testbed::{
-    Central, CentralOptions, CniConfig, Containerd, CriPod, Lab, Node, NsThread, PodSpec,
-};
-use ovnkit_kube::agent::{AgentConfig, server};
+use examples::cluster::AgentThread;
+use ovn_testbed::{CentralOptions, CniConfig, Containerd, CriPod, Lab, Node, PodSpec};
+use ovnkit_kube::agent::AgentConfig;
 use ovnkit_kube::controller::config::ControllerConfig;
 use ovnkit_kube::controller::manifests::{ManifestSource, StateDir};
 use tokio::sync::oneshot;
@@ -104,7 +101,7 @@ fn main() -> Result<()> {
     // One agent per node, then one containerd per node whose CNI plugin is this executable.
     let agents: Vec<AgentThread> = nodes
         .iter()
-        .map(|n| AgentThread::start(&lab, &central, n))
+        .map(|n| AgentThread::start(&lab, &central, n, AgentConfig::default()))
         .collect::<Result<_>>()?;
     let exe = std::env::current_exe()?;
     let runtimes: Vec<Containerd> = nodes
@@ -189,69 +186,6 @@ fn main() -> Result<()> {
         bail!("{failed} pairs did not reach each other");
     }
     Ok(())
-}
-
-/// A node agent on a thread inside its node's network namespace; stopped and joined on drop.
-struct AgentThread {
-    socket: PathBuf,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<NsThread<Result<()>>>,
-}
-
-impl AgentThread {
-    fn start(lab: &Lab, central: &Central, node: &Node) -> Result<Self> {
-        let run_dir = lab.dir().join(format!("agent-{}", node.name()));
-        let config = AgentConfig::default()
-            .with_node(node.name())
-            .with_nb(central.nb_remote())
-            .with_ovs(node.ovsdb().unix_remote())
-            .with_run_dir(&run_dir);
-        let socket = config.socket();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (ready, started) = mpsc::channel::<()>();
-        let thread = node.netns().spawn(move || -> Result<()> {
-            // Built on this thread: the runtime's worker threads start in the node's namespace.
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                let agent = ovnkit_kube::agent::run::start(config).await?;
-                let listener = server::bind(&run_dir)?;
-                let _ = ready.send(());
-                server::serve(agent, listener, async {
-                    let _ = stopped.await;
-                })
-                .await;
-                Ok(())
-            })
-        })?;
-        match started.recv_timeout(Duration::from_secs(30)) {
-            Ok(()) => Ok(AgentThread {
-                socket,
-                stop: Some(stop),
-                thread: Some(thread),
-            }),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(thread
-                .join()?
-                .err()
-                .unwrap_or_else(|| anyhow!("the agent stopped"))),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                bail!("the agent of {} did not start", node.name())
-            }
-        }
-    }
-}
-
-impl Drop for AgentThread {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take()
-            && let Ok(Err(e)) = thread.join()
-        {
-            eprintln!("agent: {e:#}");
-        }
-    }
 }
 
 /// The conflist containerd loads: plugin `ovnkit` (this executable), talking to `socket`.
