@@ -14,13 +14,12 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use examples::Table;
+use examples::cluster::{namespace, node, pod, results, wait_for, write_manifest};
 use ovn_testbed::{Central, CentralOptions, Lab};
 use ovnkit_kube::controller::config::ControllerConfig;
 use ovnkit_kube::controller::manifests::{ManifestSource, StateDir};
@@ -269,75 +268,9 @@ fn split_csv(line: &str) -> Vec<String> {
     out
 }
 
-/// Polls `f` every 50 ms until it returns `Some`, for at most 30 s.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f()? {
-            return Ok(v);
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            bail!("timed out after 30 s: {what}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The pods' annotations the controller wrote (`state/pods.json`), by `namespace/name`.
-fn results(state: &Path) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
-    match std::fs::read(state.join("pods.json")) {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Each line of `text`, indented.
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
-}
-
-/// Writes `documents` into `dir/file` atomically (a hidden temporary file, then a rename), so
-/// the controller's scan never sees it half written.
-fn write_manifest(dir: &Path, file: &str, documents: &[String]) -> Result<()> {
-    let tmp = dir.join(format!(".{file}.tmp"));
-    std::fs::write(&tmp, documents.join("---\n"))?;
-    std::fs::rename(&tmp, dir.join(file))?;
-    Ok(())
-}
-
-/// A YAML string (JSON's quoting is valid YAML).
-fn q(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serializes")
-}
-
-fn annotations_yaml(out: &mut String, annotations: &[(&str, &str)]) {
-    if annotations.is_empty() {
-        return;
-    }
-    out.push_str("  annotations:\n");
-    for (k, v) in annotations {
-        let _ = writeln!(out, "    {}: {}", q(k), q(v));
-    }
-}
-
-fn namespace(name: &str, annotations: &[(&str, &str)]) -> String {
-    let mut s = format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n",
-        q(name)
-    );
-    annotations_yaml(&mut s, annotations);
-    s
-}
-
-/// A Node naming its OVN chassis (`ovn-controller`'s `system-id`).
-fn node(name: &str, chassis: &str) -> String {
-    let mut s = format!(
-        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {}\n",
-        q(name)
-    );
-    annotations_yaml(&mut s, &[("ovnkit.io/chassis", chassis)]);
-    s
 }
 
 fn pod_docs(pods: &[PodSpec], nodes: &[String]) -> Vec<String> {
@@ -345,18 +278,7 @@ fn pod_docs(pods: &[PodSpec], nodes: &[String]) -> Vec<String> {
         .map(|(ns, name, node, egress)| {
             let annotations: Vec<(&str, &str)> =
                 egress.iter().map(|rate| (EGRESS_RATE, *rate)).collect();
-            let mut s = format!(
-                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {}\n  namespace: {}\n",
-                q(name),
-                q(ns)
-            );
-            annotations_yaml(&mut s, &annotations);
-            let _ = write!(
-                s,
-                "spec:\n  nodeName: {}\n  containers:\n  - name: c\n    image: pause\n",
-                q(&nodes[*node])
-            );
-            s
+            pod(ns, name, &nodes[*node], &[], &annotations)
         })
         .collect()
 }
