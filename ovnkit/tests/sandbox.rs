@@ -21,18 +21,47 @@ fn lab_available() -> bool {
     Lab::for_test().is_some()
 }
 
-/// `ovnkit sandbox up ...` in the background; stdout and stderr into files of `dir`.
-fn up(dir: &Path, args: &[&str]) -> Child {
+/// `ovnkit sandbox up` running in the background, brought down (`ovnkit sandbox down`) when
+/// dropped, a failed assertion included, so that a failing test leaves no lab behind.
+struct Up {
+    child: Child,
+    state: PathBuf,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if self.state.exists() {
+            let _ = run(&[
+                "sandbox",
+                "down",
+                "--dir",
+                &self.state.display().to_string(),
+            ]);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ovnkit sandbox up ... --dir <state>` in the background; stdout and stderr into files of
+/// `dir`.
+fn up(dir: &Path, state: &Path, args: &[&str]) -> Up {
     let out = fs::File::create(dir.join("up.out")).unwrap();
     let err = fs::File::create(dir.join("up.err")).unwrap();
-    Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["sandbox", "up"])
         .args(args)
+        .arg("--dir")
+        .arg(state)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .spawn()
-        .expect("ovnkit sandbox up starts")
+        .expect("ovnkit sandbox up starts");
+    Up {
+        child,
+        state: state.to_owned(),
+    }
 }
 
 fn run(args: &[&str]) -> (bool, String) {
@@ -100,8 +129,9 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
     let state = work.path().join("state");
     fs::create_dir_all(&manifests).unwrap();
     fs::write(manifests.join("cluster.yaml"), DEFAULT_MANIFESTS).unwrap();
-    let mut child = up(
+    let mut sandbox = up(
         work.path(),
+        &state,
         &[
             "--nodes",
             "2",
@@ -109,8 +139,6 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
             "--json",
             "--manifests",
             &manifests.display().to_string(),
-            "--dir",
-            &state.display().to_string(),
         ],
     );
     // The report on stdout, as JSON, once the checks ran.
@@ -119,7 +147,10 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
         Duration::from_secs(600),
         "the JSON report",
         || {
-            assert!(child.try_wait().unwrap().is_none(), "up exited early");
+            assert!(
+                sandbox.child.try_wait().unwrap().is_none(),
+                "up exited early"
+            );
             let text = fs::read_to_string(work.path().join("up.out")).ok()?;
             serde_json::from_str(&text).ok()
         },
@@ -242,7 +273,7 @@ fn sandbox_up_on_the_default_manifests_passes_every_check_follows_an_edit_and_do
 
     let (ok, text) = run(&["sandbox", "down", "--dir", &state.display().to_string()]);
     assert!(ok, "down: {text}");
-    let exit = child.wait().unwrap();
+    let exit = sandbox.child.wait().unwrap();
     assert!(exit.success(), "up exits 0 after down: {exit}");
     assert_nothing_left(&report, &state);
 }
@@ -296,25 +327,27 @@ fn sandbox_down_after_a_sigkilled_up_removes_everything() {
          apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: default}\nspec: {containers: [{name: c}]}\n",
     )
     .unwrap();
-    let mut child = up(
+    let mut sandbox = up(
         work.path(),
+        &state,
         &[
             "--nodes",
             "1",
             "--keep",
             "--manifests",
             &manifests.display().to_string(),
-            "--dir",
-            &state.display().to_string(),
         ],
     );
     let report: Report = wait(work.path(), Duration::from_secs(600), "the report", || {
-        assert!(child.try_wait().unwrap().is_none(), "up exited early");
+        assert!(
+            sandbox.child.try_wait().unwrap().is_none(),
+            "up exited early"
+        );
         serde_json::from_slice(&fs::read(state.join("report.json")).ok()?).ok()
     });
     assert_eq!(report.pods.len(), 2);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    sandbox.child.kill().unwrap();
+    sandbox.child.wait().unwrap();
     // The daemons outlive their owner.
     assert!(report.pids.iter().any(|p| process_alive(*p)));
     assert!(
