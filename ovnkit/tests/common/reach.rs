@@ -216,7 +216,9 @@ impl Matrix {
 
 /// Probes every pair of `m` on `port`/`proto` and compares. A pair expected to connect that
 /// did not is probed again (up to five times, waiting longer each time: a loaded machine may
-/// be slow); a pair that connected against expectation fails at once.
+/// be slow); a pair that connected against expectation is probed again after 1 and 2 s more
+/// (a datapath flow of the rules before the change may live until the revalidator of a busy
+/// `ovs-vswitchd` gets to it), and must be blocked by then.
 ///
 /// # Panics
 /// With the case name, the port and both matrices when they differ.
@@ -248,6 +250,18 @@ pub fn check(case: &str, pods: &BTreeMap<String, Pod>, m: &Matrix, port: u16, pr
         // may miss a probe's window: pairs that must connect get a few more tries.
         std::thread::sleep(Duration::from_millis(wait_ms));
         actual.extend(run(missing));
+    }
+    for wait_ms in [1000, 2000] {
+        let through: Vec<(String, String)> = actual
+            .iter()
+            .filter(|(k, a)| !m.expected[*k] && **a)
+            .map(|(k, _)| k.clone())
+            .collect();
+        if through.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        actual.extend(run(through));
     }
     if actual != m.expected {
         let wrong: Vec<String> = actual
