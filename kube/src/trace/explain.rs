@@ -168,9 +168,14 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// The hops, the verdict and the deciding ACL of `trace`, with ACLs looked up in `nb`.
+/// The hops, the verdict and the deciding ACL of `trace`, with ACLs looked up in `nb`;
+/// `lb_backend` is the backend given to `ovn-trace --lb-dst`, if any.
 #[must_use]
-pub fn explain(trace: &Trace, nb: &Typed<'_>) -> (Vec<Hop>, Verdict, Option<DecidingAcl>) {
+pub fn explain(
+    trace: &Trace,
+    nb: &Typed<'_>,
+    lb_backend: Option<&str>,
+) -> (Vec<Hop>, Verdict, Option<DecidingAcl>) {
     let acls: Vec<Acl> = nb.rows::<Acl>().collect();
     let mut hops = Vec::new();
     for section in &trace.sections {
@@ -184,7 +189,7 @@ pub fn explain(trace: &Trace, nb: &Typed<'_>) -> (Vec<Hop>, Verdict, Option<Deci
         let notes = section
             .stages
             .iter()
-            .filter_map(|s| note(s, &acls))
+            .filter_map(|s| note(s, &acls, lb_backend))
             .collect();
         hops.push(Hop {
             kind,
@@ -256,7 +261,7 @@ fn is_acl(stage: &Stage) -> bool {
 }
 
 /// What a stage did that is worth a line.
-fn note(stage: &Stage, acls: &[Acl]) -> Option<String> {
+fn note(stage: &Stage, acls: &[Acl], lb_backend: Option<&str>) -> Option<String> {
     let actions = stage.actions.join(" ");
     if is_acl(stage) && stage.priority >= 1000 && !stage.drops() {
         return Some(format!("allowed by {}", rule_of(stage, acls)));
@@ -272,7 +277,18 @@ fn note(stage: &Stage, acls: &[Acl]) -> Option<String> {
             .find(|a| a.contains("ct_lb"))
             .cloned()
             .unwrap_or_default();
-        return Some(format!("load balancer: {} -> {chosen}", stage.match_));
+        // OVN picks the backend in the action; ovn-trace prints the action without one and
+        // goes on with the backend `--lb-dst` named.
+        let asked = match lb_backend {
+            Some(b) if !chosen.contains("backends=") => {
+                format!(" (backend {b}, as asked with --lb-dst)")
+            }
+            _ => String::new(),
+        };
+        return Some(format!(
+            "load balancer: {} -> {chosen}{asked}",
+            stage.match_
+        ));
     }
     match stage.name.as_str() {
         "lr_in_policy"

@@ -138,16 +138,7 @@ pub fn trace(
     args.push(microflow.clone());
     let output = run("ovn-trace", &args)?;
     let parsed = parse::parse(&output);
-    let (mut hops, mut verdict, acl) = explain::explain(&parsed, nb);
-    if let Some(b) = &lb_backend {
-        // OVN picks the backend in the `ct_lb` action; ovn-trace prints the action without
-        // one and goes on with the backend `--lb-dst` named.
-        for note in hops.iter_mut().flat_map(|h| &mut h.notes) {
-            if note.starts_with("load balancer:") && !note.contains("backends=") {
-                note.push_str(&format!(" (backend {b}, as asked with --lb-dst)"));
-            }
-        }
-    }
+    let (hops, mut verdict, acl) = explain::explain(&parsed, nb, lb_backend.as_deref());
     if let Verdict::Delivered { port } = &verdict {
         let lsp: Option<LogicalSwitchPort> = nb.by_name(port);
         let bound = run(
