@@ -5,25 +5,18 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::agent::{AgentProc, TestPod, added, call};
 use common::{Controller, pod, wait_for, write_manifest};
 use ovn_testbed::{CentralOptions, Lab, Netns};
+use ovnkit::sandbox::metrics;
 use ovnkit_kube::cni::protocol::Command;
 
-/// `GET /metrics` on `addr`, from the calling thread's namespace.
+/// `GET /metrics` on `addr`, from the calling thread's namespace: the body of a `200`.
 fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connects");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: ovnkit\r\nconnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out
+    metrics::scrape(addr, metrics::SCRAPE_TIMEOUT).expect("GET /metrics answers 200")
 }
 
 /// `GET /metrics` on `addr` inside `ns`.
@@ -44,19 +37,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
 
 /// The address a daemon says it serves metrics on (its log line `serving metrics bound=...`).
 fn bound(log: &std::path::Path) -> SocketAddr {
-    wait_for(
-        Duration::from_secs(20),
-        "the metrics address in the log",
-        || {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            text.lines()
-                .filter(|l| l.contains("serving metrics"))
-                .find_map(|l| {
-                    let at = l.find("bound=")? + "bound=".len();
-                    l[at..].split_whitespace().next()?.parse().ok()
-                })
-        },
-    )
+    metrics::wait_bound(log, Duration::from_secs(20)).expect("the metrics address in the log")
 }
 
 fn value(s: &BTreeMap<String, f64>, series: &str) -> f64 {
