@@ -29,6 +29,19 @@ fn log_file(log: &Path) -> Result<(File, File)> {
     Ok((out, err))
 }
 
+/// A daemon's settings: `RUST_LOG`, no stdin, stdout and stderr appended to `log`, and its
+/// own process group (not the terminal's: Ctrl-C stops the sandbox, which stops the daemon).
+fn daemon_io(command: &mut Command, log: &Path) -> Result<()> {
+    let (out, err) = log_file(log)?;
+    command
+        .env("RUST_LOG", LOG_FILTER)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    Ok(())
+}
+
 /// The last `lines` lines of a log file.
 pub fn log_tail(log: &Path, lines: usize) -> String {
     let text = fs::read_to_string(log).unwrap_or_default();
@@ -56,20 +69,14 @@ impl ControllerProcess {
         log: &Path,
         extra: &[&str],
     ) -> Result<Self> {
-        let (out, err) = log_file(log)?;
         let mut command = Command::new(exe);
         command
             .args(["controller", "--nb", nb, "--manifests"])
             .arg(manifests)
             .arg("--state-dir")
             .arg(state)
-            .args(extra)
-            .env("RUST_LOG", LOG_FILTER)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            // Not in the terminal's process group: Ctrl-C stops the sandbox, which stops this.
-            .process_group(0);
+            .args(extra);
+        daemon_io(&mut command, log)?;
         let pidfile = state.with_extension("pid");
         let owner = state.display().to_string();
         let process = LabProcess::spawn("controller", command, &pidfile, &owner)?;
@@ -125,7 +132,6 @@ impl AgentProcess {
     ) -> Result<Self> {
         let run_dir = lab_dir.join(format!("agent-{}", node.name()));
         let log = lab_dir.join(format!("agent-{}.log", node.name()));
-        let (out, err) = log_file(&log)?;
         let mut command = Command::new("nsenter");
         command
             .arg(format!("--net=/var/run/netns/{}", node.netns().name()))
@@ -140,12 +146,8 @@ impl AgentProcess {
             ])
             .args(["--ovs", &node.ovsdb().unix_remote(), "--run-dir"])
             .arg(&run_dir)
-            .args(extra)
-            .env("RUST_LOG", LOG_FILTER)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
+            .args(extra);
+        daemon_io(&mut command, &log)?;
         let pidfile = run_dir.with_extension("pid");
         let owner = run_dir.display().to_string();
         let process =
